@@ -1,0 +1,178 @@
+//! The command line: `latchkey [serve]`, `latchkey migrate`, and the operators' commands.
+//!
+//! Settings are global flags, so every subcommand takes `--data-dir`, `--database-url` and the
+//! rest. Flags only carry values here; layering and validation live in [`crate::config`].
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, Sources};
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+/// Exit status for bad configuration or usage.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for a failure while running.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Sign-in, sessions and a users table you can trust, in one binary.",
+    long_about = "Sign-in, sessions and a users table you can trust, in one binary.\n\n\
+        Settings come from built-in defaults, then latchkey.toml (in the working directory, or \
+        --config), then environment variables, then flags; later layers win. Each flag below \
+        names its environment variable; the file uses the flag's name with underscores \
+        (data_dir, database_url, ...).",
+    after_help = "Run without a command to serve."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Every setting, as a flag. Values stay strings until [`Config::resolve`] validates them, so
+/// an error names the setting the way it was given.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// TOML config file [default: ./latchkey.toml if it exists] [env: LATCHKEY_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000] [env: LATCHKEY_ADDR]
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// Directory for latchkey's files, created if missing [default: ./latchkey-data] [env: LATCHKEY_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// URL latchkey is reached at, for links, redirects and token issuers [default: http://<addr>] [env: LATCHKEY_PUBLIC_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Database: postgres://… or sqlite://…; add ?pgbouncer=true behind a transaction pooler [default: SQLite file in the data directory] [env: DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Direct (session) database URL for migrations, when DATABASE_URL goes through a pooler [env: DIRECT_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub direct_database_url: Option<String>,
+    /// Maximum pooled database connections, 1 to 1000 [default: 16] [env: LATCHKEY_DATABASE_MAX_CONNECTIONS]
+    #[arg(long, global = true, value_name = "N")]
+    pub database_max_connections: Option<String>,
+    /// Log format, text or json; the level comes from RUST_LOG [default: text] [env: LATCHKEY_LOG_FORMAT]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl SettingsArgs {
+    fn into_sources(
+        self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> (Option<PathBuf>, Sources) {
+        let mut sources = Sources {
+            env: env.into_iter().collect(),
+            ..Sources::default()
+        };
+        let given = [
+            (config::ADDR, self.addr),
+            (config::DATA_DIR, self.data_dir),
+            (config::PUBLIC_URL, self.public_url),
+            (config::DATABASE_URL, self.database_url),
+            (config::DIRECT_DATABASE_URL, self.direct_database_url),
+            (
+                config::DATABASE_MAX_CONNECTIONS,
+                self.database_max_connections,
+            ),
+            (config::LOG_FORMAT, self.log_format),
+        ];
+        for (setting, value) in given {
+            if let Some(value) = value {
+                sources.flags.insert(setting, value);
+            }
+        }
+        let config_file = self.config.or_else(|| {
+            sources
+                .env
+                .get("LATCHKEY_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        (config_file, sources)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve latchkey over HTTP (the default)
+    Serve,
+    /// Apply pending database migrations, then exit
+    Migrate,
+}
+
+/// Parses the process's arguments and environment, runs the command, and returns its status.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config_file, mut sources) = cli.settings.into_sources(std::env::vars());
+    if let Err(error) = sources.load_file(config_file.as_deref()) {
+        return fail(EXIT_CONFIG, &error);
+    }
+    let config = match Config::resolve(&sources) {
+        Ok(config) => config,
+        Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    telemetry::init(config.log_format);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(EXIT_FAILURE, &error),
+    };
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config))
+}
+
+async fn run(command: Command, config: Config) -> ExitCode {
+    match command {
+        Command::Serve => {
+            let app = match Application::build(config).await {
+                Ok(app) => app,
+                Err(error) => return fail(EXIT_FAILURE, &error),
+            };
+            match app.run(startup::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
+        Command::Migrate => {
+            let url = config.migration_url();
+            match latchkey_store::migrate::run(url, crate::MIGRATIONS).await {
+                Ok(report) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(
+                        out,
+                        "migrations: {} applied, {} already in place ({})",
+                        report.applied.len(),
+                        report.already_applied,
+                        url.redacted()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
+    }
+}
+
+/// Prints `latchkey: <error: cause: cause>` on one line to stderr and returns `status`.
+pub(crate) fn fail(status: u8, error: &dyn std::error::Error) -> ExitCode {
+    let line = latchkey_web::ErrorChain(error)
+        .to_string()
+        .replace('\n', " ");
+    let _ = writeln!(std::io::stderr().lock(), "latchkey: {line}");
+    ExitCode::from(status)
+}

@@ -1,0 +1,407 @@
+//! latchkey's configuration: one typed struct, resolved from layers.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (`latchkey.toml` in the working
+//! directory, or `--config`), environment variables, command-line flags. Every value is
+//! validated before anything starts; a bad one stops the process with one line naming the
+//! setting as the operator wrote it (`DATABASE_URL`, `--addr`, `addr in latchkey.toml`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use latchkey_store::DatabaseUrl;
+
+/// Everything latchkey needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// Where latchkey keeps its files: the SQLite database by default, and local key material.
+    pub data_dir: PathBuf,
+    /// The URL people and programs reach latchkey at, used in links, redirects and token
+    /// issuers. `None` means `http://` + the bound address.
+    pub public_url: Option<url::Url>,
+    /// The database for everything at run time.
+    pub database_url: DatabaseUrl,
+    /// A direct (session) connection for migrations, when `database_url` goes through a
+    /// transaction pooler.
+    pub direct_database_url: Option<DatabaseUrl>,
+    /// Upper bound on pooled database connections.
+    pub database_max_connections: u32,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The URL migrations run against.
+    #[must_use]
+    pub fn migration_url(&self) -> &DatabaseUrl {
+        self.direct_database_url
+            .as_ref()
+            .unwrap_or(&self.database_url)
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// A configurable setting: its key in the file, its flag and its environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Setting {
+    pub key: &'static str,
+    pub flag: &'static str,
+    pub env: &'static str,
+}
+
+macro_rules! settings {
+    ($($name:ident = $key:literal, $flag:literal, $env:literal;)*) => {
+        $(pub const $name: Setting = Setting { key: $key, flag: $flag, env: $env };)*
+        /// Every setting, for the file's unknown-key check.
+        pub const ALL: &[Setting] = &[$($name),*];
+    };
+}
+
+settings! {
+    ADDR = "addr", "--addr", "LATCHKEY_ADDR";
+    DATA_DIR = "data_dir", "--data-dir", "LATCHKEY_DATA_DIR";
+    PUBLIC_URL = "public_url", "--public-url", "LATCHKEY_PUBLIC_URL";
+    DATABASE_URL = "database_url", "--database-url", "DATABASE_URL";
+    DIRECT_DATABASE_URL = "direct_database_url", "--direct-database-url", "DIRECT_DATABASE_URL";
+    DATABASE_MAX_CONNECTIONS = "database_max_connections", "--database-max-connections", "LATCHKEY_DATABASE_MAX_CONNECTIONS";
+    LOG_FORMAT = "log_format", "--log-format", "LATCHKEY_LOG_FORMAT";
+}
+
+/// Where a value came from, named the way the operator wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag(&'static str),
+    Env(&'static str),
+    File { key: &'static str, path: PathBuf },
+    Default(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(flag) => f.write_str(flag),
+            Self::Env(var) => f.write_str(var),
+            Self::File { key, path } => write!(f, "{key} in {}", path.display()),
+            Self::Default(var) => write!(f, "default {var}"),
+        }
+    }
+}
+
+/// A setting that could not be used. Displays as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {origin}: {message}")]
+    Invalid { origin: Origin, message: String },
+    #[error("cannot read config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// The raw layers before validation.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// Flag values given on the command line, by setting.
+    pub flags: HashMap<Setting, String>,
+    /// Environment variables (injected, so tests need not touch the process environment).
+    pub env: HashMap<String, String>,
+    /// Values from the config file, and the file's path.
+    pub file: HashMap<String, String>,
+    pub file_path: Option<PathBuf>,
+}
+
+impl Sources {
+    /// Reads the config file: `explicit` must exist; otherwise `latchkey.toml` in the working
+    /// directory is used if present.
+    ///
+    /// # Errors
+    /// If the file cannot be read, is not TOML, or names a setting that does not exist.
+    pub fn load_file(&mut self, explicit: Option<&Path>) -> Result<(), ConfigError> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => {
+                let default = PathBuf::from("latchkey.toml");
+                if !default.exists() {
+                    return Ok(());
+                }
+                default
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                path: path.clone(),
+                message: e.message().to_owned(),
+            })?;
+        for (key, value) in table {
+            if !ALL.iter().any(|s| s.key == key) {
+                return Err(ConfigError::File {
+                    path,
+                    message: format!("unknown setting \"{key}\""),
+                });
+            }
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(ConfigError::File {
+                        path,
+                        message: format!(
+                            "{key} must be a string, number or boolean, not {}",
+                            other.type_str()
+                        ),
+                    });
+                }
+            };
+            self.file.insert(key, text);
+        }
+        self.file_path = Some(path);
+        Ok(())
+    }
+
+    /// The winning value of `setting` and where it came from.
+    #[must_use]
+    pub fn get(&self, setting: Setting) -> Option<(String, Origin)> {
+        if let Some(value) = self.flags.get(&setting) {
+            return Some((value.clone(), Origin::Flag(setting.flag)));
+        }
+        if let Some(value) = self.env.get(setting.env).filter(|v| !v.is_empty()) {
+            return Some((value.clone(), Origin::Env(setting.env)));
+        }
+        self.file.get(setting.key).map(|value| {
+            (
+                value.clone(),
+                Origin::File {
+                    key: setting.key,
+                    path: self.file_path.clone().unwrap_or_default(),
+                },
+            )
+        })
+    }
+
+    /// Parses `setting` if it was given.
+    ///
+    /// # Errors
+    /// The parser's message, attributed to where the value came from.
+    pub fn parse<T>(
+        &self,
+        setting: Setting,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(setting) {
+            None => Ok(None),
+            Some((raw, origin)) => parse(raw.trim())
+                .map(Some)
+                .map_err(|message| ConfigError::Invalid { origin, message }),
+        }
+    }
+}
+
+impl Config {
+    /// Validates every layer into a [`Config`].
+    ///
+    /// # Errors
+    /// The first setting that does not validate.
+    pub fn resolve(sources: &Sources) -> Result<Self, ConfigError> {
+        let addr = sources
+            .parse(ADDR, |s| {
+                s.parse::<SocketAddr>().map_err(|_| {
+                    format!("\"{s}\" is not an address; expected host:port such as 127.0.0.1:3000")
+                })
+            })?
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let data_dir = sources
+            .parse(DATA_DIR, |s| {
+                if s.is_empty() {
+                    Err("the data directory cannot be empty".to_owned())
+                } else {
+                    Ok(PathBuf::from(s))
+                }
+            })?
+            .unwrap_or_else(|| PathBuf::from("latchkey-data"));
+        let public_url = sources.parse(PUBLIC_URL, parse_public_url)?;
+        let database_url = match sources.parse(DATABASE_URL, |s| {
+            s.parse::<DatabaseUrl>().map_err(|e| e.to_string())
+        })? {
+            Some(url) => url,
+            None => DatabaseUrl::sqlite_file(&data_dir.join("latchkey.db")).map_err(|e| {
+                ConfigError::Invalid {
+                    origin: Origin::Default("DATABASE_URL"),
+                    message: format!("the data directory gives no usable SQLite path: {e}"),
+                }
+            })?,
+        };
+        let direct_database_url = sources.parse(DIRECT_DATABASE_URL, |s| {
+            let url = s.parse::<DatabaseUrl>().map_err(|e| e.to_string())?;
+            if url.is_pooler() {
+                return Err("the direct URL is for migrations and cannot go through a transaction pooler (remove pgbouncer=true)".to_owned());
+            }
+            Ok(url)
+        })?;
+        if let (Some(direct), Some((_, origin))) =
+            (&direct_database_url, sources.get(DIRECT_DATABASE_URL))
+            && direct.backend() != database_url.backend()
+        {
+            return Err(ConfigError::Invalid {
+                origin,
+                message: "must point at the same kind of database as DATABASE_URL".to_owned(),
+            });
+        }
+        let database_max_connections = sources
+            .parse(DATABASE_MAX_CONNECTIONS, |s| match s.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err(format!("\"{s}\" is not a number from 1 to 1000")),
+            })?
+            .unwrap_or(16);
+        let log_format = sources
+            .parse(LOG_FORMAT, |s| match s {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                other => Err(format!(
+                    "\"{other}\" is not a log format; expected text or json"
+                )),
+            })?
+            .unwrap_or(LogFormat::Text);
+        Ok(Self {
+            addr,
+            data_dir,
+            public_url,
+            database_url,
+            direct_database_url,
+            database_max_connections,
+            log_format,
+        })
+    }
+}
+
+fn parse_public_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("\"{s}\" is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the public URL must start with http:// or https://".to_owned());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the public URL needs a host".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the public URL cannot have a query or fragment".to_owned());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(flags: &[(Setting, &str)], env: &[(&str, &str)], file: &[(&str, &str)]) -> Sources {
+        Sources {
+            flags: flags.iter().map(|(s, v)| (*s, (*v).to_owned())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            file: file
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            file_path: Some(PathBuf::from("latchkey.toml")),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = Config::resolve(&Sources::default()).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.data_dir, PathBuf::from("latchkey-data"));
+        assert_eq!(
+            config.database_url.backend(),
+            latchkey_store::Backend::Sqlite
+        );
+        assert!(
+            config
+                .database_url
+                .sqlite_path()
+                .unwrap()
+                .ends_with("latchkey-data/latchkey.db")
+        );
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_beat_env_which_beats_the_file() {
+        let s = sources(
+            &[(ADDR, "127.0.0.1:1")],
+            &[
+                ("LATCHKEY_ADDR", "127.0.0.1:2"),
+                ("LATCHKEY_DATA_DIR", "/env"),
+            ],
+            &[
+                ("addr", "127.0.0.1:3"),
+                ("data_dir", "/file"),
+                ("log_format", "json"),
+            ],
+        );
+        let config = Config::resolve(&s).unwrap();
+        assert_eq!(config.addr.port(), 1);
+        assert_eq!(config.data_dir, PathBuf::from("/env"));
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting_in_one_line() {
+        let err =
+            Config::resolve(&sources(&[], &[("DATABASE_URL", "mysql://x/y")], &[])).unwrap_err();
+        let line = err.to_string();
+        assert!(line.starts_with("invalid DATABASE_URL: "), "{line}");
+        assert!(!line.contains('\n'));
+
+        let err = Config::resolve(&sources(&[(ADDR, "nope")], &[], &[])).unwrap_err();
+        assert!(err.to_string().starts_with("invalid --addr: "), "{err}");
+
+        let err = Config::resolve(&sources(&[], &[], &[("public_url", "ftp://x")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid public_url in latchkey.toml: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pooled_direct_url_is_refused() {
+        let err = Config::resolve(&sources(
+            &[],
+            &[
+                ("DATABASE_URL", "postgres://u@h:6543/db?pgbouncer=true"),
+                (
+                    "DIRECT_DATABASE_URL",
+                    "postgres://u@h:6543/db?pgbouncer=true",
+                ),
+            ],
+            &[],
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid DIRECT_DATABASE_URL: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_environment_values_count_as_unset() {
+        let config = Config::resolve(&sources(&[], &[("LATCHKEY_ADDR", "")], &[])).unwrap();
+        assert_eq!(config.addr.port(), 3000);
+    }
+}

@@ -1,0 +1,223 @@
+//! The binary as an operator runs it: start, stop, migrate, and refuse bad settings.
+
+use std::time::Duration;
+
+use latchkey_testkit::{Backend, TestContext, pgbouncer::free_port};
+
+use crate::support::{finish, latchkey, terminate, wait_until_ok};
+
+/// Points a command at this test's database: the default SQLite file in the data directory,
+/// or a fresh Postgres database.
+fn database_env(command: &mut tokio::process::Command, pg_url: Option<&String>) {
+    if let Some(url) = pg_url {
+        command.env("DATABASE_URL", url);
+    }
+}
+
+/// A fresh Postgres database's URL on Postgres; `None` (the default SQLite file) on SQLite.
+async fn fresh_pg_url(ctx: &TestContext) -> Option<String> {
+    match ctx.backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(ctx.fresh_database().await.expose_for_child_process()),
+    }
+}
+
+pub async fn serve_creates_its_data_dir_then_reuses_it(ctx: TestContext) {
+    let cwd = ctx.temp_dir();
+    let data_dir = cwd.join("data");
+    let pg_url = fresh_pg_url(&ctx).await;
+    for round in 0..2 {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut command = latchkey(&cwd);
+        command.args([
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--addr",
+            &addr,
+        ]);
+        database_env(&mut command, pg_url.as_ref());
+        let child = command.spawn().expect("latchkey starts");
+        let took = wait_until_ok(&format!("http://{addr}/healthz"), Duration::from_secs(20)).await;
+        assert!(
+            took < Duration::from_secs(20),
+            "round {round}: /healthz took {took:?}"
+        );
+        assert!(data_dir.is_dir(), "the data directory was created");
+        if ctx.backend == Backend::Sqlite {
+            assert!(
+                data_dir.join("latchkey.db").is_file(),
+                "the SQLite file lives in the data directory"
+            );
+        }
+        wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
+        terminate(&child).await;
+        let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+            .await
+            .expect("latchkey stops within 10 s of SIGTERM")
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "a SIGTERM stop is a clean exit: {:?}",
+            output.status
+        );
+    }
+}
+
+pub async fn migrate_creates_the_schema_once(ctx: TestContext) {
+    let cwd = ctx.temp_dir();
+    let pg_url = fresh_pg_url(&ctx).await;
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let mut command = latchkey(&cwd);
+        command.args(["migrate", "--data-dir", "data"]);
+        database_env(&mut command, pg_url.as_ref());
+        let done = finish(command).await;
+        assert_eq!(done.code, Some(0), "stderr: {}", done.stderr);
+        outputs.push(done.stdout);
+    }
+    let total = latchkey_server::MIGRATIONS
+        .iter()
+        .map(|set| set.len())
+        .sum::<usize>();
+    assert!(
+        outputs[0].starts_with(&format!("migrations: {total} applied, 0 already in place")),
+        "{}",
+        outputs[0]
+    );
+    assert!(
+        outputs[1].starts_with(&format!("migrations: 0 applied, {total} already in place")),
+        "{}",
+        outputs[1]
+    );
+}
+
+/// Runs `latchkey` with `args` and `env` and expects exit status 2 with a single stderr line
+/// containing `names`.
+async fn expect_config_error(ctx: &TestContext, args: &[&str], env: &[(&str, &str)], names: &str) {
+    let cwd = ctx.temp_dir();
+    let mut command = latchkey(&cwd);
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let done = finish(command).await;
+    assert_eq!(
+        done.code,
+        Some(2),
+        "stdout: {} stderr: {}",
+        done.stdout,
+        done.stderr
+    );
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line, got: {:?}", done.stderr);
+    assert!(
+        lines[0].contains(names),
+        "the line names {names}: {}",
+        lines[0]
+    );
+    assert!(!cwd.join("latchkey-data").exists(), "nothing was created");
+}
+
+pub async fn bad_settings_stop_with_one_line_naming_them(ctx: TestContext) {
+    expect_config_error(
+        &ctx,
+        &["migrate"],
+        &[("DATABASE_URL", "postgres//nope")],
+        "DATABASE_URL",
+    )
+    .await;
+    expect_config_error(
+        &ctx,
+        &["serve"],
+        &[("DATABASE_URL", "mysql://localhost/db")],
+        "DATABASE_URL",
+    )
+    .await;
+    expect_config_error(
+        &ctx,
+        &["serve", "--database-url", "sqlite://"],
+        &[],
+        "--database-url",
+    )
+    .await;
+    expect_config_error(&ctx, &["serve", "--addr", "localhost"], &[], "--addr").await;
+    expect_config_error(&ctx, &[], &[("LATCHKEY_ADDR", "nope")], "LATCHKEY_ADDR").await;
+    expect_config_error(
+        &ctx,
+        &[],
+        &[("LATCHKEY_PUBLIC_URL", "ftp://example.com")],
+        "LATCHKEY_PUBLIC_URL",
+    )
+    .await;
+    expect_config_error(
+        &ctx,
+        &[],
+        &[("LATCHKEY_LOG_FORMAT", "xml")],
+        "LATCHKEY_LOG_FORMAT",
+    )
+    .await;
+}
+
+pub async fn the_config_file_is_a_layer_below_the_environment(ctx: TestContext) {
+    let cwd = ctx.temp_dir();
+    std::fs::write(cwd.join("latchkey.toml"), "addr = \"not an address\"\n").unwrap();
+    let done = finish({
+        let mut c = latchkey(&cwd);
+        c.arg("migrate");
+        c
+    })
+    .await;
+    assert_eq!(done.code, Some(2));
+    assert!(
+        done.stderr.contains("addr in latchkey.toml"),
+        "{}",
+        done.stderr
+    );
+
+    // The environment wins over the file, so the same file is fine with LATCHKEY_ADDR set.
+    let done = finish({
+        let mut c = latchkey(&cwd);
+        c.arg("migrate").env("LATCHKEY_ADDR", "127.0.0.1:0");
+        c
+    })
+    .await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+
+    std::fs::write(cwd.join("latchkey.toml"), "adress = \"127.0.0.1:1\"\n").unwrap();
+    let done = finish({
+        let mut c = latchkey(&cwd);
+        c.arg("migrate");
+        c
+    })
+    .await;
+    assert_eq!(done.code, Some(2));
+    assert!(
+        done.stderr.contains("unknown setting \"adress\""),
+        "{}",
+        done.stderr
+    );
+}
+
+pub async fn help_documents_every_setting(ctx: TestContext) {
+    let cwd = ctx.temp_dir();
+    let done = finish({
+        let mut c = latchkey(&cwd);
+        c.arg("--help");
+        c
+    })
+    .await;
+    assert_eq!(done.code, Some(0));
+    for setting in latchkey_server::config::ALL {
+        assert!(
+            done.stdout.contains(setting.flag),
+            "--help mentions {}",
+            setting.flag
+        );
+        assert!(
+            done.stdout.contains(setting.env),
+            "--help mentions {}",
+            setting.env
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! latchkey's data layer: one way to reach the database, whichever database it is.
+//!
+//! * [`DatabaseUrl`] says which backend (SQLite or Postgres) and whether a transaction pooler sits
+//!   in between (`?pgbouncer=true`, Prisma's spelling).
+//! * [`Db`] hands out transactions and nothing else: every statement runs inside an explicit
+//!   transaction ([`Tx`]), and [`Tx::query`] marks statements unnamed when a pooler is in use.
+//!   That is the only query path, so pooler safety cannot be forgotten by a caller.
+//! * [`dialect`] is the one place where SQLite and Postgres differ.
+//! * [`migrate`] applies each part's embedded migrations, once, under a lock.
+//!
+//! This crate knows nothing of users, sessions or events; the parts own their tables.
+
+pub mod dialect;
+mod error;
+pub mod migrate;
+mod pool;
+mod url;
+
+pub use dialect::Backend;
+pub use error::StoreError;
+pub use migrate::{Migration, MigrationReport, MigrationSet};
+pub use pool::{Db, PoolSettings, Tx};
+pub use url::{DatabaseUrl, DatabaseUrlError};
+
+/// Re-exported so the parts decode rows without depending on sqlx's layout themselves.
+pub use sqlx::Row;
+pub use sqlx::any::AnyRow as DbRow;

@@ -1,0 +1,254 @@
+//! Connection pools and the transaction type every query runs in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Connection as _};
+
+use crate::{Backend, DatabaseUrl, StoreError};
+
+/// Sizes and timeouts for the connection pools.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Upper bound on open connections (Postgres) or concurrent readers (SQLite; SQLite always
+    /// has exactly one writer connection).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The database: a cheap handle to share. Its only way in is a transaction.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Where write transactions run. For SQLite this pool has one connection, so writers queue
+    /// here in order instead of spinning in SQLite's busy handler.
+    write: AnyPool,
+    /// Where read-only transactions run. For SQLite a separate read-only pool (WAL readers never
+    /// block the writer); for Postgres the same pool as `write`.
+    read: AnyPool,
+    backend: Backend,
+    /// `false` through a transaction pooler: statements go out unnamed and are never cached.
+    persistent: bool,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Prepares pools for `url`. Pools connect lazily, so an unreachable database is reported
+    /// by the first transaction (and recovers by itself once the database is back); for SQLite
+    /// the file is created and switched to WAL here.
+    ///
+    /// # Errors
+    /// If the SQLite file cannot be created or opened.
+    pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = url.backend();
+        let options = || {
+            AnyPoolOptions::new()
+                .acquire_timeout(settings.acquire_timeout)
+                .idle_timeout(Duration::from_secs(600))
+                .max_lifetime(Duration::from_secs(1800))
+                .min_connections(0)
+        };
+        let (write, read) = match backend {
+            Backend::Sqlite => {
+                prepare_sqlite_file(url).await?;
+                let write = options()
+                    .max_connections(1)
+                    .connect_lazy(&url.driver_url(false))?;
+                let read = options()
+                    .max_connections(settings.max_connections.max(1))
+                    .connect_lazy(&url.driver_url(true))?;
+                (write, read)
+            }
+            Backend::Postgres => {
+                let pool = options()
+                    .max_connections(settings.max_connections.max(1))
+                    .connect_lazy(&url.driver_url(false))?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                write,
+                read,
+                backend,
+                persistent: !url.is_pooler(),
+                url: url.clone(),
+            }),
+        })
+    }
+
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    #[must_use]
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    /// Starts a transaction that may write.
+    ///
+    /// Keep write transactions short and free of slow work (hashing, HTTP): on SQLite they hold
+    /// the single writer connection.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if no connection could be had in time.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = self
+            .inner
+            .write
+            .begin_with(self.inner.backend.begin_write())
+            .await?;
+        Ok(Tx {
+            inner: tx,
+            persistent: self.inner.persistent,
+        })
+    }
+
+    /// Starts a transaction that only reads; a write inside it fails.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if no connection could be had in time.
+    pub async fn begin_read(&self) -> Result<Tx, StoreError> {
+        let tx = self
+            .inner
+            .read
+            .begin_with(self.inner.backend.begin_read())
+            .await?;
+        Ok(Tx {
+            inner: tx,
+            persistent: self.inner.persistent,
+        })
+    }
+
+    /// Whether the database answers a trivial query now.
+    ///
+    /// # Errors
+    /// Whatever stopped the query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_read().await?;
+        let q = tx.query("SELECT 1");
+        tx.fetch_one(q).await?;
+        tx.commit().await
+    }
+
+    /// Closes every pooled connection; in-flight transactions finish first.
+    pub async fn close(&self) {
+        self.inner.write.close().await;
+        self.inner.read.close().await;
+    }
+}
+
+/// Creates the SQLite file if needed and turns on write-ahead logging, which is a property of
+/// the file and so needs setting only once.
+pub(crate) async fn prepare_sqlite_file(url: &DatabaseUrl) -> Result<(), StoreError> {
+    let path = url.sqlite_path();
+    if let Some(parent) = path.as_deref().and_then(std::path::Path::parent)
+        && !parent.as_os_str().is_empty()
+    {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+    }
+    let mut conn = sqlx::AnyConnection::connect(&url.driver_url(false)).await?;
+    sqlx::raw_sql("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// A database transaction. Dropping it without [`Tx::commit`] rolls it back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    persistent: bool,
+}
+
+/// A statement with its arguments, ready to run in a [`Tx`].
+pub type Query = sqlx::query::Query<'static, Any, AnyArguments>;
+
+impl Tx {
+    /// A statement to run in this transaction. Write it in the SQL both backends share;
+    /// anything dialect-specific comes from [`crate::dialect`].
+    pub fn query(&self, sql: &'static str) -> Query {
+        sqlx::query(sql).persistent(self.persistent)
+    }
+
+    /// A statement assembled at run time from trusted fragments (never from input: values are
+    /// always bound).
+    pub fn query_owned(&self, sql: String) -> Query {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(self.persistent)
+    }
+
+    /// Runs a statement, returning the number of rows it affected.
+    ///
+    /// # Errors
+    /// The classified database error.
+    pub async fn execute(&mut self, query: Query) -> Result<u64, StoreError> {
+        Ok(query.execute(&mut *self.inner).await?.rows_affected())
+    }
+
+    /// Runs a statement that returns at most one row.
+    ///
+    /// # Errors
+    /// The classified database error.
+    pub async fn fetch_optional(&mut self, query: Query) -> Result<Option<AnyRow>, StoreError> {
+        Ok(query.fetch_optional(&mut *self.inner).await?)
+    }
+
+    /// Runs a statement that returns exactly one row.
+    ///
+    /// # Errors
+    /// The classified database error, or `RowNotFound`.
+    pub async fn fetch_one(&mut self, query: Query) -> Result<AnyRow, StoreError> {
+        Ok(query.fetch_one(&mut *self.inner).await?)
+    }
+
+    /// Runs a statement and collects every row.
+    ///
+    /// # Errors
+    /// The classified database error.
+    pub async fn fetch_all(&mut self, query: Query) -> Result<Vec<AnyRow>, StoreError> {
+        Ok(query.fetch_all(&mut *self.inner).await?)
+    }
+
+    /// Makes the transaction's writes permanent.
+    ///
+    /// # Errors
+    /// The classified database error; nothing was written.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.inner.commit().await?)
+    }
+
+    /// Abandons the transaction explicitly (dropping it does the same, later).
+    ///
+    /// # Errors
+    /// The classified database error.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.inner.rollback().await?)
+    }
+}

@@ -1,0 +1,203 @@
+//! Starting the real server for a test, and everything it needs: a data directory, a fresh
+//! database, and a way to stop it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use latchkey_server::Application;
+use latchkey_server::config::{Config, LogFormat};
+use latchkey_store::{Backend, DatabaseUrl, Db};
+use tokio_util::sync::CancellationToken;
+
+use crate::Call;
+use crate::postgres::PgServer;
+
+/// What a test gets: its backend, and the means to start servers on it.
+#[derive(Clone)]
+pub struct TestContext {
+    pub backend: Backend,
+    pg: Option<Arc<PgServer>>,
+    owned: Arc<Mutex<Owned>>,
+}
+
+#[derive(Default)]
+struct Owned {
+    databases: Vec<String>,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestContext {
+    pub(crate) fn new(backend: Backend, pg: Option<Arc<PgServer>>) -> Self {
+        Self {
+            backend,
+            pg,
+            owned: Arc::default(),
+        }
+    }
+
+    /// The Postgres server under test, if this test runs on Postgres.
+    #[must_use]
+    pub fn postgres(&self) -> Option<&PgServer> {
+        self.pg.as_deref()
+    }
+
+    /// A new empty directory, removed after the test.
+    #[must_use]
+    pub fn temp_dir(&self) -> PathBuf {
+        let dir = tempfile::Builder::new()
+            .prefix("latchkey-test-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().to_path_buf();
+        self.owned.lock().unwrap().dirs.push(dir);
+        path
+    }
+
+    /// A URL for a new, empty database on this test's backend, removed after the test.
+    pub async fn fresh_database(&self) -> DatabaseUrl {
+        match self.backend {
+            Backend::Sqlite => {
+                DatabaseUrl::sqlite_file(&self.temp_dir().join("latchkey.db")).unwrap()
+            }
+            Backend::Postgres => {
+                let pg = self
+                    .pg
+                    .as_ref()
+                    .expect("a Postgres test has a Postgres server");
+                let name = pg.create_database().await;
+                self.owned.lock().unwrap().databases.push(name.clone());
+                pg.url_for(&name).as_str().parse().unwrap()
+            }
+        }
+    }
+
+    /// A configuration for a new server: port 0 on loopback, a fresh data directory and
+    /// database.
+    pub async fn fresh_config(&self) -> Config {
+        let data_dir = self.temp_dir();
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            public_url: None,
+            database_url: self.fresh_database().await,
+            direct_database_url: None,
+            database_max_connections: 16,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    /// Starts the server with a fresh configuration.
+    pub async fn spawn(&self) -> TestApp {
+        self.start(self.fresh_config().await).await
+    }
+
+    /// Starts the server with a fresh configuration changed by `adjust`.
+    pub async fn spawn_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.fresh_config().await;
+        adjust(&mut config);
+        self.start(config).await
+    }
+
+    /// Starts the server with exactly `config` (for example a second instance on the same
+    /// database).
+    pub async fn start(&self, config: Config) -> TestApp {
+        TestApp::start(config).await
+    }
+
+    pub(crate) async fn cleanup(&self) {
+        let owned = std::mem::take(&mut *self.owned.lock().unwrap());
+        if let Some(pg) = &self.pg {
+            for name in &owned.databases {
+                pg.drop_database(name).await;
+            }
+        }
+        drop(owned.dirs);
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    pub url: String,
+    pub config: Config,
+    /// The server's own database handle, for assertions on stored state.
+    pub db: Db,
+    client: reqwest::Client,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    async fn start(config: Config) -> Self {
+        latchkey_server::telemetry::init_with_default(LogFormat::Text, "off");
+        let app = Application::build(config.clone())
+            .await
+            .unwrap_or_else(|e| panic!("the server did not start: {}", ErrorLine(&e)));
+        let addr = app.local_addr();
+        let db = app.db().clone();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(app.run(async move { token.cancelled().await }));
+        Self {
+            addr,
+            url: format!("http://{addr}"),
+            config,
+            db,
+            client: crate::client::client(),
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// `GET path`.
+    #[must_use]
+    pub fn get(&self, path: &str) -> Call {
+        Call::new(self.client.get(self.at(path)))
+    }
+
+    /// `POST path`.
+    #[must_use]
+    pub fn post(&self, path: &str) -> Call {
+        Call::new(self.client.post(self.at(path)))
+    }
+
+    /// Any method.
+    #[must_use]
+    pub fn request(&self, method: reqwest::Method, path: &str) -> Call {
+        Call::new(self.client.request(method, self.at(path)))
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Stops the server as SIGTERM would and waits until it has.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+struct ErrorLine<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

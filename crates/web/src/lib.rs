@@ -1,0 +1,11 @@
+//! The HTTP boundary shared by latchkey's identity and app parts.
+//!
+//! It owns how failures look on the wire (one stable JSON envelope, never internal text) and
+//! how requests are traced (method, route and status; never query strings, bodies, cookies or
+//! headers, which carry tokens and personal data). It knows nothing of either part's domain.
+
+mod error;
+mod trace;
+
+pub use error::{ApiError, ErrorBody, ErrorChain, ErrorDetail};
+pub use trace::with_tracing;
