@@ -4,5 +4,7 @@
 //! this crate opens a socket, a file or a database, so both sides (and real Clerk standing in for
 //! our identity part) agree on one definition of every byte that crosses between them.
 
+pub mod clerk;
 pub mod id;
 pub mod time;
+pub mod webhook;

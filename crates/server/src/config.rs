@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use latchkey_protocol::webhook::SigningSecret;
 use latchkey_store::DatabaseUrl;
 
 /// Everything latchkey needs to start.
@@ -31,6 +32,9 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Secrets that may sign Clerk webhooks to `/api/webhooks/clerk` (several during a
+    /// rotation).
+    pub clerk_webhook_signing_secrets: Vec<SigningSecret>,
 }
 
 impl Config {
@@ -76,6 +80,7 @@ settings! {
     DIRECT_DATABASE_URL = "direct_database_url", "--direct-database-url", "DIRECT_DATABASE_URL";
     DATABASE_MAX_CONNECTIONS = "database_max_connections", "--database-max-connections", "LATCHKEY_DATABASE_MAX_CONNECTIONS";
     LOG_FORMAT = "log_format", "--log-format", "LATCHKEY_LOG_FORMAT";
+    CLERK_WEBHOOK_SIGNING_SECRET = "clerk_webhook_signing_secret", "--clerk-webhook-signing-secret", "CLERK_WEBHOOK_SIGNING_SECRET";
 }
 
 /// Where a value came from, named the way the operator wrote it.
@@ -276,6 +281,9 @@ impl Config {
                 )),
             })?
             .unwrap_or(LogFormat::Text);
+        let clerk_webhook_signing_secrets = sources
+            .parse(CLERK_WEBHOOK_SIGNING_SECRET, parse_secret_list)?
+            .unwrap_or_default();
         Ok(Self {
             addr,
             data_dir,
@@ -284,8 +292,29 @@ impl Config {
             direct_database_url,
             database_max_connections,
             log_format,
+            clerk_webhook_signing_secrets,
         })
     }
+}
+
+/// A comma-separated list of `whsec_` secrets; errors name the position, never the secret.
+fn parse_secret_list(text: &str) -> Result<Vec<SigningSecret>, String> {
+    let mut secrets = Vec::new();
+    for (index, part) in text.split(',').enumerate() {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let secret =
+            SigningSecret::parse(part).map_err(|e| format!("secret #{}: {e}", index + 1))?;
+        secrets.push(secret);
+    }
+    if secrets.is_empty() {
+        return Err(
+            "no secret given; expected whsec_... (comma-separated during a rotation)".to_owned(),
+        );
+    }
+    Ok(secrets)
 }
 
 fn parse_public_url(s: &str) -> Result<url::Url, String> {
@@ -396,6 +425,32 @@ mod tests {
         assert!(
             err.to_string().starts_with("invalid DIRECT_DATABASE_URL: "),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn webhook_secrets_are_a_comma_separated_list() {
+        let two = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let config =
+            Config::resolve(&sources(&[], &[("CLERK_WEBHOOK_SIGNING_SECRET", two)], &[])).unwrap();
+        assert_eq!(config.clerk_webhook_signing_secrets.len(), 2);
+        let err = Config::resolve(&sources(
+            &[],
+            &[(
+                "CLERK_WEBHOOK_SIGNING_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,whsec_%%%",
+            )],
+            &[],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid CLERK_WEBHOOK_SIGNING_SECRET: secret #2"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("MfKQ9"),
+            "the message does not echo secrets: {err}"
         );
     }
 

@@ -66,11 +66,23 @@ impl Application {
                 .expect("a socket address forms a valid URL")
         });
 
+        if config.clerk_webhook_signing_secrets.is_empty() {
+            tracing::warn!(
+                "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /api/webhooks/clerk answers 503 until it is"
+            );
+        }
+        let app_config = latchkey_app::AppConfig {
+            clerk_webhook_secrets: config.clerk_webhook_signing_secrets.clone(),
+        };
         let router = latchkey_web::with_tracing(
             Router::new()
                 .route("/healthz", get(health::healthz))
                 .route("/readyz", get(health::readyz))
-                .with_state(db.clone()),
+                .with_state(db.clone())
+                .merge(latchkey_app::router(latchkey_app::AppState::new(
+                    db.clone(),
+                    &app_config,
+                ))),
         );
 
         Ok(Self {

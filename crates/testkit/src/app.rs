@@ -84,6 +84,7 @@ impl TestContext {
             direct_database_url: None,
             database_max_connections: 16,
             log_format: LogFormat::Text,
+            clerk_webhook_signing_secrets: Vec::new(),
         }
     }
 
@@ -167,6 +168,32 @@ impl TestApp {
     #[must_use]
     pub fn request(&self, method: reqwest::Method, path: &str) -> Call {
         Call::new(self.client.request(method, self.at(path)))
+    }
+
+    /// `POST /api/webhooks/clerk` with `body` signed by `signer` as message `msg_id`.
+    #[must_use]
+    pub fn deliver(
+        &self,
+        signer: &crate::clerk::Signer,
+        msg_id: &str,
+        body: &serde_json::Value,
+    ) -> Call {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut call = self
+            .post("/api/webhooks/clerk")
+            .header("content-type", "application/json");
+        for (name, value) in signer.headers(msg_id, &bytes) {
+            call = call.header(name, &value);
+        }
+        call.body(bytes)
+    }
+
+    /// The app's users table, as `latchkey app users` reads it.
+    pub async fn app_users(&self) -> Vec<latchkey_app::users::AppUser> {
+        let mut tx = self.db.begin_read().await.unwrap();
+        let rows = latchkey_app::users::list(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        rows
     }
 
     fn at(&self, path: &str) -> String {

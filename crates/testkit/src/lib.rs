@@ -12,8 +12,10 @@
 )]
 
 mod app;
+pub mod clerk;
 mod client;
 mod harness;
+pub mod interop;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;
@@ -42,4 +44,37 @@ macro_rules! test_cases {
     ($($path:path),* $(,)?) => {
         vec![$($crate::test_case!($path)),*]
     };
+}
+
+/// A small deterministic random number generator (xorshift64*), so shuffled tests replay
+/// exactly from their seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next_u64() % u64::try_from(n.max(1)).unwrap()).unwrap()
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
 }

@@ -13,6 +13,8 @@ use crate::config::{self, Config, Sources};
 use crate::startup::{self, Application};
 use crate::telemetry;
 
+mod app;
+
 /// Exit status for bad configuration or usage.
 const EXIT_CONFIG: u8 = 2;
 /// Exit status for a failure while running.
@@ -65,6 +67,9 @@ pub struct SettingsArgs {
     /// Log format, text or json; the level comes from RUST_LOG [default: text] [env: LATCHKEY_LOG_FORMAT]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Signing secret(s) of Clerk webhooks to /api/webhooks/clerk, comma-separated during a rotation; prefer the environment, flags show in process lists [env: CLERK_WEBHOOK_SIGNING_SECRET]
+    #[arg(long, global = true, value_name = "WHSEC", hide_env_values = true)]
+    pub clerk_webhook_signing_secret: Option<String>,
 }
 
 impl SettingsArgs {
@@ -87,6 +92,10 @@ impl SettingsArgs {
                 self.database_max_connections,
             ),
             (config::LOG_FORMAT, self.log_format),
+            (
+                config::CLERK_WEBHOOK_SIGNING_SECRET,
+                self.clerk_webhook_signing_secret,
+            ),
         ];
         for (setting, value) in given {
             if let Some(value) = value {
@@ -110,6 +119,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit
     Migrate,
+    /// Inspect the app part's data
+    App {
+        #[command(subcommand)]
+        command: app::AppCommand,
+    },
 }
 
 /// Parses the process's arguments and environment, runs the command, and returns its status.
@@ -165,6 +179,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 Err(error) => fail(EXIT_FAILURE, &error),
             }
         }
+        Command::App { command } => app::run(command, &config).await,
     }
 }
 

@@ -1,0 +1,200 @@
+//! The app's `users` table: rows keyed by the app's own id, each mirroring one identity
+//! provider user (`clerk_user_id`), written only through [`upsert_from_source`] and
+//! [`tombstone`] so every path (webhook, provisioning, backfill) obeys the same rules:
+//!
+//! * a change applies only if it is strictly newer (`source_updated_at`) than the row;
+//! * a tombstoned user is never changed again, whatever arrives later.
+
+use latchkey_protocol::clerk;
+use latchkey_store::{DbRow, Row as _, StoreError, Tx};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Prefix of the app's own user ids.
+pub const ID_PREFIX: &str = "usr";
+
+/// A row of the app's `users` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppUser {
+    pub id: String,
+    pub clerk_user_id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub public_metadata: Value,
+    /// The provider's `updated_at` of the version stored (ms).
+    pub source_updated_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set when the provider deleted the user; personal fields are then cleared.
+    pub deleted_at: Option<i64>,
+}
+
+/// What [`upsert_from_source`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// The user was new to the app.
+    Inserted,
+    /// The stored row was older and now matches the source.
+    Updated,
+    /// The stored row is as new or newer; nothing changed.
+    Stale,
+    /// The user was deleted; tombstones are never revived.
+    Tombstoned,
+}
+
+/// What [`tombstone`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tombstoned {
+    /// A stored user is now a tombstone.
+    Deleted,
+    /// The user was unknown; a tombstone now guards its id.
+    Recorded,
+    /// It already was a tombstone.
+    AlreadyDeleted,
+}
+
+/// Inserts or updates the row for `user` if `user.updated_at` is newer than what is stored.
+///
+/// # Errors
+/// Database failures.
+pub async fn upsert_from_source(
+    tx: &mut Tx,
+    user: &clerk::User,
+    now_ms: i64,
+) -> Result<Upserted, StoreError> {
+    let new_id = latchkey_protocol::id::new_id(ID_PREFIX);
+    let metadata = user.public_metadata.to_string();
+    let q = tx
+        .query(
+            "INSERT INTO users (id, clerk_user_id, email, first_name, last_name, username, image_url, \
+                 public_metadata, created_at, updated_at, source_updated_at, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL) \
+             ON CONFLICT (clerk_user_id) DO UPDATE SET \
+                 email = excluded.email, first_name = excluded.first_name, \
+                 last_name = excluded.last_name, username = excluded.username, \
+                 image_url = excluded.image_url, public_metadata = excluded.public_metadata, \
+                 updated_at = excluded.updated_at, source_updated_at = excluded.source_updated_at \
+             WHERE users.deleted_at IS NULL AND users.source_updated_at < excluded.source_updated_at \
+             RETURNING id",
+        )
+        .bind(&new_id)
+        .bind(&user.id)
+        .bind(user.primary_email().map(|e| e.email_address.as_str()))
+        .bind(user.first_name.as_deref())
+        .bind(user.last_name.as_deref())
+        .bind(user.username.as_deref())
+        .bind(user.image_url.as_deref())
+        .bind(metadata)
+        .bind(now_ms)
+        .bind(user.updated_at);
+    if let Some(row) = tx.fetch_optional(q).await? {
+        let id: String = row.try_get("id")?;
+        return Ok(if id == new_id {
+            Upserted::Inserted
+        } else {
+            Upserted::Updated
+        });
+    }
+    let q = tx
+        .query("SELECT deleted_at FROM users WHERE clerk_user_id = $1")
+        .bind(&user.id);
+    let deleted_at: Option<i64> = tx.fetch_one(q).await?.try_get("deleted_at")?;
+    Ok(if deleted_at.is_some() {
+        Upserted::Tombstoned
+    } else {
+        Upserted::Stale
+    })
+}
+
+/// Turns the row for `clerk_user_id` into a tombstone (or records one for an unknown user):
+/// `deleted_at` set, personal fields cleared.
+///
+/// # Errors
+/// Database failures.
+pub async fn tombstone(
+    tx: &mut Tx,
+    clerk_user_id: &str,
+    deleted_at_ms: i64,
+    now_ms: i64,
+) -> Result<Tombstoned, StoreError> {
+    let new_id = latchkey_protocol::id::new_id(ID_PREFIX);
+    let q = tx
+        .query(
+            "INSERT INTO users (id, clerk_user_id, public_metadata, created_at, updated_at, \
+                 source_updated_at, deleted_at) \
+             VALUES ($1, $2, '{}', $3, $3, $4, $4) \
+             ON CONFLICT (clerk_user_id) DO UPDATE SET \
+                 email = NULL, first_name = NULL, last_name = NULL, username = NULL, \
+                 image_url = NULL, public_metadata = '{}', updated_at = excluded.updated_at, \
+                 deleted_at = excluded.deleted_at \
+             WHERE users.deleted_at IS NULL \
+             RETURNING id",
+        )
+        .bind(&new_id)
+        .bind(clerk_user_id)
+        .bind(now_ms)
+        .bind(deleted_at_ms);
+    Ok(match tx.fetch_optional(q).await? {
+        Some(row) if row.try_get::<String, _>("id")? == new_id => Tombstoned::Recorded,
+        Some(_) => Tombstoned::Deleted,
+        None => Tombstoned::AlreadyDeleted,
+    })
+}
+
+/// Every row, tombstones included, oldest first.
+///
+/// # Errors
+/// Database failures.
+pub async fn list(tx: &mut Tx) -> Result<Vec<AppUser>, StoreError> {
+    let q = tx.query(
+        "SELECT id, clerk_user_id, email, first_name, last_name, username, image_url, \
+             public_metadata, source_updated_at, created_at, updated_at, deleted_at \
+         FROM users ORDER BY created_at, id",
+    );
+    tx.fetch_all(q).await?.iter().map(from_row).collect()
+}
+
+/// The row mirroring `clerk_user_id`, tombstone or not.
+///
+/// # Errors
+/// Database failures.
+pub async fn find_by_clerk_id(
+    tx: &mut Tx,
+    clerk_user_id: &str,
+) -> Result<Option<AppUser>, StoreError> {
+    let q = tx
+        .query(
+            "SELECT id, clerk_user_id, email, first_name, last_name, username, image_url, \
+                 public_metadata, source_updated_at, created_at, updated_at, deleted_at \
+             FROM users WHERE clerk_user_id = $1",
+        )
+        .bind(clerk_user_id);
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+fn from_row(row: &DbRow) -> Result<AppUser, StoreError> {
+    let metadata: String = row.try_get("public_metadata")?;
+    Ok(AppUser {
+        id: row.try_get("id")?,
+        clerk_user_id: row.try_get("clerk_user_id")?,
+        email: row.try_get("email")?,
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+        username: row.try_get("username")?,
+        image_url: row.try_get("image_url")?,
+        // The column is only ever written from serialised JSON; fall back rather than fail a
+        // listing if someone edited it by hand.
+        public_metadata: serde_json::from_str(&metadata).unwrap_or(Value::String(metadata)),
+        source_updated_at: row.try_get("source_updated_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}

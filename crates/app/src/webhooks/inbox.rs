@@ -1,0 +1,101 @@
+//! The record of webhook messages received, by `svix-id`: the idempotency key that makes
+//! at-least-once delivery apply exactly once.
+
+use latchkey_store::{StoreError, Tx};
+
+/// What became of a message; stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The event changed the app's data.
+    Applied,
+    /// The event was older than what the app holds; nothing changed.
+    Stale,
+    /// The event type is not one the app acts on.
+    Ignored,
+    /// The body was signed but is not a valid event; a resend may succeed.
+    Failed,
+}
+
+impl Outcome {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Stale => "stale",
+            Self::Ignored => "ignored",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Records `svix_id` with the outcome its processing is expected to have, unless it was
+/// already processed. Returns `false` for a duplicate (nothing to do). A message recorded as
+/// failed is claimed again, so a fixed sender's resend goes through.
+///
+/// # Errors
+/// Database failures.
+pub async fn claim(
+    tx: &mut Tx,
+    svix_id: &str,
+    event_type: &str,
+    expected: Outcome,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let q = tx
+        .query(
+            "INSERT INTO clerk_webhook_events (svix_id, event_type, outcome, detail, received_at, attempts) \
+             VALUES ($1, $2, $3, NULL, $4, 1) \
+             ON CONFLICT (svix_id) DO UPDATE SET event_type = excluded.event_type, \
+                 outcome = excluded.outcome, detail = NULL, \
+                 attempts = clerk_webhook_events.attempts + 1 \
+             WHERE clerk_webhook_events.outcome = 'failed' \
+             RETURNING svix_id",
+        )
+        .bind(svix_id)
+        .bind(event_type)
+        .bind(expected.as_str())
+        .bind(now_ms);
+    Ok(tx.fetch_optional(q).await?.is_some())
+}
+
+/// Corrects the outcome of a message claimed in this transaction.
+///
+/// # Errors
+/// Database failures.
+pub async fn set_outcome(tx: &mut Tx, svix_id: &str, outcome: Outcome) -> Result<(), StoreError> {
+    let q = tx
+        .query("UPDATE clerk_webhook_events SET outcome = $2 WHERE svix_id = $1")
+        .bind(svix_id)
+        .bind(outcome.as_str());
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Records that `svix_id` carried a body that is not a valid event, with the reason, unless the
+/// message was already processed successfully. Returns `false` in that case.
+///
+/// # Errors
+/// Database failures.
+pub async fn record_failure(
+    tx: &mut Tx,
+    svix_id: &str,
+    event_type: Option<&str>,
+    reason: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let q = tx
+        .query(
+            "INSERT INTO clerk_webhook_events (svix_id, event_type, outcome, detail, received_at, attempts) \
+             VALUES ($1, $2, 'failed', $3, $4, 1) \
+             ON CONFLICT (svix_id) DO UPDATE SET event_type = excluded.event_type, \
+                 detail = excluded.detail, attempts = clerk_webhook_events.attempts + 1 \
+             WHERE clerk_webhook_events.outcome = 'failed' \
+             RETURNING svix_id",
+        )
+        .bind(svix_id)
+        .bind(event_type)
+        .bind(reason)
+        .bind(now_ms);
+    Ok(tx.fetch_optional(q).await?.is_some())
+}
