@@ -10,6 +10,7 @@
 //!
 //! This crate knows nothing of users, sessions or events; the parts own their tables.
 
+mod connections;
 pub mod dialect;
 mod error;
 pub mod migrate;

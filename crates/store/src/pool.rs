@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Connection as _};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Connection as _};
 
+use crate::connections::{ConnectionPool, PooledConn};
 use crate::{Backend, DatabaseUrl, StoreError};
 
 /// Sizes and timeouts for the connection pools.
@@ -36,10 +37,10 @@ pub struct Db {
 struct Inner {
     /// Where write transactions run. For SQLite this pool has one connection, so writers queue
     /// here in order instead of spinning in SQLite's busy handler.
-    write: AnyPool,
+    write: Arc<ConnectionPool>,
     /// Where read-only transactions run. For SQLite a separate read-only pool (WAL readers never
     /// block the writer); for Postgres the same pool as `write`.
-    read: AnyPool,
+    read: Arc<ConnectionPool>,
     backend: Backend,
     /// `false` through a transaction pooler: statements go out unnamed and are never cached.
     persistent: bool,
@@ -64,28 +65,18 @@ impl Db {
     pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = url.backend();
-        let options = || {
-            AnyPoolOptions::new()
-                .acquire_timeout(settings.acquire_timeout)
-                .idle_timeout(Duration::from_secs(600))
-                .max_lifetime(Duration::from_secs(1800))
-                .min_connections(0)
-        };
+        let timeout = settings.acquire_timeout;
         let (write, read) = match backend {
             Backend::Sqlite => {
                 prepare_sqlite_file(url).await?;
-                let write = options()
-                    .max_connections(1)
-                    .connect_lazy(&url.driver_url(false))?;
-                let read = options()
-                    .max_connections(settings.max_connections.max(1))
-                    .connect_lazy(&url.driver_url(true))?;
-                (write, read)
+                (
+                    ConnectionPool::new(url.driver_url(false), 1, timeout),
+                    ConnectionPool::new(url.driver_url(true), settings.max_connections, timeout),
+                )
             }
             Backend::Postgres => {
-                let pool = options()
-                    .max_connections(settings.max_connections.max(1))
-                    .connect_lazy(&url.driver_url(false))?;
+                let pool =
+                    ConnectionPool::new(url.driver_url(false), settings.max_connections, timeout);
                 (pool.clone(), pool)
             }
         };
@@ -118,15 +109,12 @@ impl Db {
     /// # Errors
     /// [`StoreError::Unavailable`] if no connection could be had in time.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let tx = self
-            .inner
-            .write
-            .begin_with(self.inner.backend.begin_write())
-            .await?;
-        Ok(Tx {
-            inner: tx,
-            persistent: self.inner.persistent,
-        })
+        Tx::begin(
+            &self.inner.write,
+            self.inner.backend.begin_write(),
+            self.inner.persistent,
+        )
+        .await
     }
 
     /// Starts a transaction that only reads; a write inside it fails.
@@ -134,15 +122,12 @@ impl Db {
     /// # Errors
     /// [`StoreError::Unavailable`] if no connection could be had in time.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        let tx = self
-            .inner
-            .read
-            .begin_with(self.inner.backend.begin_read())
-            .await?;
-        Ok(Tx {
-            inner: tx,
-            persistent: self.inner.persistent,
-        })
+        Tx::begin(
+            &self.inner.read,
+            self.inner.backend.begin_read(),
+            self.inner.persistent,
+        )
+        .await
     }
 
     /// Whether the database answers a trivial query now.
@@ -182,9 +167,10 @@ pub(crate) async fn prepare_sqlite_file(url: &DatabaseUrl) -> Result<(), StoreEr
     Ok(())
 }
 
-/// A database transaction. Dropping it without [`Tx::commit`] rolls it back.
+/// A database transaction. Dropping it without [`Tx::commit`] or [`Tx::rollback`] rolls it
+/// back in the background.
 pub struct Tx {
-    inner: sqlx::Transaction<'static, Any>,
+    conn: Option<PooledConn>,
     persistent: bool,
 }
 
@@ -192,6 +178,26 @@ pub struct Tx {
 pub type Query = sqlx::query::Query<'static, Any, AnyArguments>;
 
 impl Tx {
+    async fn begin(
+        pool: &Arc<ConnectionPool>,
+        statement: &'static str,
+        persistent: bool,
+    ) -> Result<Self, StoreError> {
+        let mut conn = pool.acquire().await?;
+        sqlx::raw_sql(statement).execute(conn.conn()).await?;
+        Ok(Self {
+            conn: Some(conn),
+            persistent,
+        })
+    }
+
+    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        self.conn
+            .as_mut()
+            .expect("a transaction holds its connection until it ends")
+            .conn()
+    }
+
     /// A statement to run in this transaction. Write it in the SQL both backends share;
     /// anything dialect-specific comes from [`crate::dialect`].
     pub fn query(&self, sql: &'static str) -> Query {
@@ -209,7 +215,7 @@ impl Tx {
     /// # Errors
     /// The classified database error.
     pub async fn execute(&mut self, query: Query) -> Result<u64, StoreError> {
-        Ok(query.execute(&mut *self.inner).await?.rows_affected())
+        Ok(query.execute(self.conn()).await?.rows_affected())
     }
 
     /// Runs a statement that returns at most one row.
@@ -217,7 +223,7 @@ impl Tx {
     /// # Errors
     /// The classified database error.
     pub async fn fetch_optional(&mut self, query: Query) -> Result<Option<AnyRow>, StoreError> {
-        Ok(query.fetch_optional(&mut *self.inner).await?)
+        Ok(query.fetch_optional(self.conn()).await?)
     }
 
     /// Runs a statement that returns exactly one row.
@@ -225,7 +231,7 @@ impl Tx {
     /// # Errors
     /// The classified database error, or `RowNotFound`.
     pub async fn fetch_one(&mut self, query: Query) -> Result<AnyRow, StoreError> {
-        Ok(query.fetch_one(&mut *self.inner).await?)
+        Ok(query.fetch_one(self.conn()).await?)
     }
 
     /// Runs a statement and collects every row.
@@ -233,22 +239,47 @@ impl Tx {
     /// # Errors
     /// The classified database error.
     pub async fn fetch_all(&mut self, query: Query) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(query.fetch_all(&mut *self.inner).await?)
+        Ok(query.fetch_all(self.conn()).await?)
     }
 
     /// Makes the transaction's writes permanent.
     ///
     /// # Errors
     /// The classified database error; nothing was written.
-    pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.inner.commit().await?)
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.finish("COMMIT").await
     }
 
-    /// Abandons the transaction explicitly (dropping it does the same, later).
+    /// Abandons the transaction now.
     ///
     /// # Errors
     /// The classified database error.
-    pub async fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.inner.rollback().await?)
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        self.finish("ROLLBACK").await
+    }
+
+    async fn finish(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        let mut conn = self.conn.take().expect("a transaction ends once");
+        sqlx::raw_sql(statement).execute(conn.conn()).await?;
+        conn.set_clean(true);
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        // Unfinished: an error or a cancelled request. Roll back off the request path; the
+        // driver first drains whatever an interrupted statement left unread. A connection that
+        // cannot be rolled back is closed rather than reused.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if sqlx::raw_sql("ROLLBACK").execute(conn.conn()).await.is_ok() {
+                    conn.set_clean(true);
+                }
+            });
+        }
     }
 }

@@ -77,9 +77,10 @@ pub enum EventError {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    data: Option<Value>,
+struct Envelope<'a> {
+    /// Kept as raw text and parsed once, straight into the type its event needs.
+    #[serde(default, borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
     #[serde(default)]
     object: Option<String>,
     #[serde(rename = "type", default)]
@@ -137,16 +138,17 @@ impl Event {
             )),
             Some(_) => return Err(EventError::BadTimestamp),
         };
-        let Some(data @ Value::Object(_)) = envelope.data else {
+        let Some(data) = envelope.data.filter(|raw| raw.get().starts_with('{')) else {
             return Err(EventError::MissingData);
         };
+        let data = data.get();
         let invalid = |e: serde_json::Error| EventError::InvalidData {
             kind: kind.clone(),
             message: describe(&e),
         };
         let data = match kind.as_str() {
             "user.created" | "user.updated" => {
-                let user: User = serde_json::from_value(data).map_err(invalid)?;
+                let user: User = serde_json::from_str(data).map_err(invalid)?;
                 if user.id.is_empty() {
                     return Err(EventError::InvalidData {
                         kind,
@@ -156,7 +158,7 @@ impl Event {
                 EventData::User(Box::new(user))
             }
             "user.deleted" => {
-                let stub: DeletedObject = serde_json::from_value(data).map_err(invalid)?;
+                let stub: DeletedObject = serde_json::from_str(data).map_err(invalid)?;
                 if stub.id.as_deref().is_none_or(str::is_empty) {
                     return Err(EventError::InvalidData {
                         kind,
@@ -166,9 +168,9 @@ impl Event {
                 EventData::UserDeleted(stub)
             }
             k if k.starts_with("session.") => {
-                EventData::Session(Box::new(serde_json::from_value(data).map_err(invalid)?))
+                EventData::Session(Box::new(serde_json::from_str(data).map_err(invalid)?))
             }
-            _ => EventData::Other(data),
+            _ => EventData::Other(serde_json::from_str(data).map_err(invalid)?),
         };
         Ok(Self {
             kind,

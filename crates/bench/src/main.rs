@@ -1,0 +1,52 @@
+//! `latchkey-bench`: latchkey's benchmarks. Each starts the release `latchkey` binary (built
+//! beside this one) as its own process, drives it over HTTP on loopback, and prints figures
+//! beside the ceiling they are judged against.
+//!
+//! ```sh
+//! cargo build --release --bins
+//! ./target/release/latchkey-bench webhooks
+//! ```
+
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
+mod load;
+mod server;
+mod webhooks;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey-bench", about = "latchkey's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Signed user.created webhooks into a running latchkey on Postgres, against pgbench
+    /// running the same transaction
+    Webhooks(webhooks::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Webhooks(args) => webhooks::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            println!("latchkey-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

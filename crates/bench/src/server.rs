@@ -1,0 +1,113 @@
+//! Starting the release `latchkey` binary for a benchmark, and a fresh Postgres database.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sqlx::Connection as _;
+
+/// A running `latchkey serve`; killed when dropped.
+pub struct Server {
+    pub addr: String,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+/// The `latchkey` binary next to this one.
+fn latchkey_binary() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let binary = me.with_file_name("latchkey");
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "{} is missing: build it first with `cargo build --release --bins`",
+            binary.display()
+        ))
+    }
+}
+
+impl Server {
+    /// Starts latchkey with `env` and waits until `/readyz` answers.
+    pub async fn start(env: &[(&str, String)]) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut command = tokio::process::Command::new(latchkey_binary()?);
+        command
+            .args(["serve", "--addr", &addr, "--data-dir"])
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start latchkey: {e}"))?;
+        let server = Self {
+            addr,
+            _child: child,
+            _dir: dir,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if crate::load::get_status(&server.addr, "/readyz").await == Some(200) {
+                return Ok(server);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err("latchkey did not become ready within 30 s".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A database created for one benchmark run, dropped afterwards.
+pub struct BenchDatabase {
+    pub name: String,
+    pub url: String,
+    admin: String,
+}
+
+impl BenchDatabase {
+    pub async fn create(server_url: &str) -> Result<Self, String> {
+        let mut admin =
+            url::Url::parse(server_url).map_err(|e| format!("bad --postgres-url: {e}"))?;
+        if admin.path().trim_start_matches('/').is_empty() {
+            admin.set_path("/postgres");
+        }
+        let name = format!("latchkey_bench_{}", latchkey_protocol::time::now_ms());
+        let mut conn = sqlx::PgConnection::connect(admin.as_str())
+            .await
+            .map_err(|e| format!("cannot reach Postgres: {e}"))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut url = admin.clone();
+        url.set_path(&format!("/{name}"));
+        Ok(Self {
+            name,
+            url: url.to_string(),
+            admin: admin.to_string(),
+        })
+    }
+
+    pub async fn drop_now(self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
