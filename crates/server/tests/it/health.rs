@@ -63,3 +63,59 @@ pub async fn readyz_follows_the_database_down_and_up(ctx: TestContext) {
     }
     app.stop().await;
 }
+
+/// A request in flight when shutdown begins still gets its answer; new connections are refused.
+pub async fn shutdown_lets_in_flight_requests_finish(ctx: TestContext) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let signer = latchkey_testkit::clerk::Signer::new();
+    let secret = signer.secret.clone();
+    let app = ctx
+        .spawn_with(|config| config.clerk_webhook_signing_secrets = vec![secret])
+        .await;
+    let body = serde_json::to_vec(&latchkey_testkit::clerk::user_event(
+        "user.created",
+        "user_inflight",
+        1,
+        "inflight@example.com",
+        "In",
+    ))
+    .unwrap();
+    let headers = signer.headers("msg_inflight", &body);
+    let mut request = format!(
+        "POST /api/webhooks/clerk HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        app.addr,
+        body.len()
+    );
+    for (name, value) in &headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(first).await.unwrap();
+
+    let addr = app.addr;
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server waits for the request in flight"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections once shutdown began"
+    );
+
+    stream.write_all(rest).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"applied\""), "{response}");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+}

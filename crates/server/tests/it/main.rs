@@ -18,6 +18,7 @@ fn main() -> std::process::ExitCode {
         cli::migrate_creates_the_schema_once,
         health::healthz_answers,
         health::readyz_reports_the_database,
+        health::shutdown_lets_in_flight_requests_finish,
         store::migrations_apply_once_and_refuse_edits,
         store::duplicate_versions_are_refused,
         store::committed_writes_are_read_back_and_rolled_back_ones_are_not,
