@@ -4,7 +4,52 @@
 //! It never reads or writes the app's tables and does not depend on the app part: what the app
 //! learns about identities, it learns through the protocol (events, tokens, the management API).
 
-use latchkey_store::MigrationSet;
+pub mod account;
+pub mod admin;
+mod api;
+pub mod auth;
+pub mod context;
+pub mod keys;
+mod pages;
+pub mod passwords;
+pub mod secrets;
+pub mod sessions;
+mod state;
+pub mod throttle;
+pub mod users;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use latchkey_store::{Migration, MigrationSet};
+
+pub use state::{Identity, IdentityConfig, SESSION_TOKEN_SECS};
 
 /// The identity part's schema changes, versions 2000 to 2999.
-pub const MIGRATIONS: MigrationSet = &[];
+pub const MIGRATIONS: MigrationSet = &[Migration {
+    version: 2001,
+    name: "identity users, emails, sessions, signing keys, throttles",
+    sqlite: include_str!("../migrations/sqlite/2001_identity.sql"),
+    postgres: include_str!("../migrations/postgres/2001_identity.sql"),
+}];
+
+/// The identity's routes: pages and the JWKS.
+pub fn router(identity: Identity) -> Router {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/me", get(api::me))
+        .route(
+            "/v1/client/session-token",
+            axum::routing::post(api::session_token),
+        )
+        .with_state(identity.clone())
+        .merge(pages::router(identity))
+}
+
+async fn jwks(State(identity): State<Identity>) -> impl IntoResponse {
+    (
+        [(http::header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(identity.keys().jwks()),
+    )
+}

@@ -6,5 +6,6 @@
 
 pub mod clerk;
 pub mod id;
+pub mod jwt;
 pub mod time;
 pub mod webhook;

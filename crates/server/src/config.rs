@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use latchkey_identity::secrets::MasterKey;
 use latchkey_protocol::webhook::SigningSecret;
 use latchkey_store::DatabaseUrl;
 
@@ -35,6 +36,15 @@ pub struct Config {
     /// Secrets that may sign Clerk webhooks to `/api/webhooks/clerk` (several during a
     /// rotation).
     pub clerk_webhook_signing_secrets: Vec<SigningSecret>,
+    /// The master secret every instance on one database shares; `None` means the key file in
+    /// the data directory (created on first start).
+    pub secret: Option<MasterKey>,
+    /// Take client addresses from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Sign-in attempts allowed per client address per 10 minutes.
+    pub sign_in_attempts_per_ip: i64,
+    /// Sign-ups allowed per client address per hour.
+    pub sign_ups_per_ip: i64,
 }
 
 impl Config {
@@ -81,6 +91,10 @@ settings! {
     DATABASE_MAX_CONNECTIONS = "database_max_connections", "--database-max-connections", "LATCHKEY_DATABASE_MAX_CONNECTIONS";
     LOG_FORMAT = "log_format", "--log-format", "LATCHKEY_LOG_FORMAT";
     CLERK_WEBHOOK_SIGNING_SECRET = "clerk_webhook_signing_secret", "--clerk-webhook-signing-secret", "CLERK_WEBHOOK_SIGNING_SECRET";
+    SECRET = "secret", "--secret", "LATCHKEY_SECRET";
+    TRUST_FORWARDED_FOR = "trust_forwarded_for", "--trust-forwarded-for", "LATCHKEY_TRUST_FORWARDED_FOR";
+    SIGN_IN_ATTEMPTS_PER_IP = "sign_in_attempts_per_ip", "--sign-in-attempts-per-ip", "LATCHKEY_SIGN_IN_ATTEMPTS_PER_IP";
+    SIGN_UPS_PER_IP = "sign_ups_per_ip", "--sign-ups-per-ip", "LATCHKEY_SIGN_UPS_PER_IP";
 }
 
 /// Where a value came from, named the way the operator wrote it.
@@ -284,6 +298,20 @@ impl Config {
         let clerk_webhook_signing_secrets = sources
             .parse(CLERK_WEBHOOK_SIGNING_SECRET, parse_secret_list)?
             .unwrap_or_default();
+        let secret = sources.parse(SECRET, |s| {
+            MasterKey::from_secret_text(s).map_err(|e| e.to_string())
+        })?;
+        let trust_forwarded_for = sources
+            .parse(TRUST_FORWARDED_FOR, parse_bool)?
+            .unwrap_or(false);
+        let positive = |s: &str| match s.parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("\"{s}\" is not a positive whole number")),
+        };
+        let sign_in_attempts_per_ip = sources
+            .parse(SIGN_IN_ATTEMPTS_PER_IP, positive)?
+            .unwrap_or(100);
+        let sign_ups_per_ip = sources.parse(SIGN_UPS_PER_IP, positive)?.unwrap_or(20);
         Ok(Self {
             addr,
             data_dir,
@@ -293,7 +321,19 @@ impl Config {
             database_max_connections,
             log_format,
             clerk_webhook_signing_secrets,
+            secret,
+            trust_forwarded_for,
+            sign_in_attempts_per_ip,
+            sign_ups_per_ip,
         })
+    }
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(format!("\"{other}\" is not true or false")),
     }
 }
 

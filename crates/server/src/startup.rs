@@ -1,11 +1,17 @@
-//! Building and running the server: migrations, the database, the router, the listener and the
-//! background workers, and stopping them all in order.
+//! Building and running the server: the master secret, migrations, the database, the router,
+//! the listener and the background workers, and stopping them all in order.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use axum::Router;
 use axum::routing::get;
+use latchkey_identity::keys::{KeysError, RELOAD_EVERY};
+use latchkey_identity::passwords::{HashError, PasswordHasher};
+use latchkey_identity::secrets::MasterKey;
+use latchkey_identity::throttle::Limit;
+use latchkey_identity::{Identity, IdentityConfig};
 use latchkey_store::{Db, PoolSettings, StoreError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,8 +26,17 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot use the master key file {path}: {message}")]
+    MasterKey {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("cannot prepare the database ({url}): {source}")]
     Database { url: String, source: StoreError },
+    #[error("cannot load the signing keys: {0}")]
+    Keys(#[from] KeysError),
+    #[error("cannot start the password hasher: {0}")]
+    Hasher(#[from] HashError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -34,13 +49,14 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     db: Db,
+    identity: Identity,
     local_addr: SocketAddr,
     public_url: url::Url,
 }
 
 impl Application {
-    /// Prepares everything that can fail before serving: the data directory, migrations, the
-    /// connection pools and the listening socket.
+    /// Prepares everything that can fail before serving: the data directory and master secret,
+    /// migrations, the connection pools, the signing keys and the listening socket.
     ///
     /// # Errors
     /// See [`StartError`].
@@ -49,6 +65,7 @@ impl Application {
             path: config.data_dir.clone(),
             source,
         })?;
+        let master = master_key(&config)?;
         let db = prepare_database(&config).await?;
 
         let listener = TcpListener::bind(config.addr)
@@ -66,6 +83,14 @@ impl Application {
                 .expect("a socket address forms a valid URL")
         });
 
+        let identity = Identity::new(
+            db.clone(),
+            identity_config(&config, &public_url),
+            &master,
+            PasswordHasher::default_for_machine()?,
+        )
+        .await?;
+
         if config.clerk_webhook_signing_secrets.is_empty() {
             tracing::warn!(
                 "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /api/webhooks/clerk answers 503 until it is"
@@ -74,21 +99,27 @@ impl Application {
         let app_config = latchkey_app::AppConfig {
             clerk_webhook_secrets: config.clerk_webhook_signing_secrets.clone(),
         };
-        let router = latchkey_web::with_tracing(
-            Router::new()
-                .route("/healthz", get(health::healthz))
-                .route("/readyz", get(health::readyz))
-                .with_state(db.clone())
-                .merge(latchkey_app::router(latchkey_app::AppState::new(
-                    db.clone(),
-                    &app_config,
-                ))),
-        );
+        let routes = Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(db.clone())
+            .merge(latchkey_web::assets::router())
+            .merge(latchkey_identity::router(identity.clone()))
+            .merge(latchkey_app::router(latchkey_app::AppState::new(
+                db.clone(),
+                &app_config,
+            )))
+            .layer(axum::middleware::from_fn_with_state(
+                identity.clone(),
+                latchkey_identity::auth::refresh_session_token,
+            ));
+        let router = latchkey_web::with_tracing(routes);
 
         Ok(Self {
             listener,
             router,
             db,
+            identity,
             local_addr,
             public_url,
         })
@@ -110,6 +141,11 @@ impl Application {
         &self.db
     }
 
+    #[must_use]
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish, stops the
     /// workers and closes the database.
     ///
@@ -120,6 +156,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = CancellationToken::new();
+        let workers = spawn_workers(&self.identity, &token);
         let serve_token = token.clone();
         tracing::info!(
             listen.addr = %self.local_addr,
@@ -127,17 +164,97 @@ impl Application {
             database = %self.db.url(),
             "latchkey is serving"
         );
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             shutdown.await;
             serve_token.cancel();
             tracing::info!("shutting down: finishing in-flight requests");
         });
         let result = server.await;
         token.cancel();
+        for worker in workers {
+            let _ = worker.await;
+        }
         self.db.close().await;
         tracing::info!("stopped");
         result
     }
+}
+
+/// Background work that runs while serving; each task ends when `stop` is cancelled.
+fn spawn_workers(
+    identity: &Identity,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let keys = identity.keys().clone();
+    let stop = stop.clone();
+    vec![tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(RELOAD_EVERY) => {}
+            }
+            if let Err(error) = keys.reload().await {
+                tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not reload signing keys");
+            }
+        }
+    })]
+}
+
+fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
+    let mut identity = IdentityConfig::new(public_url.clone());
+    identity.trust_forwarded_for = config.trust_forwarded_for;
+    identity.sign_in_ip_limit = Limit {
+        max: config.sign_in_attempts_per_ip,
+        window_ms: 10 * 60 * 1000,
+    };
+    identity.sign_up_ip_limit = Limit {
+        max: config.sign_ups_per_ip,
+        window_ms: 60 * 60 * 1000,
+    };
+    identity
+}
+
+/// The master secret: `LATCHKEY_SECRET` if set, else `master.key` in the data directory,
+/// created (readable by this user only) on first start.
+///
+/// # Errors
+/// If the key file cannot be read, written or parsed.
+pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
+    if let Some(secret) = &config.secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("master.key");
+    let fail = |message: String| StartError::MasterKey {
+        path: path.clone(),
+        message,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_file_text(&text).map_err(|e| fail(e.to_string())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private_file(&path, key.to_file_text().as_bytes())
+                .map_err(|e| fail(e.to_string()))?;
+            tracing::info!(path = %path.display(), "created a master key; back it up with the database, or set LATCHKEY_SECRET");
+            Ok(key)
+        }
+        Err(error) => Err(fail(error.to_string())),
+    }
+}
+
+fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
 }
 
 /// Applies migrations (over the direct URL when there is one) and opens the pools.

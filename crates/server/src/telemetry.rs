@@ -7,7 +7,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use crate::config::LogFormat;
 
 /// The filter when `RUST_LOG` is unset: our own info lines, only warnings from libraries.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=warn,hyper=warn,reqwest=warn";
+const DEFAULT_FILTER: &str =
+    "info,sqlx=warn,tower_http=warn,tower_http::trace::on_response=info,hyper=warn,reqwest=warn";
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing), so
 /// tests that start several servers in one process are fine.

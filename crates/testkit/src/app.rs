@@ -85,6 +85,10 @@ impl TestContext {
             database_max_connections: 16,
             log_format: LogFormat::Text,
             clerk_webhook_signing_secrets: Vec::new(),
+            secret: None,
+            trust_forwarded_for: false,
+            sign_in_attempts_per_ip: 100,
+            sign_ups_per_ip: 20,
         }
     }
 
@@ -168,6 +172,12 @@ impl TestApp {
     #[must_use]
     pub fn request(&self, method: reqwest::Method, path: &str) -> Call {
         Call::new(self.client.request(method, self.at(path)))
+    }
+
+    /// A new browser profile (empty cookie jar) pointed at this server.
+    #[must_use]
+    pub fn browser(&self) -> crate::browser::Browser {
+        crate::browser::Browser::new(&self.url)
     }
 
     /// `POST /api/webhooks/clerk` with `body` signed by `signer` as message `msg_id`.

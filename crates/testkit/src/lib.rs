@@ -12,6 +12,7 @@
 )]
 
 mod app;
+pub mod browser;
 pub mod clerk;
 mod client;
 mod harness;

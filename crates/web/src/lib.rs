@@ -4,7 +4,11 @@
 //! how requests are traced (method, route and status; never query strings, bodies, cookies or
 //! headers, which carry tokens and personal data). It knows nothing of either part's domain.
 
+pub mod assets;
+pub mod cookies;
+pub mod csrf;
 mod error;
+pub mod redirect;
 mod trace;
 
 pub use error::{ApiError, ErrorBody, ErrorChain, ErrorDetail};

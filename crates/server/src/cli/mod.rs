@@ -14,11 +14,12 @@ use crate::startup::{self, Application};
 use crate::telemetry;
 
 mod app;
+mod users;
 
 /// Exit status for bad configuration or usage.
-const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_CONFIG: u8 = 2;
 /// Exit status for a failure while running.
-const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +71,18 @@ pub struct SettingsArgs {
     /// Signing secret(s) of Clerk webhooks to /api/webhooks/clerk, comma-separated during a rotation; prefer the environment, flags show in process lists [env: CLERK_WEBHOOK_SIGNING_SECRET]
     #[arg(long, global = true, value_name = "WHSEC", hide_env_values = true)]
     pub clerk_webhook_signing_secret: Option<String>,
+    /// Master secret (32+ characters) that seals signing keys and keys CSRF tokens; every instance on one database needs the same one [default: master.key in the data directory, created on first start] [env: LATCHKEY_SECRET]
+    #[arg(long, global = true, value_name = "SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Take client addresses from X-Forwarded-For; only behind a proxy that sets it [default: false] [env: LATCHKEY_TRUST_FORWARDED_FOR]
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub trust_forwarded_for: Option<String>,
+    /// Sign-in attempts allowed per client address per 10 minutes [default: 100] [env: LATCHKEY_SIGN_IN_ATTEMPTS_PER_IP]
+    #[arg(long, global = true, value_name = "N")]
+    pub sign_in_attempts_per_ip: Option<String>,
+    /// Sign-ups allowed per client address per hour [default: 20] [env: LATCHKEY_SIGN_UPS_PER_IP]
+    #[arg(long, global = true, value_name = "N")]
+    pub sign_ups_per_ip: Option<String>,
 }
 
 impl SettingsArgs {
@@ -123,6 +136,16 @@ pub enum Command {
     App {
         #[command(subcommand)]
         command: app::AppCommand,
+    },
+    /// Manage identity accounts
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
+    /// Manage session-token signing keys
+    Keys {
+        #[command(subcommand)]
+        command: users::KeysCommand,
     },
 }
 
@@ -180,6 +203,8 @@ async fn run(command: Command, config: Config) -> ExitCode {
             }
         }
         Command::App { command } => app::run(command, &config).await,
+        Command::Users { command } => users::run_users(command, &config).await,
+        Command::Keys { command } => users::run_keys(command, &config).await,
     }
 }
 

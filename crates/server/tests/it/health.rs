@@ -92,17 +92,33 @@ pub async fn shutdown_lets_in_flight_requests_finish(ctx: TestContext) {
     }
     request.push_str("\r\n");
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // A first, complete request proves the connection is accepted and being served.
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", app.addr).as_bytes())
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("\"ok\"") {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed early");
+        seen.extend_from_slice(&chunk[..n]);
+    }
     stream.write_all(request.as_bytes()).await.unwrap();
     let (first, rest) = body.split_at(body.len() / 2);
     stream.write_all(first).await.unwrap();
+    // Give the server time to read the headers and start the handler.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let addr = app.addr;
     let stopping = tokio::spawn(app.stop());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !stopping.is_finished(),
-        "the server waits for the request in flight"
-    );
+    if stopping.is_finished() {
+        panic!(
+            "the server did not wait for the request in flight: {:?}",
+            stopping.await
+        );
+    }
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no new connections once shutdown began"

@@ -5,6 +5,7 @@
 
 mod cli;
 mod health;
+mod identity;
 mod pooler;
 mod store;
 mod support;
@@ -35,12 +36,27 @@ fn main() -> std::process::ExitCode {
         sync::other_event_types_are_recorded_and_ignored,
         sync::without_a_secret_the_receiver_answers_503_naming_the_variable,
         sync::oversized_bodies_are_refused,
+        identity::wrong_passwords_and_unknown_emails_answer_alike,
+        identity::ten_failures_lock_the_account_even_when_they_arrive_in_parallel,
+        identity::forms_without_a_csrf_token_or_from_other_sites_are_refused,
+        identity::redirect_urls_to_other_sites_are_ignored,
+        identity::signing_in_again_issues_a_new_session_and_ends_the_old_one,
+        identity::a_password_change_ends_every_other_session,
+        identity::a_revoked_session_stops_at_once_and_gets_no_new_token,
+        identity::forged_and_foreign_tokens_are_refused,
+        identity::throttles_answer_429_with_retry_after,
+        identity::sign_up_refuses_weak_passwords_and_taken_addresses,
+        identity::the_account_page_edits_the_profile_and_deletes_the_account,
+        identity::operators_manage_users_from_the_command_line,
+        identity::rotated_keys_keep_old_tokens_verifying,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
         test_case!(cli::the_config_file_is_a_layer_below_the_environment).once(),
         test_case!(cli::help_documents_every_setting).once(),
         test_case!(sync::deliveries_signed_by_the_official_svix_library_verify).once(),
+        test_case!(identity::a_session_token_from_the_pages_verifies_with_a_standard_jose_library)
+            .once(),
         test_case!(health::readyz_follows_the_database_down_and_up).postgres_only(),
         test_case!(pooler::transaction_pooler_mode_gets_every_answer_right).postgres_only(),
         test_case!(pooler::without_pooler_mode_the_same_load_goes_wrong).postgres_only(),

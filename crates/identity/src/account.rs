@@ -1,0 +1,545 @@
+//! What people do with their accounts: sign up, sign in, sign out, change their profile and
+//! password, manage sessions, delete the account. Pages, the CLI and the management API call
+//! these; each change commits in one transaction.
+//!
+//! Credential failures all read the same ("the email or password is incorrect") whether the
+//! address exists or not, and unknown addresses cost a full password verification against a
+//! dummy hash. Attempts are counted before the password is checked, so parallel guesses cannot
+//! exceed the lockout limit.
+
+use hmac::{KeyInit as _, Mac as _};
+use latchkey_protocol::time::now_ms;
+use latchkey_store::StoreError;
+
+use crate::context::RequestContext;
+use crate::passwords::{HashError, Password, PolicyError, check_new_password};
+use crate::sessions::{self, ClientToken, EndReason, SessionRecord};
+use crate::state::Identity;
+use crate::throttle::{self, Limit};
+use crate::users::{self, AccountError, NewUser, ProfileChange, UserRecord, validate};
+
+/// A fresh session and what the browser needs to hold it.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: UserRecord,
+    pub session: SessionRecord,
+    pub client_token: ClientToken,
+    pub session_token: String,
+}
+
+/// Why sign-in was refused. The messages are what people see.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("The email address or password is incorrect.")]
+    InvalidCredentials,
+    #[error("This account is locked after too many failed sign-in attempts. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Locked { retry_after_secs: u64 },
+    #[error("This account is banned. Contact the site's operator.")]
+    Banned,
+    #[error("Too many sign-in attempts from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Throttled { retry_after_secs: u64 },
+    #[error("The service is busy; try again in a moment.")]
+    Busy,
+    #[error("Something went wrong on our side; it has been logged.")]
+    Internal,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why sign-up was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error("{0}")]
+    Field(#[from] validate::FieldError),
+    #[error("{0}")]
+    Password(#[from] PolicyError),
+    #[error("That email address is taken. Sign in instead, or use another address.")]
+    EmailTaken,
+    #[error("Too many accounts were created from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Throttled { retry_after_secs: u64 },
+    #[error("The service is busy; try again in a moment.")]
+    Busy,
+    #[error("Something went wrong on our side; it has been logged.")]
+    Internal,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an account change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("{0}")]
+    Field(#[from] validate::FieldError),
+    #[error("{0}")]
+    Password(#[from] PolicyError),
+    #[error("The current password is incorrect.")]
+    WrongPassword,
+    #[error("That username is taken.")]
+    UsernameTaken,
+    #[error("Not found.")]
+    NotFound,
+    #[error("The service is busy; try again in a moment.")]
+    Busy,
+    #[error("Something went wrong on our side; it has been logged.")]
+    Internal,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Logs a hashing failure that is not just a full queue: a corrupt stored hash or a broken
+/// worker is a bug to look at.
+fn hash_failure(error: &HashError) {
+    if !matches!(error, HashError::Busy | HashError::Stopped) {
+        tracing::error!(error = %error, "password hashing failed");
+    }
+}
+
+fn minutes(seconds: u64) -> u64 {
+    seconds.div_ceil(60).max(1)
+}
+
+impl From<HashError> for SignInError {
+    fn from(error: HashError) -> Self {
+        hash_failure(&error);
+        match error {
+            HashError::Busy | HashError::Stopped => Self::Busy,
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl From<HashError> for SignUpError {
+    fn from(error: HashError) -> Self {
+        hash_failure(&error);
+        match error {
+            HashError::Busy | HashError::Stopped => Self::Busy,
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl From<HashError> for ChangeError {
+    fn from(error: HashError) -> Self {
+        hash_failure(&error);
+        match error {
+            HashError::Busy | HashError::Stopped => Self::Busy,
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl From<AccountError> for ChangeError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::UsernameTaken => Self::UsernameTaken,
+            AccountError::NotFound | AccountError::EmailTaken => Self::NotFound,
+            AccountError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// What the sign-up form collects.
+#[derive(Debug)]
+pub struct SignUp {
+    pub email_address: String,
+    pub password: Password,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl Identity {
+    /// The lockout bucket of an email address: keyed, so the table holds no addresses.
+    fn account_bucket(&self, normalized_email: &str) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.throttle_key)
+            .expect("any key length");
+        mac.update(normalized_email.as_bytes());
+        let digest: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("account:{digest}")
+    }
+
+    /// Creates an account and signs it in.
+    ///
+    /// # Errors
+    /// See [`SignUpError`]; nothing is written on error.
+    pub async fn sign_up(
+        &self,
+        form: SignUp,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn, SignUpError> {
+        let email = validate::email(&form.email_address)?;
+        let first_name = validate::name("first_name", &form.first_name)?;
+        let last_name = validate::name("last_name", &form.last_name)?;
+        let local_part = email
+            .normalized
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        check_new_password(form.password.expose(), &[&email.normalized, &local_part])?;
+
+        let now = now_ms();
+        if let Some(ip) = ctx.ip_text() {
+            let mut tx = self.inner.db.begin().await?;
+            let attempt = throttle::take(
+                &mut tx,
+                &format!("signup-ip:{ip}"),
+                self.inner.config.sign_up_ip_limit,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            if attempt.refused() {
+                return Err(SignUpError::Throttled {
+                    retry_after_secs: attempt.retry_after_secs(now),
+                });
+            }
+        }
+        let hash = self.inner.hasher.hash(form.password).await?;
+
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let new = NewUser {
+            email: Some(email),
+            password_hash: Some(hash.into_string()),
+            first_name,
+            last_name,
+            ..NewUser::default()
+        };
+        let user = match users::create(&mut tx, new, now).await {
+            Ok(user) => user,
+            Err(AccountError::EmailTaken) => return Err(SignUpError::EmailTaken),
+            Err(AccountError::UsernameTaken | AccountError::NotFound) => {
+                return Err(SignUpError::Store(StoreError::Migration(
+                    "account creation failed".to_owned(),
+                )));
+            }
+            Err(AccountError::Store(e)) => return Err(e.into()),
+        };
+        let (session, client_token) = self.start_session(&mut tx, &user.id, ctx, now).await?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user.id, session.id = %session.id, "account created");
+        let session_token = self.mint_session_token(&session);
+        Ok(SignedIn {
+            user,
+            session,
+            client_token,
+            session_token,
+        })
+    }
+
+    /// Signs in with an email address and password, ending the browser's previous session.
+    ///
+    /// # Errors
+    /// See [`SignInError`].
+    pub async fn sign_in(
+        &self,
+        email_address: &str,
+        password: Password,
+        previous: Option<&ClientToken>,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn, SignInError> {
+        let normalized = validate::email(email_address).map(|e| e.normalized).ok();
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        if let Some(ip) = ctx.ip_text() {
+            let attempt = throttle::take(
+                &mut tx,
+                &format!("signin-ip:{ip}"),
+                self.inner.config.sign_in_ip_limit,
+                now,
+            )
+            .await?;
+            if attempt.refused() {
+                tx.commit().await?;
+                return Err(SignInError::Throttled {
+                    retry_after_secs: attempt.retry_after_secs(now),
+                });
+            }
+        }
+        let (credentials, bucket) = match &normalized {
+            Some(email) => {
+                let bucket = self.account_bucket(email);
+                let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
+                if attempt.refused() {
+                    tx.commit().await?;
+                    return Err(SignInError::Locked {
+                        retry_after_secs: attempt.retry_after_secs(now),
+                    });
+                }
+                (
+                    users::credentials_by_email(&mut tx, email).await?,
+                    Some(bucket),
+                )
+            }
+            None => (None, None),
+        };
+        tx.commit().await?;
+
+        let stored = credentials
+            .as_ref()
+            .and_then(|c| c.password_hash.as_deref());
+        let matches = self.inner.hasher.verify(password, stored).await?;
+        let Some(credentials) = credentials.filter(|_| matches) else {
+            tracing::info!("sign-in refused: wrong credentials");
+            return Err(SignInError::InvalidCredentials);
+        };
+        if credentials.banned {
+            tracing::info!(user.id = %credentials.user_id, "sign-in refused: banned");
+            return Err(SignInError::Banned);
+        }
+
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        if let Some(bucket) = &bucket {
+            throttle::clear(&mut tx, bucket).await?;
+        }
+        if let Some(previous) = previous
+            && let Some(old) = sessions::find_active(&mut tx, previous, now).await?
+        {
+            self.end_session_in(&mut tx, &old.id, EndReason::Ended, now)
+                .await?;
+        }
+        let (session, client_token) = self
+            .start_session(&mut tx, &credentials.user_id, ctx, now)
+            .await?;
+        let user = users::get(&mut tx, &credentials.user_id)
+            .await?
+            .ok_or(SignInError::InvalidCredentials)?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user.id, session.id = %session.id, "signed in");
+        let session_token = self.mint_session_token(&session);
+        Ok(SignedIn {
+            user,
+            session,
+            client_token,
+            session_token,
+        })
+    }
+
+    async fn start_session(
+        &self,
+        tx: &mut latchkey_store::Tx,
+        user_id: &str,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> Result<(SessionRecord, ClientToken), StoreError> {
+        let (session, token) = sessions::create(
+            tx,
+            user_id,
+            ctx.user_agent.as_deref(),
+            ctx.ip_text().as_deref(),
+            now,
+            self.inner.config.session_lifetime_ms,
+        )
+        .await?;
+        users::record_sign_in(tx, user_id, now).await?;
+        Ok((session, token))
+    }
+
+    async fn end_session_in(
+        &self,
+        tx: &mut latchkey_store::Tx,
+        session_id: &str,
+        reason: EndReason,
+        now: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        sessions::end(tx, session_id, reason, now).await
+    }
+
+    /// The active session and account behind a `__client` cookie, recording activity.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn authenticate(
+        &self,
+        token: &ClientToken,
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin_read().await?;
+        let Some(session) = sessions::find_active(&mut tx, token, now).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let user = users::get(&mut tx, &session.user_id).await?;
+        tx.commit().await?;
+        let Some(user) = user.filter(|u| u.banned_at.is_none()) else {
+            return Ok(None);
+        };
+        if sessions::needs_touch(&session, now) {
+            let mut tx = self.inner.db.begin().await?;
+            sessions::touch(
+                &mut tx,
+                &session.id,
+                now,
+                self.inner.config.session_lifetime_ms,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(Some((session, user)))
+    }
+
+    /// Ends the session behind a `__client` cookie (signing out).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn sign_out(&self, token: &ClientToken) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        if let Some(session) = sessions::find_active(&mut tx, token, now).await? {
+            self.end_session_in(&mut tx, &session.id, EndReason::Ended, now)
+                .await?;
+            tracing::info!(session.id = %session.id, "signed out");
+        }
+        tx.commit().await
+    }
+
+    /// Changes profile fields.
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        change: ProfileChange,
+    ) -> Result<UserRecord, ChangeError> {
+        let mut tx = self.inner.db.begin().await?;
+        let user = users::update_profile(&mut tx, user_id, change, now_ms()).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Changes the password after checking the current one, and ends every other session.
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn change_password(
+        &self,
+        user: &UserRecord,
+        keep_session: &str,
+        current: Password,
+        new: Password,
+    ) -> Result<usize, ChangeError> {
+        let mut context: Vec<&str> = user
+            .emails
+            .iter()
+            .map(|e| e.email_address.as_str())
+            .collect();
+        if let Some(username) = &user.username {
+            context.push(username);
+        }
+        check_new_password(new.expose(), &context)?;
+        let mut tx = self.inner.db.begin_read().await?;
+        let stored = users::password_hash(&mut tx, &user.id).await?;
+        tx.commit().await?;
+        if !self.inner.hasher.verify(current, stored.as_deref()).await? {
+            return Err(ChangeError::WrongPassword);
+        }
+        let hash = self.inner.hasher.hash(new).await?;
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        users::set_password(&mut tx, &user.id, hash.as_str(), now).await?;
+        let ended = sessions::end_all(
+            &mut tx,
+            &user.id,
+            Some(keep_session),
+            EndReason::Revoked,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");
+        Ok(ended.len())
+    }
+
+    /// Revokes one of the user's sessions.
+    ///
+    /// # Errors
+    /// [`ChangeError::NotFound`] if it is not an active session of this user.
+    pub async fn revoke_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<SessionRecord, ChangeError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        match sessions::get(&mut tx, session_id).await? {
+            Some(session) if session.user_id == user_id => {}
+            _ => return Err(ChangeError::NotFound),
+        }
+        let ended = self
+            .end_session_in(&mut tx, session_id, EndReason::Revoked, now)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Revokes every session of the user except `keep`; returns how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let ended = sessions::end_all(&mut tx, user_id, keep, EndReason::Revoked, now).await?;
+        tx.commit().await?;
+        Ok(ended.len())
+    }
+
+    /// Deletes the account, its addresses and sessions.
+    ///
+    /// # Errors
+    /// [`ChangeError::NotFound`] or database failures.
+    pub async fn delete_account(&self, user_id: &str) -> Result<(), ChangeError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
+        if !users::delete(&mut tx, user_id).await? {
+            return Err(ChangeError::NotFound);
+        }
+        tx.commit().await?;
+        tracing::info!(user.id = %user_id, "account deleted");
+        Ok(())
+    }
+
+    /// The account's lockout state, for Clerk's `locked` fields.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn lockout_of(
+        &self,
+        tx: &mut latchkey_store::Tx,
+        user: &UserRecord,
+    ) -> Result<users::Lockout, StoreError> {
+        let Some(email) = user.primary_email() else {
+            return Ok(users::Lockout::default());
+        };
+        let bucket = self.account_bucket(&email.email_address.to_lowercase());
+        let now = now_ms();
+        Ok(
+            match throttle::peek(tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await? {
+                Some(attempt) => users::Lockout {
+                    locked: attempt.number >= attempt.max,
+                    expires_in_seconds: (attempt.number >= attempt.max)
+                        .then(|| i64::try_from(attempt.retry_after_secs(now)).unwrap_or(i64::MAX)),
+                    attempts_remaining: Some(attempt.remaining()),
+                },
+                None => users::Lockout {
+                    locked: false,
+                    expires_in_seconds: None,
+                    attempts_remaining: Some(Limit::ACCOUNT_LOCKOUT.max),
+                },
+            },
+        )
+    }
+}

@@ -1,0 +1,215 @@
+//! What operators (the CLI) and the management API do to accounts: create them with chosen
+//! fields, look them up, ban and unban them, end their sessions. Same rules and validation as
+//! the pages; every change commits in one transaction.
+
+use latchkey_protocol::clerk;
+use latchkey_protocol::time::now_ms;
+use latchkey_store::StoreError;
+use serde_json::Value;
+
+use crate::account::ChangeError;
+use crate::passwords::{HashError, Password, PolicyError, check_new_password};
+use crate::sessions::{self, EndReason};
+use crate::state::Identity;
+use crate::users::{self, AccountError, ListQuery, NewUser, UserRecord, validate};
+
+/// Why an operator's change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Field(#[from] validate::FieldError),
+    #[error("{0}")]
+    Password(#[from] PolicyError),
+    #[error("that email address is taken")]
+    EmailTaken,
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("no such user")]
+    NotFound,
+    #[error("the password hasher is busy; try again")]
+    Busy,
+    #[error("something went wrong; it has been logged")]
+    Internal,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<HashError> for AdminError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy | HashError::Stopped => Self::Busy,
+            other => {
+                tracing::error!(error = %other, "password hashing failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<AccountError> for AdminError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::EmailTaken => Self::EmailTaken,
+            AccountError::UsernameTaken => Self::UsernameTaken,
+            AccountError::NotFound => Self::NotFound,
+            AccountError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<ChangeError> for AdminError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Field(e) => Self::Field(e),
+            ChangeError::Password(e) => Self::Password(e),
+            ChangeError::UsernameTaken => Self::UsernameTaken,
+            ChangeError::NotFound | ChangeError::WrongPassword => Self::NotFound,
+            ChangeError::Busy => Self::Busy,
+            ChangeError::Internal => Self::Internal,
+            ChangeError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// An account an operator creates.
+#[derive(Debug, Default)]
+pub struct CreateUser {
+    pub email_address: Option<String>,
+    pub password: Option<Password>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub external_id: Option<String>,
+    pub public_metadata: Option<Value>,
+    pub private_metadata: Option<Value>,
+    pub unsafe_metadata: Option<Value>,
+    /// Skip the common-password and length checks (Clerk's `skip_password_checks`).
+    pub skip_password_checks: bool,
+}
+
+impl Identity {
+    /// Creates an account; its email counts as verified by the operator.
+    ///
+    /// # Errors
+    /// See [`AdminError`]; nothing is written on error.
+    pub async fn create_user(&self, create: CreateUser) -> Result<UserRecord, AdminError> {
+        let email = create
+            .email_address
+            .as_deref()
+            .map(validate::email)
+            .transpose()?;
+        let first_name = create
+            .first_name
+            .as_deref()
+            .map(|n| validate::name("first_name", n))
+            .transpose()?
+            .flatten();
+        let last_name = create
+            .last_name
+            .as_deref()
+            .map(|n| validate::name("last_name", n))
+            .transpose()?
+            .flatten();
+        let username = create
+            .username
+            .as_deref()
+            .map(validate::username)
+            .transpose()?
+            .flatten();
+        let image_url = create
+            .image_url
+            .as_deref()
+            .map(validate::image_url)
+            .transpose()?
+            .flatten();
+        if email.is_none() && username.is_none() {
+            return Err(AdminError::Field(validate::FieldError {
+                field: "email_address",
+                message: "An account needs an email address or a username.",
+            }));
+        }
+        let password_hash = match create.password {
+            Some(password) => {
+                if !create.skip_password_checks {
+                    let context: Vec<&str> = email
+                        .iter()
+                        .map(|e| e.normalized.as_str())
+                        .chain(username.as_deref())
+                        .collect();
+                    check_new_password(password.expose(), &context)?;
+                }
+                Some(self.inner.hasher.hash(password).await?.into_string())
+            }
+            None => None,
+        };
+        let new = NewUser {
+            email,
+            email_verified_by: Some("admin".to_owned()),
+            password_hash,
+            first_name,
+            last_name,
+            username,
+            image_url,
+            external_id: create.external_id,
+            public_metadata: create.public_metadata,
+            private_metadata: create.private_metadata,
+            unsafe_metadata: create.unsafe_metadata,
+        };
+        let mut tx = self.inner.db.begin().await?;
+        let user = users::create(&mut tx, new, now_ms()).await?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user.id, "account created by an operator");
+        Ok(user)
+    }
+
+    /// One account by id, or by email address if `key` contains `@`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn find_user(&self, key: &str) -> Result<Option<UserRecord>, StoreError> {
+        let mut tx = self.inner.db.begin_read().await?;
+        let user = if key.contains('@') {
+            let query = ListQuery {
+                limit: 1,
+                email_addresses: vec![key.to_owned()],
+                ..ListQuery::default()
+            };
+            users::list(&mut tx, &query).await?.into_iter().next()
+        } else {
+            users::get(&mut tx, key).await?
+        };
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Clerk's JSON for an account, lockout state included.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn user_json(&self, user: &UserRecord) -> Result<clerk::User, StoreError> {
+        let mut tx = self.inner.db.begin_read().await?;
+        let lockout = self.lockout_of(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(users::to_clerk(user, lockout))
+    }
+
+    /// Bans (ending every session) or unbans an account.
+    ///
+    /// # Errors
+    /// [`AdminError::NotFound`] or database failures.
+    pub async fn set_banned(&self, user_id: &str, banned: bool) -> Result<UserRecord, AdminError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        users::set_banned(&mut tx, user_id, banned, now).await?;
+        if banned {
+            sessions::end_all(&mut tx, user_id, None, EndReason::Revoked, now).await?;
+        }
+        let user = users::get(&mut tx, user_id)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user_id, banned, "ban state changed");
+        Ok(user)
+    }
+}

@@ -1,0 +1,78 @@
+//! JSON routes for a signed-in user's own client: who am I, and a fresh session token.
+//! `Authorization: Bearer <session token>` is accepted, or the browser's cookies.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use latchkey_protocol::jwt::{VerifyOptions, verify_session_token};
+use latchkey_web::ApiError;
+use serde_json::json;
+
+use crate::state::Identity;
+use crate::users;
+
+/// The bearer token of a request: Clerk's rule, scheme `Bearer` exactly, else the whole value.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    match value.split_once(' ') {
+        Some(("Bearer", token)) => Some(token.trim()),
+        Some(_) => None,
+        None => Some(value),
+    }
+}
+
+/// The user id a request is authenticated as: a verified bearer token when one is sent (used
+/// exclusively, as Clerk's SDK does), else the browser session.
+async fn authenticated_user(identity: &Identity, headers: &HeaderMap) -> Result<String, ApiError> {
+    if let Some(token) = bearer(headers) {
+        let options = VerifyOptions::new(latchkey_protocol::time::now_ms())
+            .with_issuer(identity.config().issuer());
+        return verify_session_token(token, &identity.keys().verifying(), &options)
+            .map(|claims| claims.sub)
+            .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()));
+    }
+    match identity.current(headers).await? {
+        Some((_, user)) => Ok(user.id),
+        None => Err(ApiError::unauthorized(
+            "signed_out",
+            "Sign in, or send a session token as a bearer token.",
+        )),
+    }
+}
+
+/// `GET /v1/me`: the authenticated user, as Clerk's User JSON.
+pub(crate) async fn me(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user_id = authenticated_user(&identity, &headers).await?;
+    let mut tx = identity.db().begin_read().await?;
+    let user = users::get(&mut tx, &user_id).await?;
+    tx.commit().await?;
+    let Some(user) = user.filter(|u| u.banned_at.is_none()) else {
+        return Err(ApiError::unauthorized(
+            "signed_out",
+            "This account no longer exists or is banned.",
+        ));
+    };
+    Ok(Json(identity.user_json(&user).await?).into_response())
+}
+
+/// `POST /v1/client/session-token`: a fresh session token for the browser's live session (what
+/// a script calls before its 60-second token runs out).
+pub(crate) async fn session_token(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match identity.current(&headers).await? {
+        Some((session, _)) => {
+            let jwt = identity.mint_session_token(&session);
+            Ok((StatusCode::OK, Json(json!({"object": "token", "jwt": jwt}))).into_response())
+        }
+        None => Err(ApiError::unauthorized(
+            "signed_out",
+            "There is no active session for this browser.",
+        )),
+    }
+}

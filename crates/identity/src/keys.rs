@@ -1,0 +1,246 @@
+//! Session-token signing keys: RSA-2048 (e = 65537, what Clerk's SDKs accept), generated at
+//! first start, kept in the database with the private key sealed under the master secret, and
+//! published at `/.well-known/jwks.json`.
+//!
+//! Rotation adds a key and retires the current one; a retired key stays published for
+//! [`PUBLISHED_AFTER_RETIREMENT_MS`] so tokens it signed (60 s lifetime) keep verifying. Every
+//! instance reloads the key set every [`RELOAD_EVERY`], so a rotation by one instance (or by
+//! `latchkey keys rotate`) reaches the others without a restart.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use latchkey_protocol::jwt::{Jwk, Jwks, KeySet, KeySource, SigningKey, VerifyingKey};
+use latchkey_store::{Db, Row as _, StoreError};
+use rsa::pkcs8::EncodePrivateKey as _;
+
+use crate::secrets::MasterKey;
+
+/// How long a retired key stays in the JWKS.
+pub const PUBLISHED_AFTER_RETIREMENT_MS: i64 = 10 * 60 * 1000;
+/// How often instances reload keys from the database.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+const SEAL_PURPOSE: &str = "signing-key";
+pub const KID_PREFIX: &str = "ins";
+
+/// Why keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the signing keys in the database were sealed under another master secret; \
+         start latchkey with the LATCHKEY_SECRET (or data directory master.key) used before"
+    )]
+    WrongMasterKey,
+    #[error("a stored signing key is unusable: {0}")]
+    Corrupt(String),
+}
+
+struct KeyState {
+    current: Arc<SigningKey>,
+    jwks: Jwks,
+    verifying: Arc<KeySource>,
+    loaded_at: Instant,
+}
+
+/// The signing keys, cached in memory and reloaded periodically.
+#[derive(Clone)]
+pub struct SigningKeys {
+    db: Db,
+    master: MasterKey,
+    state: Arc<RwLock<Arc<KeyState>>>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("current", &self.current().kid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKeys {
+    /// Loads the keys, generating the first one if there is none.
+    ///
+    /// # Errors
+    /// Database failures, or keys sealed under another master secret.
+    pub async fn load(db: &Db, master: &MasterKey) -> Result<Self, KeysError> {
+        let state = match load_state(db, master).await? {
+            Some(state) => state,
+            None => {
+                insert_new_key(db, master, false).await?;
+                load_state(db, master)
+                    .await?
+                    .ok_or_else(|| KeysError::Corrupt("no key after creating one".to_owned()))?
+            }
+        };
+        Ok(Self {
+            db: db.clone(),
+            master: master.clone(),
+            state: Arc::new(RwLock::new(Arc::new(state))),
+        })
+    }
+
+    fn state(&self) -> Arc<KeyState> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The key new tokens are signed with.
+    #[must_use]
+    pub fn current(&self) -> Arc<SigningKey> {
+        self.state().current.clone()
+    }
+
+    /// Every published public key.
+    #[must_use]
+    pub fn jwks(&self) -> Jwks {
+        self.state().jwks.clone()
+    }
+
+    /// The published keys, for verifying tokens this identity issued.
+    #[must_use]
+    pub fn verifying(&self) -> Arc<KeySource> {
+        self.state().verifying.clone()
+    }
+
+    /// Reloads from the database if the cache is older than [`RELOAD_EVERY`].
+    ///
+    /// # Errors
+    /// Database failures; the old keys stay in use.
+    pub async fn reload_if_stale(&self) -> Result<(), KeysError> {
+        if self.state().loaded_at.elapsed() < RELOAD_EVERY {
+            return Ok(());
+        }
+        self.reload().await
+    }
+
+    /// Reloads from the database now.
+    ///
+    /// # Errors
+    /// Database failures; the old keys stay in use.
+    pub async fn reload(&self) -> Result<(), KeysError> {
+        if let Some(state) = load_state(&self.db, &self.master).await? {
+            *self
+                .state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(state);
+        }
+        Ok(())
+    }
+}
+
+/// Adds a new current key and retires the previous one; returns the new key's id.
+///
+/// # Errors
+/// Database failures.
+pub async fn rotate(db: &Db, master: &MasterKey) -> Result<String, KeysError> {
+    insert_new_key(db, master, true).await
+}
+
+/// Generates an RSA-2048 key off the async runtime (it takes a noticeable fraction of a second)
+/// and stores it; with `retire_others`, the keys signing until now are retired in the same
+/// transaction.
+async fn insert_new_key(
+    db: &Db,
+    master: &MasterKey,
+    retire_others: bool,
+) -> Result<String, KeysError> {
+    let kid = latchkey_protocol::id::new_id(KID_PREFIX);
+    let kid_for_key = kid.clone();
+    let (der, jwk) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Jwk), KeysError> {
+        let private = rsa::PrivateKey::new_with_exp(
+            &mut getrandom::SysRng,
+            2048,
+            rsa::BoxedUint::from(65_537_u64),
+        )
+        .map_err(|e| KeysError::Corrupt(format!("RSA key generation failed: {e}")))?;
+        let der = private
+            .to_pkcs8_der()
+            .map_err(|e| KeysError::Corrupt(format!("PKCS#8 encoding failed: {e}")))?
+            .as_bytes()
+            .to_vec();
+        let signing = SigningKey::from_pkcs8_der(&der, kid_for_key)
+            .map_err(|e| KeysError::Corrupt(e.to_string()))?;
+        Ok((der, signing.public_jwk()))
+    })
+    .await
+    .map_err(|e| KeysError::Corrupt(format!("key generation task failed: {e}")))??;
+    let now = latchkey_protocol::time::now_ms();
+    let public = serde_json::to_string(&jwk).map_err(|e| KeysError::Corrupt(e.to_string()))?;
+    let sealed = master.seal(SEAL_PURPOSE, &der);
+    let mut tx = db.begin().await?;
+    if retire_others {
+        let q = tx
+            .query("UPDATE identity_signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(now);
+        tx.execute(q).await?;
+    }
+    let q = tx
+        .query(
+            "INSERT INTO identity_signing_keys (kid, public_jwk, private_key_sealed, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(&kid)
+        .bind(public)
+        .bind(sealed)
+        .bind(now);
+    tx.execute(q).await?;
+    tx.commit().await?;
+    tracing::info!(key.id = %kid, "created a session-token signing key");
+    Ok(kid)
+}
+
+/// Reads the published keys and opens the current one; `None` if there is no usable key.
+async fn load_state(db: &Db, master: &MasterKey) -> Result<Option<KeyState>, KeysError> {
+    let now = latchkey_protocol::time::now_ms();
+    let mut tx = db.begin_read().await?;
+    let q = tx
+        .query(
+            "SELECT kid, public_jwk, private_key_sealed, retired_at FROM identity_signing_keys \
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid DESC",
+        )
+        .bind(now - PUBLISHED_AFTER_RETIREMENT_MS);
+    let rows = tx.fetch_all(q).await?;
+    tx.commit().await?;
+
+    let mut current = None;
+    let mut keys = Vec::new();
+    for row in &rows {
+        let kid: String = row.try_get("kid").map_err(StoreError::from)?;
+        let public: String = row.try_get("public_jwk").map_err(StoreError::from)?;
+        let jwk: Jwk =
+            serde_json::from_str(&public).map_err(|e| KeysError::Corrupt(format!("{kid}: {e}")))?;
+        let retired: Option<i64> = row.try_get("retired_at").map_err(StoreError::from)?;
+        if current.is_none() && retired.is_none() {
+            let sealed: String = row
+                .try_get("private_key_sealed")
+                .map_err(StoreError::from)?;
+            let der = master
+                .open(SEAL_PURPOSE, &sealed)
+                .map_err(|_| KeysError::WrongMasterKey)?;
+            let key = SigningKey::from_pkcs8_der(&der, kid.clone())
+                .map_err(|e| KeysError::Corrupt(format!("{kid}: {e}")))?;
+            current = Some(Arc::new(key));
+        }
+        keys.push(jwk);
+    }
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let verifying: Vec<VerifyingKey> = keys
+        .iter()
+        .map(|jwk| VerifyingKey::from_jwk(jwk).map_err(|e| KeysError::Corrupt(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(KeyState {
+        current,
+        jwks: Jwks { keys },
+        verifying: Arc::new(KeySource::Set(
+            KeySet::from_keys(verifying).map_err(|e| KeysError::Corrupt(e.to_string()))?,
+        )),
+        loaded_at: Instant::now(),
+    }))
+}

@@ -1,0 +1,355 @@
+//! `/user`: the account page, and the forms on it.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::{csrf_refused, format_utc, html, see_other, unavailable};
+use crate::account::ChangeError;
+use crate::passwords::Password;
+use crate::sessions::{self, SessionRecord};
+use crate::state::Identity;
+use crate::users::{ProfileChange, UserRecord, validate};
+
+struct SessionRow {
+    id: String,
+    browser: String,
+    ip: String,
+    last_active: String,
+    last_active_iso: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    title: &'a str,
+    csrf_token: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    email: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    username: &'a str,
+    image_url: &'a str,
+    sessions: Vec<SessionRow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Notice {
+    #[serde(default)]
+    notice: String,
+}
+
+/// The signed-in account, or a redirect to sign in (and back here).
+async fn require(
+    identity: &Identity,
+    headers: &HeaderMap,
+) -> Result<(SessionRecord, UserRecord), Response> {
+    match identity.current(headers).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(see_other(
+            "/sign-in?redirect_url=%2Fuser",
+            &identity.sign_out_cookies(),
+        )),
+        Err(error) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not look up a session");
+            Err(unavailable("/user"))
+        }
+    }
+}
+
+async fn render(
+    identity: &Identity,
+    headers: &HeaderMap,
+    session: &SessionRecord,
+    user: &UserRecord,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let now = latchkey_protocol::time::now_ms();
+    let listed = async {
+        let mut tx = identity.inner.db.begin_read().await?;
+        let listed = sessions::list_active(&mut tx, &user.id, now).await?;
+        tx.commit().await?;
+        Ok::<_, latchkey_store::StoreError>(listed)
+    }
+    .await;
+    let Ok(listed) = listed else {
+        return unavailable("/user");
+    };
+    let rows = listed
+        .iter()
+        .map(|s| {
+            let (human, iso) = format_utc(s.last_active_at);
+            let agent = s.user_agent.as_deref().map(sessions::describe_agent);
+            SessionRow {
+                id: s.id.clone(),
+                browser: agent.map_or_else(
+                    || "Unknown browser".to_owned(),
+                    |a| format!("{} on {}", a.browser, a.os),
+                ),
+                ip: s.ip_address.clone().unwrap_or_else(|| "unknown".to_owned()),
+                last_active: human,
+                last_active_iso: iso,
+                current: s.id == session.id,
+            }
+        })
+        .collect();
+    let issued = identity.inner.csrf.issue(headers);
+    let page = AccountPage {
+        title: "Your account",
+        csrf_token: &issued.token,
+        notice,
+        error,
+        email: user
+            .primary_email()
+            .map_or("", |e| e.email_address.as_str()),
+        first_name: user.first_name.as_deref().unwrap_or_default(),
+        last_name: user.last_name.as_deref().unwrap_or_default(),
+        username: user.username.as_deref().unwrap_or_default(),
+        image_url: user.image_url.as_deref().unwrap_or_default(),
+        sessions: rows,
+    };
+    html(status, page.render(), issued.set_cookie.as_slice())
+}
+
+pub(crate) async fn page(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Query(query): Query<Notice>,
+) -> Response {
+    let (session, user) = match require(&identity, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let notice = match query.notice.as_str() {
+        "profile_saved" => Some("Your profile was saved."),
+        "password_changed" => {
+            Some("Your password was changed; your other sessions were signed out.")
+        }
+        "session_revoked" => Some("The session was signed out."),
+        "others_revoked" => Some("All your other sessions were signed out."),
+        _ => None,
+    };
+    render(
+        &identity,
+        &headers,
+        &session,
+        &user,
+        StatusCode::OK,
+        notice,
+        None,
+    )
+    .await
+}
+
+/// Checks CSRF and the session for a form on this page.
+async fn guard(
+    identity: &Identity,
+    headers: &HeaderMap,
+    token: Option<&str>,
+) -> Result<(SessionRecord, UserRecord), Response> {
+    identity
+        .inner
+        .csrf
+        .verify(headers, token)
+        .map_err(|e| csrf_refused(e, "/user"))?;
+    require(identity, headers).await
+}
+
+async fn failed(
+    identity: &Identity,
+    headers: &HeaderMap,
+    session: &SessionRecord,
+    user: &UserRecord,
+    error: &ChangeError,
+) -> Response {
+    let status = match error {
+        ChangeError::Store(_) | ChangeError::Busy => return unavailable("/user"),
+        ChangeError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ChangeError::NotFound => StatusCode::NOT_FOUND,
+        ChangeError::UsernameTaken => StatusCode::CONFLICT,
+        ChangeError::WrongPassword => StatusCode::UNAUTHORIZED,
+        ChangeError::Field(_) | ChangeError::Password(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    render(
+        identity,
+        headers,
+        session,
+        user,
+        status,
+        None,
+        Some(&error.to_string()),
+    )
+    .await
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct ProfileForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    image_url: String,
+}
+
+pub(crate) async fn save_profile(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Form(form): Form<ProfileForm>,
+) -> Response {
+    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let change = (|| {
+        Ok::<_, validate::FieldError>(ProfileChange {
+            first_name: Some(validate::name("first_name", &form.first_name)?),
+            last_name: Some(validate::name("last_name", &form.last_name)?),
+            username: Some(validate::username(&form.username)?),
+            image_url: Some(validate::image_url(&form.image_url)?),
+            ..ProfileChange::default()
+        })
+    })();
+    let result = match change {
+        Ok(change) => identity.update_profile(&user.id, change).await.map(|_| ()),
+        Err(field) => Err(ChangeError::Field(field)),
+    };
+    match result {
+        Ok(()) => see_other("/user?notice=profile_saved", &[]),
+        Err(error) => failed(&identity, &headers, &session, &user, &error).await,
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+pub(crate) async fn change_password(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let result = identity
+        .change_password(
+            &user,
+            &session.id,
+            Password::new(form.current_password),
+            Password::new(form.new_password),
+        )
+        .await;
+    match result {
+        Ok(_) => see_other("/user?notice=password_changed", &[]),
+        Err(error) => failed(&identity, &headers, &session, &user, &error).await,
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    session_id: String,
+}
+
+pub(crate) async fn revoke_session(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if form.session_id == session.id {
+        // Revoking the current session is signing out; the sign-out button does that.
+        return failed(&identity, &headers, &session, &user, &ChangeError::NotFound).await;
+    }
+    match identity.revoke_session(&user.id, &form.session_id).await {
+        Ok(_) => see_other("/user?notice=session_revoked", &[]),
+        Err(error) => failed(&identity, &headers, &session, &user, &error).await,
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct PlainForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    confirmation: String,
+}
+
+pub(crate) async fn revoke_others(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Form(form): Form<PlainForm>,
+) -> Response {
+    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match identity
+        .revoke_other_sessions(&user.id, Some(&session.id))
+        .await
+    {
+        Ok(_) => see_other("/user?notice=others_revoked", &[]),
+        Err(error) => {
+            failed(
+                &identity,
+                &headers,
+                &session,
+                &user,
+                &ChangeError::Store(error),
+            )
+            .await
+        }
+    }
+}
+
+pub(crate) async fn delete(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Form(form): Form<PlainForm>,
+) -> Response {
+    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if form.confirmation.trim() != "DELETE" {
+        let text = "Type DELETE (in capitals) to confirm.";
+        return render(
+            &identity,
+            &headers,
+            &session,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(text),
+        )
+        .await;
+    }
+    match identity.delete_account(&user.id).await {
+        Ok(()) => see_other("/sign-in?notice=deleted", &identity.sign_out_cookies()),
+        Err(error) => failed(&identity, &headers, &session, &user, &error).await,
+    }
+}

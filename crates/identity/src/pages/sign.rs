@@ -1,0 +1,311 @@
+//! `/sign-in`, `/sign-up` and `/sign-out`.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::{csrf_refused, html, message, redirect_query, see_other, unavailable};
+use crate::account::{SignInError, SignUp, SignUpError};
+use crate::context::{Peer, RequestContext};
+use crate::passwords::Password;
+use crate::state::Identity;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RedirectParams {
+    #[serde(default)]
+    redirect_url: String,
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct SignInForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    redirect_url: String,
+    #[serde(default)]
+    email_address: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct SignUpForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    redirect_url: String,
+    #[serde(default)]
+    email_address: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    title: &'a str,
+    csrf_token: &'a str,
+    redirect_url: &'a str,
+    redirect_query: &'a str,
+    email_address: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_up.html")]
+struct SignUpPage<'a> {
+    title: &'a str,
+    csrf_token: &'a str,
+    redirect_url: &'a str,
+    redirect_query: &'a str,
+    email_address: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    error: Option<&'a str>,
+}
+
+impl Identity {
+    /// Where to send the browser after signing in: `redirect_url` if it stays on this site.
+    fn landing(&self, redirect_url: &str) -> String {
+        latchkey_web::redirect::same_origin_path(redirect_url, &self.inner.config.public_url)
+            .unwrap_or_else(|| self.inner.config.after_sign_in_path.clone())
+    }
+
+    /// `redirect_url` if safe, else empty: what forms carry along.
+    fn safe_redirect(&self, redirect_url: &str) -> String {
+        latchkey_web::redirect::same_origin_path(redirect_url, &self.inner.config.public_url)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SignInParams {
+    #[serde(default)]
+    redirect_url: String,
+    #[serde(default)]
+    notice: String,
+}
+
+pub(crate) async fn sign_in_page(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Query(params): Query<SignInParams>,
+) -> Response {
+    if let Ok(Some(_)) = identity.current(&headers).await {
+        return see_other(&identity.landing(&params.redirect_url), &[]);
+    }
+    let issued = identity.inner.csrf.issue(&headers);
+    let redirect = identity.safe_redirect(&params.redirect_url);
+    let notice = match params.notice.as_str() {
+        "signed_out" => Some("You are signed out."),
+        "deleted" => Some("Your account was deleted."),
+        "password_changed" => Some("Your password was changed. Sign in again."),
+        _ => None,
+    };
+    let page = SignInPage {
+        title: "Sign in",
+        csrf_token: &issued.token,
+        redirect_url: &redirect,
+        redirect_query: &redirect_query(&redirect),
+        email_address: "",
+        notice,
+        error: None,
+    };
+    html(StatusCode::OK, page.render(), issued.set_cookie.as_slice())
+}
+
+pub(crate) async fn sign_in(
+    State(identity): State<Identity>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if let Err(error) = identity
+        .inner
+        .csrf
+        .verify(&headers, form.csrf_token.as_deref())
+    {
+        return csrf_refused(error, "/sign-in");
+    }
+    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let previous = Identity::client_token(&headers);
+    let result = identity
+        .sign_in(
+            &form.email_address,
+            Password::new(form.password),
+            previous.as_ref(),
+            &ctx,
+        )
+        .await;
+    match result {
+        Ok(signed) => see_other(
+            &identity.landing(&form.redirect_url),
+            &identity.sign_in_cookies(&signed),
+        ),
+        Err(SignInError::Store(error)) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-in failed on the database");
+            unavailable("/sign-in")
+        }
+        Err(error) => {
+            let (status, retry_after) = match &error {
+                SignInError::Throttled { retry_after_secs }
+                | SignInError::Locked { retry_after_secs } => {
+                    (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after_secs))
+                }
+                SignInError::Banned => (StatusCode::FORBIDDEN, None),
+                SignInError::Busy => (StatusCode::SERVICE_UNAVAILABLE, Some(2)),
+                SignInError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, None),
+                SignInError::InvalidCredentials | SignInError::Store(_) => {
+                    (StatusCode::UNAUTHORIZED, None)
+                }
+            };
+            let issued = identity.inner.csrf.issue(&headers);
+            let redirect = identity.safe_redirect(&form.redirect_url);
+            let text = error.to_string();
+            let page = SignInPage {
+                title: "Sign in",
+                csrf_token: &issued.token,
+                redirect_url: &redirect,
+                redirect_query: &redirect_query(&redirect),
+                email_address: form.email_address.trim(),
+                notice: None,
+                error: Some(&text),
+            };
+            let mut response = html(status, page.render(), issued.set_cookie.as_slice());
+            if let Some(seconds) = retry_after
+                && let Ok(value) = http::HeaderValue::from_str(&seconds.to_string())
+            {
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}
+
+pub(crate) async fn sign_up_page(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Query(params): Query<RedirectParams>,
+) -> Response {
+    if let Ok(Some(_)) = identity.current(&headers).await {
+        return see_other(&identity.landing(&params.redirect_url), &[]);
+    }
+    let issued = identity.inner.csrf.issue(&headers);
+    let redirect = identity.safe_redirect(&params.redirect_url);
+    let page = SignUpPage {
+        title: "Create your account",
+        csrf_token: &issued.token,
+        redirect_url: &redirect,
+        redirect_query: &redirect_query(&redirect),
+        email_address: "",
+        first_name: "",
+        last_name: "",
+        error: None,
+    };
+    html(StatusCode::OK, page.render(), issued.set_cookie.as_slice())
+}
+
+pub(crate) async fn sign_up(
+    State(identity): State<Identity>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<SignUpForm>,
+) -> Response {
+    if let Err(error) = identity
+        .inner
+        .csrf
+        .verify(&headers, form.csrf_token.as_deref())
+    {
+        return csrf_refused(error, "/sign-up");
+    }
+    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let request = SignUp {
+        email_address: form.email_address.clone(),
+        password: Password::new(form.password),
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+    };
+    match identity.sign_up(request, &ctx).await {
+        Ok(signed) => see_other(
+            &identity.landing(&form.redirect_url),
+            &identity.sign_in_cookies(&signed),
+        ),
+        Err(SignUpError::Store(error)) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-up failed on the database");
+            unavailable("/sign-up")
+        }
+        Err(SignUpError::Throttled { retry_after_secs }) => message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ups",
+            &SignUpError::Throttled { retry_after_secs }.to_string(),
+            "/sign-up",
+            Some(retry_after_secs),
+        ),
+        Err(error) => {
+            let status = match error {
+                SignUpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                SignUpError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                SignUpError::EmailTaken => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let issued = identity.inner.csrf.issue(&headers);
+            let redirect = identity.safe_redirect(&form.redirect_url);
+            let text = error.to_string();
+            let page = SignUpPage {
+                title: "Create your account",
+                csrf_token: &issued.token,
+                redirect_url: &redirect,
+                redirect_query: &redirect_query(&redirect),
+                email_address: form.email_address.trim(),
+                first_name: form.first_name.trim(),
+                last_name: form.last_name.trim(),
+                error: Some(&text),
+            };
+            html(status, page.render(), issued.set_cookie.as_slice())
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct SignOutForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    redirect_url: String,
+}
+
+pub(crate) async fn sign_out(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Form(form): Form<SignOutForm>,
+) -> Response {
+    if let Err(error) = identity
+        .inner
+        .csrf
+        .verify(&headers, form.csrf_token.as_deref())
+    {
+        return csrf_refused(error, "/");
+    }
+    if let Some(token) = Identity::client_token(&headers)
+        && let Err(error) = identity.sign_out(&token).await
+    {
+        tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-out failed on the database");
+        return unavailable("/");
+    }
+    let target = latchkey_web::redirect::same_origin_path(
+        &form.redirect_url,
+        &identity.inner.config.public_url,
+    )
+    .unwrap_or_else(|| "/sign-in?notice=signed_out".to_owned());
+    see_other(&target, &identity.sign_out_cookies())
+}

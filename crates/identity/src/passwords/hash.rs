@@ -1,0 +1,146 @@
+//! argon2id hashes as PHC strings: computing, checking, and telling when one is out of date.
+//!
+//! Everything here is synchronous and CPU-bound (tens of milliseconds and 19 MiB per call);
+//! only [`PasswordHasher`](super::PasswordHasher)'s worker threads may call the hashing and
+//! verifying functions. [`needs_rehash`] only parses, so it is cheap anywhere.
+
+use argon2::password_hash::phc::PasswordHash as Phc;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+
+/// Memory cost in KiB: 19 MiB, OWASP's recommended minimum for argon2id with `t = 2, p = 1`.
+pub const M_COST_KIB: u32 = 19 * 1024;
+/// Passes over memory.
+pub const T_COST: u32 = 2;
+/// Lanes.
+pub const P_COST: u32 = 1;
+
+/// Random salt per hash; 16 bytes is what the PHC string format recommends.
+const SALT_LEN: usize = 16;
+/// Hash output in bytes, argon2's default; fixed so that a change of library default cannot
+/// silently change what is stored.
+const OUTPUT_LEN: usize = 32;
+
+/// Ceilings on the parameters of a stored hash. Hashes may be imported from elsewhere, and a
+/// corrupted or hostile row asking for gigabytes of memory must not take the server down; these
+/// are far above any sensible interactive setting (libsodium's "sensitive" is 1 GiB, t = 4).
+const MAX_STORED_M_COST_KIB: u32 = 1024 * 1024;
+const MAX_STORED_T_COST: u32 = 16;
+const MAX_STORED_P_COST: u32 = 16;
+
+/// Why hashing or verifying could not give an answer. A wrong password is not an error:
+/// verification answers `Ok(false)`.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every worker is busy and the queue is full; answer 503 so the client retries later.
+    #[error("too many password checks in progress; try again shortly")]
+    Busy,
+    /// The stored hash is not an argon2 PHC string within latchkey's limits.
+    #[error("the stored password hash is not an argon2 PHC string latchkey accepts")]
+    InvalidHash,
+    /// The job got no answer: it panicked, or the worker threads are gone.
+    #[error("the password hashing threads are not running")]
+    Stopped,
+    /// The worker threads could not be started.
+    #[error("could not start the password hashing threads")]
+    Start(#[source] std::io::Error),
+    /// argon2 itself failed, for instance because the system's random number generator did.
+    #[error("password hashing failed")]
+    Internal(#[source] argon2::password_hash::Error),
+}
+
+/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`), ready to store. Its `Debug`
+/// prints nothing of it: hashes are never logged, since each one can be attacked offline.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// The PHC string, to store.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The PHC string, to store.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(redacted)")
+    }
+}
+
+/// Evaluated at compile time, so parameters argon2 would refuse fail the build, not a sign-up.
+const CURRENT_PARAMS: Params = match Params::new(M_COST_KIB, T_COST, P_COST, Some(OUTPUT_LEN)) {
+    Ok(params) => params,
+    Err(_) => panic!("argon2 refuses latchkey's parameters"),
+};
+
+fn argon2id() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, CURRENT_PARAMS)
+}
+
+/// Hashes `password` with the current parameters and a fresh random salt.
+pub(super) fn hash_password(password: &[u8]) -> Result<PasswordHash, HashError> {
+    let mut salt = [0u8; SALT_LEN];
+    getrandom::fill(&mut salt)
+        .map_err(|_| HashError::Internal(argon2::password_hash::Error::RngFailure))?;
+    let hash = argon2id()
+        .hash_password_with_salt(password, &salt)
+        .map_err(HashError::Internal)?;
+    Ok(PasswordHash(hash.to_string()))
+}
+
+/// Whether `password` matches `stored`, using the algorithm and parameters written in `stored`
+/// (so hashes made with older parameters keep working until they are re-hashed).
+pub(super) fn verify_password(password: &[u8], stored: &str) -> Result<bool, HashError> {
+    let parsed = parse_stored(stored).ok_or(HashError::InvalidHash)?;
+    // `verify_password` takes algorithm, version and parameters from `parsed`, not from the
+    // instance, and compares the outputs in constant time.
+    match argon2id().verify_password(password, &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+        Err(_) => Err(HashError::InvalidHash),
+    }
+}
+
+/// Whether `stored` should be replaced by a fresh hash at the user's next successful sign-in:
+/// it was made with another algorithm, version, parameters, salt or output length than latchkey
+/// uses now, or it cannot be read at all.
+#[must_use]
+pub fn needs_rehash(stored: &str) -> bool {
+    let Some(parsed) = parse_stored(stored) else {
+        return true;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
+    let current = CURRENT_PARAMS;
+    let salt_len = parsed.salt.as_ref().map(|salt| salt.len());
+    let output_len = parsed.hash.as_ref().map(|output| output.len());
+    parsed.algorithm != Algorithm::Argon2id.ident()
+        || parsed.version != Some(Version::V0x13.into())
+        || params.m_cost() != current.m_cost()
+        || params.t_cost() != current.t_cost()
+        || params.p_cost() != current.p_cost()
+        || !params.keyid().is_empty()
+        || !params.data().is_empty()
+        || salt_len != Some(SALT_LEN)
+        || output_len != Some(OUTPUT_LEN)
+}
+
+/// Parses a stored hash, accepting any argon2 variant and parameters up to the ceilings.
+fn parse_stored(stored: &str) -> Option<Phc> {
+    let parsed = Phc::new(stored).ok()?;
+    Algorithm::new(parsed.algorithm.as_str()).ok()?;
+    parsed.salt.as_ref()?;
+    parsed.hash.as_ref()?;
+    let params = Params::try_from(&parsed).ok()?;
+    let within_limits = params.m_cost() <= MAX_STORED_M_COST_KIB
+        && params.t_cost() <= MAX_STORED_T_COST
+        && params.p_cost() <= MAX_STORED_P_COST;
+    within_limits.then_some(parsed)
+}

@@ -1,0 +1,157 @@
+//! The identity part's configuration and shared state.
+
+use std::sync::Arc;
+
+use latchkey_protocol::jwt::SessionClaims;
+use latchkey_store::Db;
+use latchkey_web::csrf::Csrf;
+
+use crate::keys::{KeysError, SigningKeys};
+use crate::passwords::PasswordHasher;
+use crate::secrets::MasterKey;
+use crate::sessions::SessionRecord;
+use crate::throttle::Limit;
+
+/// Lifetime of a session token (`exp - iat`), as Clerk mints them.
+pub const SESSION_TOKEN_SECS: i64 = 60;
+
+/// How the identity part behaves.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// Where latchkey is reached; the token issuer and the origin of links and redirects.
+    pub public_url: url::Url,
+    /// Sliding lifetime of a session.
+    pub session_lifetime_ms: i64,
+    /// Sign-in attempts allowed per client address.
+    pub sign_in_ip_limit: Limit,
+    /// Sign-ups allowed per client address.
+    pub sign_up_ip_limit: Limit,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Where to go after signing in or up when no `redirect_url` is given.
+    pub after_sign_in_path: String,
+}
+
+impl IdentityConfig {
+    /// Defaults for `public_url`: 7-day sessions, 100 sign-ins per 10 minutes and 20 sign-ups
+    /// per hour from one address.
+    #[must_use]
+    pub fn new(public_url: url::Url) -> Self {
+        Self {
+            public_url,
+            session_lifetime_ms: 7 * 24 * 60 * 60 * 1000,
+            sign_in_ip_limit: Limit {
+                max: 100,
+                window_ms: 10 * 60 * 1000,
+            },
+            sign_up_ip_limit: Limit {
+                max: 20,
+                window_ms: 60 * 60 * 1000,
+            },
+            trust_forwarded_for: false,
+            after_sign_in_path: "/".to_owned(),
+        }
+    }
+
+    /// The token issuer: the public URL without a trailing slash.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The public origin (`https://host[:port]`), the `azp` of tokens minted for pages.
+    #[must_use]
+    pub fn origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// Whether cookies must be `Secure`.
+    #[must_use]
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+/// The identity part, ready to serve. Cheap to clone.
+#[derive(Clone)]
+pub struct Identity {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub db: Db,
+    pub config: IdentityConfig,
+    pub hasher: PasswordHasher,
+    pub keys: SigningKeys,
+    pub csrf: Csrf,
+    /// Keys the throttle's account buckets, so the table holds no email addresses.
+    pub throttle_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("public_url", &self.inner.config.public_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Loads (or creates) the signing keys and assembles the part.
+    ///
+    /// # Errors
+    /// If the signing keys cannot be loaded.
+    pub async fn new(
+        db: Db,
+        config: IdentityConfig,
+        master: &MasterKey,
+        hasher: PasswordHasher,
+    ) -> Result<Self, KeysError> {
+        let keys = SigningKeys::load(&db, master).await?;
+        let csrf = Csrf::new(
+            master.derive("csrf"),
+            config.secure_cookies(),
+            config.origin(),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                csrf,
+                keys,
+                hasher,
+                throttle_key: master.derive("throttle"),
+                config,
+            }),
+        })
+    }
+
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &IdentityConfig {
+        &self.inner.config
+    }
+
+    #[must_use]
+    pub fn keys(&self) -> &SigningKeys {
+        &self.inner.keys
+    }
+
+    /// A 60-second session token for `session`, as Clerk mints them.
+    #[must_use]
+    pub fn mint_session_token(&self, session: &SessionRecord) -> String {
+        let now = latchkey_protocol::time::now_secs();
+        let mut claims = SessionClaims::new(session.user_id.clone(), now + SESSION_TOKEN_SECS);
+        claims.sid = Some(session.id.clone());
+        claims.iss = Some(self.inner.config.issuer());
+        claims.azp = Some(self.inner.config.origin());
+        claims.iat = Some(now);
+        claims.nbf = Some(now - 10);
+        claims.v = Some(2);
+        claims.jti = Some(latchkey_protocol::id::new_id("jti"));
+        self.inner.keys.current().sign(&claims)
+    }
+}

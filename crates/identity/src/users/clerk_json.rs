@@ -1,0 +1,95 @@
+//! Rendering an identity account as Clerk's User JSON (PROTOCOLS.md §3.3), for events, the
+//! management API and token-holders asking about themselves.
+
+use latchkey_protocol::clerk;
+use serde_json::Value;
+
+use super::UserRecord;
+
+/// Lockout state to show, computed by the throttle from the account's failed attempts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lockout {
+    pub locked: bool,
+    pub expires_in_seconds: Option<i64>,
+    pub attempts_remaining: Option<i64>,
+}
+
+/// The account as Clerk would describe it.
+#[must_use]
+pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
+    let email_addresses = user
+        .emails
+        .iter()
+        .map(|e| clerk::EmailAddress {
+            id: e.id.clone(),
+            object: "email_address".to_owned(),
+            email_address: e.email_address.clone(),
+            reserved: false,
+            verification: Some(clerk::Verification {
+                object: None,
+                status: e.verification_status.clone(),
+                strategy: e.verification_strategy.clone(),
+                attempts: None,
+                expire_at: None,
+                extra: serde_json::Map::new(),
+            }),
+            linked_to: Vec::new(),
+            matches_sso_connection: false,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        })
+        .collect();
+    clerk::User {
+        id: user.id.clone(),
+        object: "user".to_owned(),
+        external_id: user.external_id.clone(),
+        username: user.username.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        locale: None,
+        image_url: user.image_url.clone(),
+        profile_image_url: user.image_url.clone(),
+        has_image: user.image_url.is_some(),
+        primary_email_address_id: user.primary_email_address_id.clone(),
+        primary_phone_number_id: None,
+        primary_web3_wallet_id: None,
+        email_addresses,
+        phone_numbers: Vec::new(),
+        web3_wallets: Vec::new(),
+        passkeys: Vec::new(),
+        external_accounts: Vec::new(),
+        saml_accounts: Vec::new(),
+        enterprise_accounts: Vec::new(),
+        organization_memberships: None,
+        public_metadata: object_or_empty(&user.public_metadata),
+        private_metadata: object_or_empty(&user.private_metadata),
+        unsafe_metadata: object_or_empty(&user.unsafe_metadata),
+        password_enabled: user.has_password,
+        two_factor_enabled: false,
+        totp_enabled: false,
+        backup_code_enabled: false,
+        mfa_enabled_at: None,
+        mfa_disabled_at: None,
+        password_last_updated_at: user.password_updated_at,
+        banned: user.banned_at.is_some(),
+        locked: lockout.locked,
+        lockout_expires_in_seconds: lockout.expires_in_seconds,
+        verification_attempts_remaining: lockout.attempts_remaining,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+        last_sign_in_at: user.last_sign_in_at,
+        last_active_at: user.last_active_at,
+        legal_accepted_at: None,
+        delete_self_enabled: true,
+        create_organization_enabled: false,
+        create_organizations_limit: None,
+    }
+}
+
+fn object_or_empty(value: &Value) -> Value {
+    if value.is_object() {
+        value.clone()
+    } else {
+        Value::Object(serde_json::Map::new())
+    }
+}

@@ -1,0 +1,326 @@
+//! `latchkey users …` and `latchkey keys …`: operating on the identity part from a shell.
+
+use std::io::{Read as _, Write as _};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use latchkey_identity::Identity;
+use latchkey_identity::admin::{AdminError, CreateUser};
+use latchkey_identity::passwords::{Password, PasswordHasher};
+use latchkey_identity::users::{ListQuery, OrderBy, UserRecord};
+
+use super::{EXIT_FAILURE, fail};
+use crate::Config;
+use crate::startup::{self, StartError};
+
+/// Exit status when the thing asked about does not exist.
+const EXIT_NOT_FOUND: u8 = 3;
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List accounts, newest first
+    List {
+        /// Print Clerk's User JSON objects as an array
+        #[arg(long)]
+        json: bool,
+        /// Only accounts whose id, email, name or username contain this text
+        #[arg(long)]
+        query: Option<String>,
+        /// How many accounts, 1 to 500
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one account by id or email address
+    Show {
+        /// `user_…` or an email address
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an account (its email counts as verified)
+    Create {
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (one line)
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an account and end its sessions
+    Delete {
+        user: String,
+        /// Required: deleting cannot be undone
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ban an account: it cannot sign in and its sessions end
+    Ban {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a ban
+    Unban {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End every session of an account
+    RevokeSessions {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new session-token signing key; the old one stays published until its tokens expired
+    Rotate,
+}
+
+/// The identity part, for a command that does not serve.
+async fn identity(config: &Config) -> Result<Identity, StartError> {
+    let master = startup::master_key(config)?;
+    let db = startup::prepare_database(config).await?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| {
+        url::Url::parse(&format!("http://{}", config.addr)).expect("an address forms a URL")
+    });
+    let mut identity_config = latchkey_identity::IdentityConfig::new(public_url);
+    identity_config.trust_forwarded_for = config.trust_forwarded_for;
+    Ok(Identity::new(db, identity_config, &master, PasswordHasher::new(1)?).await?)
+}
+
+fn print(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+fn print_json(value: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            print(&text);
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(EXIT_FAILURE, &error),
+    }
+}
+
+fn one_line(user: &UserRecord) -> String {
+    format!(
+        "{}  {}  {}{}",
+        user.id,
+        user.primary_email()
+            .map_or("-", |e| e.email_address.as_str()),
+        user.display_name(),
+        if user.banned_at.is_some() {
+            "  (banned)"
+        } else {
+            ""
+        }
+    )
+}
+
+async fn show(identity: &Identity, user: &UserRecord, json: bool) -> ExitCode {
+    if json {
+        match identity.user_json(user).await {
+            Ok(value) => print_json(&value),
+            Err(error) => fail(EXIT_FAILURE, &error),
+        }
+    } else {
+        print(&one_line(user));
+        ExitCode::SUCCESS
+    }
+}
+
+async fn lookup(identity: &Identity, key: &str) -> Result<UserRecord, ExitCode> {
+    match identity.find_user(key).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => {
+            let _ = writeln!(std::io::stderr().lock(), "latchkey: no user {key}");
+            Err(ExitCode::from(EXIT_NOT_FOUND))
+        }
+        Err(error) => Err(fail(EXIT_FAILURE, &error)),
+    }
+}
+
+fn admin_failure(error: &AdminError) -> ExitCode {
+    fail(
+        if matches!(error, AdminError::NotFound) {
+            EXIT_NOT_FOUND
+        } else {
+            EXIT_FAILURE
+        },
+        error,
+    )
+}
+
+pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
+    let identity = match identity(config).await {
+        Ok(identity) => identity,
+        Err(error) => return fail(EXIT_FAILURE, &error),
+    };
+    let code = match command {
+        UsersCommand::List { json, query, limit } => {
+            let list = ListQuery {
+                limit: limit.clamp(1, 500),
+                order_by: OrderBy::CreatedDesc,
+                text: query,
+                ..ListQuery::default()
+            };
+            let listed = async {
+                let mut tx = identity.db().begin_read().await?;
+                let users = latchkey_identity::users::list(&mut tx, &list).await?;
+                tx.commit().await?;
+                Ok::<_, latchkey_store::StoreError>(users)
+            }
+            .await;
+            match listed {
+                Ok(users) if json => {
+                    let mut values = Vec::new();
+                    for user in &users {
+                        match identity.user_json(user).await {
+                            Ok(value) => values.push(value),
+                            Err(error) => return fail(EXIT_FAILURE, &error),
+                        }
+                    }
+                    print_json(&values)
+                }
+                Ok(users) => {
+                    for user in &users {
+                        print(&one_line(user));
+                    }
+                    print(&format!("{} users", users.len()));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
+        UsersCommand::Show { user, json } => match lookup(&identity, &user).await {
+            Ok(user) => show(&identity, &user, json).await,
+            Err(code) => code,
+        },
+        UsersCommand::Create {
+            email,
+            password_stdin,
+            first_name,
+            last_name,
+            username,
+            json,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                if let Err(error) = std::io::stdin().read_to_string(&mut line) {
+                    return fail(EXIT_FAILURE, &error);
+                }
+                Some(Password::new(
+                    line.trim_end_matches(['\n', '\r']).to_owned(),
+                ))
+            } else {
+                None
+            };
+            let create = CreateUser {
+                email_address: email,
+                password,
+                first_name,
+                last_name,
+                username,
+                ..CreateUser::default()
+            };
+            match identity.create_user(create).await {
+                Ok(user) => show(&identity, &user, json).await,
+                Err(error) => admin_failure(&error),
+            }
+        }
+        UsersCommand::Delete { user, yes, json } => {
+            if !yes {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "latchkey: deleting cannot be undone; add --yes to confirm"
+                );
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+            let user = match lookup(&identity, &user).await {
+                Ok(user) => user,
+                Err(code) => return code,
+            };
+            match identity.delete_account(&user.id).await {
+                Ok(()) if json => print_json(
+                    &serde_json::json!({"object": "user", "id": user.id, "deleted": true}),
+                ),
+                Ok(()) => {
+                    print(&format!("deleted {}", user.id));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => admin_failure(&error.into()),
+            }
+        }
+        UsersCommand::Ban { user, json } => ban(&identity, &user, true, json).await,
+        UsersCommand::Unban { user, json } => ban(&identity, &user, false, json).await,
+        UsersCommand::RevokeSessions { user, json } => {
+            let user = match lookup(&identity, &user).await {
+                Ok(user) => user,
+                Err(code) => return code,
+            };
+            match identity.revoke_other_sessions(&user.id, None).await {
+                Ok(count) if json => {
+                    print_json(&serde_json::json!({"user_id": user.id, "revoked_sessions": count}))
+                }
+                Ok(count) => {
+                    print(&format!("revoked {count} sessions of {}", user.id));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
+    };
+    identity.db().close().await;
+    code
+}
+
+async fn ban(identity: &Identity, key: &str, banned: bool, json: bool) -> ExitCode {
+    let user = match lookup(identity, key).await {
+        Ok(user) => user,
+        Err(code) => return code,
+    };
+    match identity.set_banned(&user.id, banned).await {
+        Ok(user) => show(identity, &user, json).await,
+        Err(error) => admin_failure(&error),
+    }
+}
+
+pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
+    match command {
+        KeysCommand::Rotate => {
+            let master = match startup::master_key(config) {
+                Ok(master) => master,
+                Err(error) => return fail(EXIT_FAILURE, &error),
+            };
+            let db = match startup::prepare_database(config).await {
+                Ok(db) => db,
+                Err(error) => return fail(EXIT_FAILURE, &error),
+            };
+            let result = latchkey_identity::keys::rotate(&db, &master).await;
+            db.close().await;
+            match result {
+                Ok(kid) => {
+                    print(&format!(
+                        "new signing key {kid}; running servers switch to it within {} s, and the old key stays published for {} minutes",
+                        latchkey_identity::keys::RELOAD_EVERY.as_secs(),
+                        latchkey_identity::keys::PUBLISHED_AFTER_RETIREMENT_MS / 60_000
+                    ));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
+    }
+}
