@@ -119,6 +119,57 @@ pub async fn run(
     for task in tasks {
         all.extend(task.await.map_err(|e| e.to_string())?);
     }
+    Ok(summarize(all, errors.load(Ordering::Relaxed), seconds))
+}
+
+/// Sends one request every `interval` on one connection for `duration` (an open-loop stream of
+/// cheap requests), recording each latency; a slow answer delays the next send, never skips it.
+pub async fn paced(
+    addr: &str,
+    interval: Duration,
+    duration: Duration,
+    make: MakeRequest,
+) -> Result<Report, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let mut latencies = Vec::new();
+    let mut errors = 0u64;
+    let started = Instant::now();
+    let mut next = tokio::time::Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < duration {
+        tokio::time::sleep_until(next).await;
+        next += interval;
+        let request = make(0, n);
+        n += 1;
+        let sent = Instant::now();
+        let ok = match sender.send_request(request).await {
+            Ok(response) => {
+                response.status().is_success() && response.into_body().collect().await.is_ok()
+            }
+            Err(_) => false,
+        };
+        if ok {
+            latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+        } else {
+            errors += 1;
+        }
+    }
+    Ok(summarize(
+        latencies,
+        errors,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Percentiles of recorded latencies (µs).
+pub fn summarize(mut all: Vec<u32>, errors: u64, seconds: f64) -> Report {
     all.sort_unstable();
     let pick = |q: f64| -> f64 {
         if all.is_empty() {
@@ -133,11 +184,38 @@ pub async fn run(
         let index = ((all.len() - 1) as f64 * q).round() as usize;
         f64::from(all[index]) / 1000.0
     };
-    Ok(Report {
+    Report {
         requests: u64::try_from(all.len()).unwrap_or(u64::MAX),
-        errors: errors.load(Ordering::Relaxed),
+        errors,
         seconds,
         p50_ms: pick(0.50),
         p99_ms: pick(0.99),
-    })
+    }
+}
+
+/// One request on a fresh connection; status, headers and body.
+pub async fn once(
+    addr: &str,
+    request: Request<Full<Bytes>>,
+) -> Result<(u16, hyper::HeaderMap, Bytes), String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, headers, body))
 }

@@ -11,6 +11,8 @@
 
 mod load;
 mod server;
+mod signins;
+mod tokens;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -29,6 +31,11 @@ enum Command {
     /// Signed user.created webhooks into a running latchkey on Postgres, against pgbench
     /// running the same transaction
     Webhooks(webhooks::Args),
+    /// Session-token verifications per second on one core against the bare RSA-2048 verify
+    Tokens(tokens::Args),
+    /// Sign-ins per second against raw argon2id verifications, and what hashing does to cheap
+    /// requests' p99
+    Signins(signins::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +47,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Webhooks(args) => webhooks::run(args).await,
+            Command::Tokens(args) => tokens::run(&args),
+            Command::Signins(args) => signins::run(args).await,
         }
     });
     match result {

@@ -21,7 +21,7 @@ use crate::users::{self, AccountError, NewUser, ProfileChange, UserRecord, valid
 /// A fresh session and what the browser needs to hold it.
 #[derive(Debug)]
 pub struct SignedIn {
-    pub user: UserRecord,
+    pub user_id: String,
     pub session: SessionRecord,
     pub client_token: ClientToken,
     pub session_token: String,
@@ -223,9 +223,9 @@ impl Identity {
         let (session, client_token) = self.start_session(&mut tx, &user.id, ctx, now).await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, session.id = %session.id, "account created");
-        let session_token = self.mint_session_token(&session);
+        let session_token = self.mint_session_token(&session).await;
         Ok(SignedIn {
-            user,
+            user_id: user.id,
             session,
             client_token,
             session_token,
@@ -307,14 +307,12 @@ impl Identity {
         let (session, client_token) = self
             .start_session(&mut tx, &credentials.user_id, ctx, now)
             .await?;
-        let user = users::get(&mut tx, &credentials.user_id)
-            .await?
-            .ok_or(SignInError::InvalidCredentials)?;
         tx.commit().await?;
-        tracing::info!(user.id = %user.id, session.id = %session.id, "signed in");
-        let session_token = self.mint_session_token(&session);
+        let user_id = credentials.user_id;
+        tracing::info!(user.id = %user_id, session.id = %session.id, "signed in");
+        let session_token = self.mint_session_token(&session).await;
         Ok(SignedIn {
-            user,
+            user_id,
             session,
             client_token,
             session_token,

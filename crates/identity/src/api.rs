@@ -67,7 +67,7 @@ pub(crate) async fn session_token(
 ) -> Result<Response, ApiError> {
     match identity.current(&headers).await? {
         Some((session, _)) => {
-            let jwt = identity.mint_session_token(&session);
+            let jwt = identity.mint_session_token(&session).await;
             Ok((StatusCode::OK, Json(json!({"object": "token", "jwt": jwt}))).into_response())
         }
         None => Err(ApiError::unauthorized(

@@ -126,7 +126,7 @@ pub async fn refresh_session_token(
     let secure = identity.inner.config.secure_cookies();
     match identity.authenticate(&client).await {
         Ok(Some((session, _))) => {
-            let token = identity.mint_session_token(&session);
+            let token = identity.mint_session_token(&session).await;
             replace_cookie(request.headers_mut(), SESSION_COOKIE, Some(&token));
             let mut response = next.run(request).await;
             let lifetime = Some(identity.lifetime_secs());

@@ -4,8 +4,11 @@
 //! only [`PasswordHasher`](super::PasswordHasher)'s worker threads may call the hashing and
 //! verifying functions. [`needs_rehash`] only parses, so it is cheap anywhere.
 
-use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
 
 /// Memory cost in KiB: 19 MiB, OWASP's recommended minimum for argon2id with `t = 2, p = 1`.
 pub const M_COST_KIB: u32 = 19 * 1024;
@@ -79,8 +82,37 @@ const CURRENT_PARAMS: Params = match Params::new(M_COST_KIB, T_COST, P_COST, Som
     Err(_) => panic!("argon2 refuses latchkey's parameters"),
 };
 
-fn argon2id() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, CURRENT_PARAMS)
+thread_local! {
+    /// Each worker keeps its argon2 memory (19 MiB at current parameters) between calls.
+    /// Allocating it per call made the allocator hand memory back to the kernel and fault it in
+    /// again, page by page: measured here, over a third of a worker's time went to page faults.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 with this thread's kept memory. Hashes with larger parameters than latchkey's
+/// own (imported ones) get a one-off buffer, so a worker never holds more than it needs for
+/// current hashes.
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    if blocks > CURRENT_PARAMS.block_count() {
+        let mut memory = vec![Block::new(); blocks];
+        return argon.hash_password_into_with_memory(password, salt, out, &mut memory[..]);
+    }
+    MEMORY.with(|cell| {
+        let mut memory = cell.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
 }
 
 /// Hashes `password` with the current parameters and a fresh random salt.
@@ -88,23 +120,53 @@ pub(super) fn hash_password(password: &[u8]) -> Result<PasswordHash, HashError> 
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt)
         .map_err(|_| HashError::Internal(argon2::password_hash::Error::RngFailure))?;
-    let hash = argon2id()
-        .hash_password_with_salt(password, &salt)
-        .map_err(HashError::Internal)?;
-    Ok(PasswordHash(hash.to_string()))
+    let mut out = [0u8; OUTPUT_LEN];
+    compute(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        CURRENT_PARAMS,
+        password,
+        &salt,
+        &mut out,
+    )
+    .map_err(|e| HashError::Internal(e.into()))?;
+    let phc = Phc {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&CURRENT_PARAMS).map_err(HashError::Internal)?,
+        salt: Some(Salt::new(&salt).map_err(|e| HashError::Internal(e.into()))?),
+        hash: Some(Output::new(&out).map_err(|e| HashError::Internal(e.into()))?),
+    };
+    Ok(PasswordHash(phc.to_string()))
 }
 
 /// Whether `password` matches `stored`, using the algorithm and parameters written in `stored`
-/// (so hashes made with older parameters keep working until they are re-hashed).
+/// (so hashes made with older parameters keep working until they are re-hashed). The outputs
+/// are compared in constant time.
 pub(super) fn verify_password(password: &[u8], stored: &str) -> Result<bool, HashError> {
     let parsed = parse_stored(stored).ok_or(HashError::InvalidHash)?;
-    // `verify_password` takes algorithm, version and parameters from `parsed`, not from the
-    // instance, and compares the outputs in constant time.
-    match argon2id().verify_password(password, &parsed) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(_) => Err(HashError::InvalidHash),
-    }
+    let algorithm =
+        Algorithm::new(parsed.algorithm.as_str()).map_err(|_| HashError::InvalidHash)?;
+    let version = match parsed.version {
+        Some(version) => Version::try_from(version).map_err(|_| HashError::InvalidHash)?,
+        // As the argon2 crate reads it: no version means the current one.
+        None => Version::V0x13,
+    };
+    let params = Params::try_from(&parsed).map_err(|_| HashError::InvalidHash)?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(HashError::InvalidHash);
+    };
+    let mut out = vec![0u8; expected.len()];
+    compute(
+        algorithm,
+        version,
+        params,
+        password,
+        salt.as_ref(),
+        &mut out,
+    )
+    .map_err(|_| HashError::InvalidHash)?;
+    Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
 }
 
 /// Whether `stored` should be replaced by a fresh hash at the user's next successful sign-in:

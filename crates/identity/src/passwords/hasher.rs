@@ -24,7 +24,7 @@ pub const QUEUE_PER_WORKER: usize = 64;
 /// Nice value of the workers: request-serving threads win the CPU when both want it, and
 /// hashing still gets all of it when the server is otherwise idle.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-const WORKER_NICENESS: i32 = 10;
+const WORKER_NICENESS: i32 = 19;
 
 type Job = Box<dyn FnOnce() + Send>;
 
