@@ -12,6 +12,7 @@ use latchkey_protocol::time::now_ms;
 use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
+use crate::events::SessionEvent;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::sessions::{self, ClientToken, EndReason, SessionRecord};
 use crate::state::Identity;
@@ -91,6 +92,14 @@ pub enum ChangeError {
 fn hash_failure(error: &HashError) {
     if !matches!(error, HashError::Busy | HashError::Stopped) {
         tracing::error!(error = %error, "password hashing failed");
+    }
+}
+
+fn session_event(reason: EndReason) -> SessionEvent {
+    match reason {
+        EndReason::Ended => SessionEvent::Ended,
+        EndReason::Revoked => SessionEvent::Revoked,
+        EndReason::Removed => SessionEvent::Removed,
     }
 }
 
@@ -221,6 +230,9 @@ impl Identity {
             Err(AccountError::Store(e)) => return Err(e.into()),
         };
         let (session, client_token) = self.start_session(&mut tx, &user.id, ctx, now).await?;
+        self.emit_user(&mut tx, "user.created", &user.id, Some(ctx)).await?;
+        self.emit_sessions(&mut tx, SessionEvent::Created, std::slice::from_ref(&session), None, Some(ctx))
+            .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, session.id = %session.id, "account created");
         let session_token = self.mint_session_token(&session).await;
@@ -307,6 +319,8 @@ impl Identity {
         let (session, client_token) = self
             .start_session(&mut tx, &credentials.user_id, ctx, now)
             .await?;
+        self.emit_sessions(&mut tx, SessionEvent::Created, std::slice::from_ref(&session), None, Some(ctx))
+            .await?;
         tx.commit().await?;
         let user_id = credentials.user_id;
         tracing::info!(user.id = %user_id, session.id = %session.id, "signed in");
@@ -339,14 +353,34 @@ impl Identity {
         Ok((session, token))
     }
 
-    async fn end_session_in(
+    /// Ends one session and records its event.
+    pub(crate) async fn end_session_in(
         &self,
         tx: &mut latchkey_store::Tx,
         session_id: &str,
         reason: EndReason,
         now: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        sessions::end(tx, session_id, reason, now).await
+        let ended = sessions::end(tx, session_id, reason, now).await?;
+        if let Some(session) = &ended {
+            self.emit_sessions(tx, session_event(reason), std::slice::from_ref(session), None, None)
+                .await?;
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session of a user but `keep`, recording their events.
+    pub(crate) async fn end_all_sessions_in(
+        &self,
+        tx: &mut latchkey_store::Tx,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: EndReason,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let ended = sessions::end_all(tx, user_id, keep, reason, now).await?;
+        self.emit_sessions(tx, session_event(reason), &ended, None, None).await?;
+        Ok(ended)
     }
 
     /// The active session and account behind a `__client` cookie, recording activity.
@@ -408,6 +442,7 @@ impl Identity {
     ) -> Result<UserRecord, ChangeError> {
         let mut tx = self.inner.db.begin().await?;
         let user = users::update_profile(&mut tx, user_id, change, now_ms()).await?;
+        self.emit_user(&mut tx, "user.updated", user_id, None).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -442,14 +477,10 @@ impl Identity {
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
         users::set_password(&mut tx, &user.id, hash.as_str(), now).await?;
-        let ended = sessions::end_all(
-            &mut tx,
-            &user.id,
-            Some(keep_session),
-            EndReason::Revoked,
-            now,
-        )
-        .await?;
+        let ended = self
+            .end_all_sessions_in(&mut tx, &user.id, Some(keep_session), EndReason::Revoked, now)
+            .await?;
+        self.emit_user(&mut tx, "user.updated", &user.id, None).await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");
         Ok(ended.len())
@@ -489,7 +520,7 @@ impl Identity {
     ) -> Result<usize, StoreError> {
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
-        let ended = sessions::end_all(&mut tx, user_id, keep, EndReason::Revoked, now).await?;
+        let ended = self.end_all_sessions_in(&mut tx, user_id, keep, EndReason::Revoked, now).await?;
         tx.commit().await?;
         Ok(ended.len())
     }
@@ -501,10 +532,15 @@ impl Identity {
     pub async fn delete_account(&self, user_id: &str) -> Result<(), ChangeError> {
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
-        sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
+        let Some(user) = users::get(&mut tx, user_id).await? else {
+            return Err(ChangeError::NotFound);
+        };
+        let ended = sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
+        self.emit_sessions(&mut tx, SessionEvent::Removed, &ended, Some(&user), None).await?;
         if !users::delete(&mut tx, user_id).await? {
             return Err(ChangeError::NotFound);
         }
+        self.emit_user_deleted(&mut tx, &user, None).await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, "account deleted");
         Ok(())

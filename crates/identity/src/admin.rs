@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::account::ChangeError;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
-use crate::sessions::{self, EndReason};
+use crate::sessions::EndReason;
 use crate::state::Identity;
 use crate::users::{self, AccountError, ListQuery, NewUser, UserRecord, validate};
 
@@ -158,6 +158,7 @@ impl Identity {
         };
         let mut tx = self.inner.db.begin().await?;
         let user = users::create(&mut tx, new, now_ms()).await?;
+        self.emit_user(&mut tx, "user.created", &user.id, None).await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, "account created by an operator");
         Ok(user)
@@ -203,11 +204,13 @@ impl Identity {
         let mut tx = self.inner.db.begin().await?;
         users::set_banned(&mut tx, user_id, banned, now).await?;
         if banned {
-            sessions::end_all(&mut tx, user_id, None, EndReason::Revoked, now).await?;
+            self.end_all_sessions_in(&mut tx, user_id, None, EndReason::Revoked, now)
+                .await?;
         }
         let user = users::get(&mut tx, user_id)
             .await?
             .ok_or(AdminError::NotFound)?;
+        self.emit_user(&mut tx, "user.updated", user_id, None).await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, banned, "ban state changed");
         Ok(user)

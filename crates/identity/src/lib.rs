@@ -8,7 +8,9 @@ pub mod account;
 pub mod admin;
 mod api;
 pub mod auth;
+pub mod bapi;
 pub mod context;
+pub mod events;
 pub mod keys;
 mod pages;
 pub mod passwords;
@@ -17,6 +19,7 @@ pub mod sessions;
 mod state;
 pub mod throttle;
 pub mod users;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::State;
@@ -27,12 +30,20 @@ use latchkey_store::{Migration, MigrationSet};
 pub use state::{Identity, IdentityConfig, SESSION_TOKEN_SECS};
 
 /// The identity part's schema changes, versions 2000 to 2999.
-pub const MIGRATIONS: MigrationSet = &[Migration {
-    version: 2001,
-    name: "identity users, emails, sessions, signing keys, throttles",
-    sqlite: include_str!("../migrations/sqlite/2001_identity.sql"),
-    postgres: include_str!("../migrations/postgres/2001_identity.sql"),
-}];
+pub const MIGRATIONS: MigrationSet = &[
+    Migration {
+        version: 2001,
+        name: "identity users, emails, sessions, signing keys, throttles",
+        sqlite: include_str!("../migrations/sqlite/2001_identity.sql"),
+        postgres: include_str!("../migrations/postgres/2001_identity.sql"),
+    },
+    Migration {
+        version: 2002,
+        name: "identity events outbox, webhook endpoints and deliveries, API keys",
+        sqlite: include_str!("../migrations/sqlite/2002_outbox.sql"),
+        postgres: include_str!("../migrations/postgres/2002_outbox.sql"),
+    },
+];
 
 /// The identity's routes: pages and the JWKS.
 pub fn router(identity: Identity) -> Router {
@@ -44,6 +55,7 @@ pub fn router(identity: Identity) -> Router {
             axum::routing::post(api::session_token),
         )
         .with_state(identity.clone())
+        .merge(bapi::router(identity.clone()))
         .merge(pages::router(identity))
 }
 

@@ -12,6 +12,19 @@ use crate::secrets::MasterKey;
 use crate::sessions::SessionRecord;
 use crate::throttle::Limit;
 
+/// The instance id, created once and shared by every instance on the database.
+async fn instance_id(db: &Db) -> Result<String, KeysError> {
+    let mut tx = db.begin().await?;
+    let q = tx
+        .query("INSERT INTO identity_settings (key, value) VALUES ('instance_id', $1) ON CONFLICT (key) DO NOTHING")
+        .bind(latchkey_protocol::id::new_id("ins"));
+    tx.execute(q).await?;
+    let q = tx.query("SELECT value FROM identity_settings WHERE key = 'instance_id'");
+    let value: String = latchkey_store::Row::try_get(&tx.fetch_one(q).await?, "value").map_err(latchkey_store::StoreError::from)?;
+    tx.commit().await?;
+    Ok(value)
+}
+
 /// Lifetime of a session token (`exp - iat`), as Clerk mints them.
 pub const SESSION_TOKEN_SECS: i64 = 60;
 
@@ -86,6 +99,11 @@ pub(crate) struct Inner {
     pub csrf: Csrf,
     /// Keys the throttle's account buckets, so the table holds no email addresses.
     pub throttle_key: [u8; 32],
+    /// This identity's Clerk-style instance id (`ins_…`), in every event.
+    pub instance_id: String,
+    /// Woken when an event is written, so the delivery worker need not wait for its next poll.
+    pub outbox: Arc<tokio::sync::Notify>,
+    pub master: MasterKey,
 }
 
 impl std::fmt::Debug for Identity {
@@ -113,6 +131,7 @@ impl Identity {
             config.secure_cookies(),
             config.origin(),
         );
+        let instance_id = instance_id(&db).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -121,6 +140,9 @@ impl Identity {
                 hasher,
                 throttle_key: master.derive("throttle"),
                 config,
+                instance_id,
+                outbox: Arc::new(tokio::sync::Notify::new()),
+                master: master.clone(),
             }),
         })
     }
@@ -133,6 +155,12 @@ impl Identity {
     #[must_use]
     pub fn config(&self) -> &IdentityConfig {
         &self.inner.config
+    }
+
+    /// This identity's instance id (`ins_…`).
+    #[must_use]
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
     }
 
     #[must_use]

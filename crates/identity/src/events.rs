@@ -1,0 +1,177 @@
+//! The events the identity part emits, exactly as Clerk shapes them, written into the outbox in
+//! the transaction that makes the change they describe: an event exists if and only if its
+//! change committed. Each event fans out to a delivery row per subscribed endpoint, which the
+//! delivery worker picks up.
+
+use latchkey_protocol::clerk::EventAttributes;
+use latchkey_store::{Row as _, StoreError, Tx};
+use serde_json::{Value, json};
+
+use crate::context::RequestContext;
+use crate::sessions::{self, SessionRecord};
+use crate::state::Identity;
+use crate::users::{self, UserRecord};
+
+/// Prefix of event ids, which are the `svix-id` of every delivery of the event.
+pub const EVENT_PREFIX: &str = "msg";
+
+/// How a session event is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    Created,
+    Ended,
+    Revoked,
+    Removed,
+}
+
+impl SessionEvent {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Created => "session.created",
+            Self::Ended => "session.ended",
+            Self::Revoked => "session.revoked",
+            Self::Removed => "session.removed",
+        }
+    }
+}
+
+fn attributes(ctx: Option<&RequestContext>) -> EventAttributes {
+    let mut attributes = EventAttributes::default();
+    if let Some(ctx) = ctx {
+        attributes.http_request.client_ip = ctx.ip_text().unwrap_or_default();
+        attributes.http_request.user_agent = ctx.user_agent.clone().unwrap_or_default();
+    }
+    attributes
+}
+
+impl Identity {
+    /// Writes one event with `data` and its deliveries.
+    ///
+    /// # Errors
+    /// Database failures (the caller's transaction then must not commit).
+    pub(crate) async fn emit(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        data: Value,
+        ctx: Option<&RequestContext>,
+    ) -> Result<String, StoreError> {
+        let now = latchkey_protocol::time::now_ms();
+        let id = latchkey_protocol::id::new_id(EVENT_PREFIX);
+        let body = json!({
+            "data": data,
+            "event_attributes": attributes(ctx),
+            "instance_id": self.inner.instance_id,
+            "object": "event",
+            "timestamp": now,
+            "type": kind,
+        })
+        .to_string();
+        let q = tx
+            .query("INSERT INTO identity_events (id, event_type, body, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(kind)
+            .bind(body)
+            .bind(now);
+        tx.execute(q).await?;
+
+        let q = tx.query("SELECT id, event_types FROM identity_webhook_endpoints WHERE disabled_at IS NULL");
+        let endpoints = tx.fetch_all(q).await?;
+        for endpoint in endpoints {
+            let types: String = endpoint.try_get("event_types")?;
+            if !subscribed(&types, kind) {
+                continue;
+            }
+            let endpoint_id: String = endpoint.try_get("id")?;
+            let q = tx
+                .query(
+                    "INSERT INTO identity_webhook_deliveries (event_id, endpoint_id, status, attempts, \
+                         next_attempt_at, lease_until, last_attempt_at, created_at, updated_at) \
+                     VALUES ($1, $2, 'pending', 0, $3, NULL, NULL, $3, $3)",
+                )
+                .bind(&id)
+                .bind(endpoint_id)
+                .bind(now);
+            tx.execute(q).await?;
+        }
+        self.inner.outbox.notify_one();
+        Ok(id)
+    }
+
+    /// `user.created` or `user.updated` with the user as it now is in `tx`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub(crate) async fn emit_user(&self, tx: &mut Tx, kind: &str, user_id: &str, ctx: Option<&RequestContext>) -> Result<(), StoreError> {
+        let Some(user) = users::get(tx, user_id).await? else { return Ok(()) };
+        let lockout = self.lockout_of(tx, &user).await?;
+        let data = serde_json::to_value(users::to_clerk(&user, lockout)).unwrap_or(Value::Null);
+        self.emit(tx, kind, data, ctx).await.map(|_| ())
+    }
+
+    /// `user.deleted`: only the id (and external id) survive, as in Clerk's stub.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub(crate) async fn emit_user_deleted(&self, tx: &mut Tx, user: &UserRecord, ctx: Option<&RequestContext>) -> Result<(), StoreError> {
+        let mut data = json!({"deleted": true, "id": user.id, "object": "user"});
+        if let Some(external_id) = &user.external_id {
+            data["external_id"] = Value::String(external_id.clone());
+        }
+        self.emit(tx, "user.deleted", data, ctx).await.map(|_| ())
+    }
+
+    /// One session event per session, each carrying the full user.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub(crate) async fn emit_sessions(
+        &self,
+        tx: &mut Tx,
+        kind: SessionEvent,
+        sessions: &[SessionRecord],
+        user: Option<&UserRecord>,
+        ctx: Option<&RequestContext>,
+    ) -> Result<(), StoreError> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let now = latchkey_protocol::time::now_ms();
+        let loaded;
+        let user = match user {
+            Some(user) => Some(user),
+            None => {
+                loaded = users::get(tx, &sessions[0].user_id).await?;
+                loaded.as_ref()
+            }
+        };
+        let clerk_user = match user {
+            Some(user) => {
+                let lockout = self.lockout_of(tx, user).await?;
+                Some(users::to_clerk(user, lockout))
+            }
+            None => None,
+        };
+        for session in sessions {
+            let data = serde_json::to_value(sessions::to_clerk(session, clerk_user.clone(), now)).unwrap_or(Value::Null);
+            self.emit(tx, kind.kind(), data, ctx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an endpoint with `types` (comma-separated; empty for all) wants `kind`.
+fn subscribed(types: &str, kind: &str) -> bool {
+    let types = types.trim();
+    types.is_empty() || types.split(',').any(|t| t.trim() == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn endpoints_without_filters_get_everything() {
+        assert!(super::subscribed("", "user.created"));
+        assert!(super::subscribed("user.created, user.deleted", "user.deleted"));
+        assert!(!super::subscribed("user.created", "user.updated"));
+    }
+}

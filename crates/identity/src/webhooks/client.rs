@@ -1,0 +1,1 @@
+//! The HTTP client deliveries go out through.

@@ -1,0 +1,296 @@
+//! Webhook endpoints: where events go, which types each wants, and the secrets that sign them.
+//!
+//! Each endpoint has its own `whsec_` secret (24 random bytes, as Svix makes them), stored
+//! sealed under the master secret. Rotating adds a new current secret; the old one keeps
+//! signing, beside the new, for [`ROTATION_OVERLAP_MS`] so receivers can switch without gaps.
+
+use latchkey_protocol::webhook::SigningSecret;
+use latchkey_store::{DbRow, Row as _, StoreError, Tx};
+use serde::Serialize;
+
+use crate::state::Identity;
+
+pub const ENDPOINT_PREFIX: &str = "ep";
+const SECRET_PREFIX: &str = "whs";
+const SEAL_PURPOSE: &str = "webhook-secret";
+/// How long a replaced secret keeps signing (Svix's default grace period: 24 h).
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// An endpoint, as operators see it (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// `None` for the app's own receiver in the all-in-one run.
+    pub url: Option<String>,
+    /// Event types it receives; empty for all.
+    pub event_types: Vec<String>,
+    pub internal: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub failing_since: Option<i64>,
+    pub disabled_at: Option<i64>,
+}
+
+/// Why an endpoint could not be added or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("the URL must be an absolute http:// or https:// URL without credentials: {0}")]
+    BadUrl(String),
+    #[error("unknown event type {0:?}; expected names such as user.created or session.ended")]
+    BadEventType(String),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("the stored secret could not be opened (wrong master secret?)")]
+    Sealed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn from_row(row: &DbRow) -> Result<Endpoint, StoreError> {
+    let types: String = row.try_get("event_types")?;
+    Ok(Endpoint {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        event_types: types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        internal: row.try_get::<i64, _>("internal")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        failing_since: row.try_get("failing_since")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, url, event_types, internal, created_at, updated_at, failing_since, disabled_at";
+
+/// Checks an endpoint URL: absolute http(s), a host, no user info.
+///
+/// # Errors
+/// [`EndpointError::BadUrl`].
+pub fn validate_url(text: &str) -> Result<url::Url, EndpointError> {
+    let url = url::Url::parse(text.trim()).map_err(|e| EndpointError::BadUrl(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(EndpointError::BadUrl("not http(s) with a host".to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(EndpointError::BadUrl("credentials in the URL would be sent to every receiver log".to_owned()));
+    }
+    Ok(url)
+}
+
+/// Checks event type names: `resource.action`, lower-case letters and dots.
+///
+/// # Errors
+/// [`EndpointError::BadEventType`].
+pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, EndpointError> {
+    types
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let ok = t.contains('.') && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+            if ok { Ok(t.to_owned()) } else { Err(EndpointError::BadEventType(t.to_owned())) }
+        })
+        .collect()
+}
+
+impl Identity {
+    /// Adds an endpoint; returns it with its new secret (shown once).
+    ///
+    /// # Errors
+    /// Invalid URL or event types, or database failures.
+    pub async fn add_endpoint(&self, url: &str, event_types: &[String]) -> Result<(Endpoint, SigningSecret), EndpointError> {
+        let url = validate_url(url)?;
+        let types = validate_event_types(event_types)?;
+        let mut tx = self.inner.db.begin().await?;
+        let (endpoint, secret) = insert_endpoint(self, &mut tx, Some(url.as_str()), &types, false).await?;
+        tx.commit().await?;
+        tracing::info!(endpoint.id = %endpoint.id, "webhook endpoint added");
+        Ok((endpoint, secret))
+    }
+
+    /// Every endpoint.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let mut tx = self.inner.db.begin_read().await?;
+        let q = tx.query_owned(format!("SELECT {COLUMNS} FROM identity_webhook_endpoints ORDER BY created_at, id"));
+        let rows = tx.fetch_all(q).await?;
+        tx.commit().await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// One endpoint.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
+        let mut tx = self.inner.db.begin_read().await?;
+        let q = tx.query_owned(format!("SELECT {COLUMNS} FROM identity_webhook_endpoints WHERE id = $1")).bind(id);
+        let row = tx.fetch_optional(q).await?;
+        tx.commit().await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Removes an endpoint; its pending deliveries stop.
+    ///
+    /// # Errors
+    /// [`EndpointError::NotFound`] or database failures.
+    pub async fn remove_endpoint(&self, id: &str) -> Result<(), EndpointError> {
+        let mut tx = self.inner.db.begin().await?;
+        for sql in [
+            "DELETE FROM identity_webhook_deliveries WHERE endpoint_id = $1",
+            "DELETE FROM identity_webhook_secrets WHERE endpoint_id = $1",
+        ] {
+            let q = tx.query(sql).bind(id);
+            tx.execute(q).await?;
+        }
+        let q = tx.query("DELETE FROM identity_webhook_endpoints WHERE id = $1").bind(id);
+        if tx.execute(q).await? == 0 {
+            return Err(EndpointError::NotFound);
+        }
+        tx.commit().await?;
+        tracing::info!(endpoint.id = %id, "webhook endpoint removed");
+        Ok(())
+    }
+
+    /// Re-enables a disabled endpoint; deliveries it missed resume.
+    ///
+    /// # Errors
+    /// [`EndpointError::NotFound`] or database failures.
+    pub async fn enable_endpoint(&self, id: &str) -> Result<(), EndpointError> {
+        let now = latchkey_protocol::time::now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let q = tx
+            .query("UPDATE identity_webhook_endpoints SET disabled_at = NULL, failing_since = NULL, updated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now);
+        if tx.execute(q).await? == 0 {
+            return Err(EndpointError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes a new current secret; the old one signs too for [`ROTATION_OVERLAP_MS`].
+    ///
+    /// # Errors
+    /// [`EndpointError::NotFound`] or database failures.
+    pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<SigningSecret, EndpointError> {
+        let now = latchkey_protocol::time::now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let q = tx.query("SELECT id FROM identity_webhook_endpoints WHERE id = $1").bind(id);
+        if tx.fetch_optional(q).await?.is_none() {
+            return Err(EndpointError::NotFound);
+        }
+        let q = tx
+            .query("UPDATE identity_webhook_secrets SET expires_at = $2 WHERE endpoint_id = $1 AND expires_at IS NULL")
+            .bind(id)
+            .bind(now + ROTATION_OVERLAP_MS);
+        tx.execute(q).await?;
+        let secret = SigningSecret::generate();
+        insert_secret(self, &mut tx, id, &secret, now).await?;
+        tx.commit().await?;
+        tracing::info!(endpoint.id = %id, "webhook secret rotated");
+        Ok(secret)
+    }
+
+    /// The secrets that sign deliveries to an endpoint now: the current one first, then any
+    /// replaced one still in its overlap.
+    ///
+    /// # Errors
+    /// Database failures, or a secret sealed under another master secret.
+    pub(crate) async fn signing_secrets(&self, tx: &mut Tx, endpoint_id: &str, now: i64) -> Result<Vec<SigningSecret>, EndpointError> {
+        let q = tx
+            .query(
+                "SELECT secret_sealed FROM identity_webhook_secrets \
+                 WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+                 ORDER BY CASE WHEN expires_at IS NULL THEN 0 ELSE 1 END, created_at DESC",
+            )
+            .bind(endpoint_id)
+            .bind(now);
+        let mut secrets = Vec::new();
+        for row in tx.fetch_all(q).await? {
+            let sealed: String = row.try_get("secret_sealed").map_err(StoreError::from)?;
+            let raw = self.inner.master.open(SEAL_PURPOSE, &sealed).map_err(|_| EndpointError::Sealed)?;
+            let secret = SigningSecret::parse(&String::from_utf8_lossy(&raw)).map_err(|_| EndpointError::Sealed)?;
+            secrets.push(secret);
+        }
+        Ok(secrets)
+    }
+
+    /// The app's own receiver in the all-in-one run: created on first start (subscribed to user
+    /// events), reached on whichever instance delivers. Returns its current secret, which the
+    /// app part is configured with.
+    ///
+    /// # Errors
+    /// Database failures, or a secret sealed under another master secret.
+    pub async fn ensure_internal_endpoint(&self) -> Result<SigningSecret, EndpointError> {
+        let now = latchkey_protocol::time::now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let q = tx.query("SELECT id FROM identity_webhook_endpoints WHERE internal = 1 ORDER BY created_at LIMIT 1");
+        let existing = tx.fetch_optional(q).await?;
+        let id = match existing {
+            Some(row) => row.try_get::<String, _>("id").map_err(StoreError::from)?,
+            None => {
+                let types = ["user.created", "user.updated", "user.deleted"].map(str::to_owned);
+                let (endpoint, _) = insert_endpoint(self, &mut tx, None, &types, true).await?;
+                tracing::info!(endpoint.id = %endpoint.id, "registered the app's own webhook receiver");
+                endpoint.id
+            }
+        };
+        let secrets = self.signing_secrets(&mut tx, &id, now).await?;
+        tx.commit().await?;
+        secrets.into_iter().next().ok_or(EndpointError::NotFound)
+    }
+}
+
+async fn insert_endpoint(
+    identity: &Identity,
+    tx: &mut Tx,
+    url: Option<&str>,
+    types: &[String],
+    internal: bool,
+) -> Result<(Endpoint, SigningSecret), EndpointError> {
+    let now = latchkey_protocol::time::now_ms();
+    let id = latchkey_protocol::id::new_id(ENDPOINT_PREFIX);
+    let q = tx
+        .query(
+            "INSERT INTO identity_webhook_endpoints (id, url, event_types, internal, created_at, updated_at, failing_since, disabled_at) \
+             VALUES ($1, $2, $3, $4, $5, $5, NULL, NULL)",
+        )
+        .bind(&id)
+        .bind(url)
+        .bind(types.join(","))
+        .bind(i64::from(internal))
+        .bind(now);
+    tx.execute(q).await?;
+    let secret = SigningSecret::generate();
+    insert_secret(identity, tx, &id, &secret, now).await?;
+    let endpoint = Endpoint {
+        id,
+        url: url.map(str::to_owned),
+        event_types: types.to_vec(),
+        internal,
+        created_at: now,
+        updated_at: now,
+        failing_since: None,
+        disabled_at: None,
+    };
+    Ok((endpoint, secret))
+}
+
+async fn insert_secret(identity: &Identity, tx: &mut Tx, endpoint_id: &str, secret: &SigningSecret, now: i64) -> Result<(), StoreError> {
+    let sealed = identity.inner.master.seal(SEAL_PURPOSE, secret.expose().as_bytes());
+    let q = tx
+        .query(
+            "INSERT INTO identity_webhook_secrets (id, endpoint_id, secret_sealed, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(latchkey_protocol::id::new_id(SECRET_PREFIX))
+        .bind(endpoint_id)
+        .bind(sealed)
+        .bind(now);
+    tx.execute(q).await?;
+    Ok(())
+}

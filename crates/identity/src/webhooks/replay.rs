@@ -1,0 +1,1 @@
+//! Sending events again: everything since a time, only what failed, or one message.
