@@ -230,9 +230,16 @@ impl Identity {
             Err(AccountError::Store(e)) => return Err(e.into()),
         };
         let (session, client_token) = self.start_session(&mut tx, &user.id, ctx, now).await?;
-        self.emit_user(&mut tx, "user.created", &user.id, Some(ctx)).await?;
-        self.emit_sessions(&mut tx, SessionEvent::Created, std::slice::from_ref(&session), None, Some(ctx))
+        self.emit_user(&mut tx, "user.created", &user.id, Some(ctx))
             .await?;
+        self.emit_sessions(
+            &mut tx,
+            SessionEvent::Created,
+            std::slice::from_ref(&session),
+            None,
+            Some(ctx),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, session.id = %session.id, "account created");
         let session_token = self.mint_session_token(&session).await;
@@ -319,8 +326,14 @@ impl Identity {
         let (session, client_token) = self
             .start_session(&mut tx, &credentials.user_id, ctx, now)
             .await?;
-        self.emit_sessions(&mut tx, SessionEvent::Created, std::slice::from_ref(&session), None, Some(ctx))
-            .await?;
+        self.emit_sessions(
+            &mut tx,
+            SessionEvent::Created,
+            std::slice::from_ref(&session),
+            None,
+            Some(ctx),
+        )
+        .await?;
         tx.commit().await?;
         let user_id = credentials.user_id;
         tracing::info!(user.id = %user_id, session.id = %session.id, "signed in");
@@ -363,8 +376,14 @@ impl Identity {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let ended = sessions::end(tx, session_id, reason, now).await?;
         if let Some(session) = &ended {
-            self.emit_sessions(tx, session_event(reason), std::slice::from_ref(session), None, None)
-                .await?;
+            self.emit_sessions(
+                tx,
+                session_event(reason),
+                std::slice::from_ref(session),
+                None,
+                None,
+            )
+            .await?;
         }
         Ok(ended)
     }
@@ -379,7 +398,8 @@ impl Identity {
         now: i64,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let ended = sessions::end_all(tx, user_id, keep, reason, now).await?;
-        self.emit_sessions(tx, session_event(reason), &ended, None, None).await?;
+        self.emit_sessions(tx, session_event(reason), &ended, None, None)
+            .await?;
         Ok(ended)
     }
 
@@ -442,7 +462,8 @@ impl Identity {
     ) -> Result<UserRecord, ChangeError> {
         let mut tx = self.inner.db.begin().await?;
         let user = users::update_profile(&mut tx, user_id, change, now_ms()).await?;
-        self.emit_user(&mut tx, "user.updated", user_id, None).await?;
+        self.emit_user(&mut tx, "user.updated", user_id, None)
+            .await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -478,9 +499,16 @@ impl Identity {
         let mut tx = self.inner.db.begin().await?;
         users::set_password(&mut tx, &user.id, hash.as_str(), now).await?;
         let ended = self
-            .end_all_sessions_in(&mut tx, &user.id, Some(keep_session), EndReason::Revoked, now)
+            .end_all_sessions_in(
+                &mut tx,
+                &user.id,
+                Some(keep_session),
+                EndReason::Revoked,
+                now,
+            )
             .await?;
-        self.emit_user(&mut tx, "user.updated", &user.id, None).await?;
+        self.emit_user(&mut tx, "user.updated", &user.id, None)
+            .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");
         Ok(ended.len())
@@ -520,7 +548,9 @@ impl Identity {
     ) -> Result<usize, StoreError> {
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
-        let ended = self.end_all_sessions_in(&mut tx, user_id, keep, EndReason::Revoked, now).await?;
+        let ended = self
+            .end_all_sessions_in(&mut tx, user_id, keep, EndReason::Revoked, now)
+            .await?;
         tx.commit().await?;
         Ok(ended.len())
     }
@@ -536,7 +566,8 @@ impl Identity {
             return Err(ChangeError::NotFound);
         };
         let ended = sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
-        self.emit_sessions(&mut tx, SessionEvent::Removed, &ended, Some(&user), None).await?;
+        self.emit_sessions(&mut tx, SessionEvent::Removed, &ended, Some(&user), None)
+            .await?;
         if !users::delete(&mut tx, user_id).await? {
             return Err(ChangeError::NotFound);
         }

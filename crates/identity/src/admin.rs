@@ -158,7 +158,8 @@ impl Identity {
         };
         let mut tx = self.inner.db.begin().await?;
         let user = users::create(&mut tx, new, now_ms()).await?;
-        self.emit_user(&mut tx, "user.created", &user.id, None).await?;
+        self.emit_user(&mut tx, "user.created", &user.id, None)
+            .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, "account created by an operator");
         Ok(user)
@@ -210,7 +211,8 @@ impl Identity {
         let user = users::get(&mut tx, user_id)
             .await?
             .ok_or(AdminError::NotFound)?;
-        self.emit_user(&mut tx, "user.updated", user_id, None).await?;
+        self.emit_user(&mut tx, "user.updated", user_id, None)
+            .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, banned, "ban state changed");
         Ok(user)

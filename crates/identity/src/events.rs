@@ -75,7 +75,9 @@ impl Identity {
             .bind(now);
         tx.execute(q).await?;
 
-        let q = tx.query("SELECT id, event_types FROM identity_webhook_endpoints WHERE disabled_at IS NULL");
+        let q = tx.query(
+            "SELECT id, event_types FROM identity_webhook_endpoints WHERE disabled_at IS NULL",
+        );
         let endpoints = tx.fetch_all(q).await?;
         for endpoint in endpoints {
             let types: String = endpoint.try_get("event_types")?;
@@ -102,8 +104,16 @@ impl Identity {
     ///
     /// # Errors
     /// Database failures.
-    pub(crate) async fn emit_user(&self, tx: &mut Tx, kind: &str, user_id: &str, ctx: Option<&RequestContext>) -> Result<(), StoreError> {
-        let Some(user) = users::get(tx, user_id).await? else { return Ok(()) };
+    pub(crate) async fn emit_user(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        user_id: &str,
+        ctx: Option<&RequestContext>,
+    ) -> Result<(), StoreError> {
+        let Some(user) = users::get(tx, user_id).await? else {
+            return Ok(());
+        };
         let lockout = self.lockout_of(tx, &user).await?;
         let data = serde_json::to_value(users::to_clerk(&user, lockout)).unwrap_or(Value::Null);
         self.emit(tx, kind, data, ctx).await.map(|_| ())
@@ -113,7 +123,12 @@ impl Identity {
     ///
     /// # Errors
     /// Database failures.
-    pub(crate) async fn emit_user_deleted(&self, tx: &mut Tx, user: &UserRecord, ctx: Option<&RequestContext>) -> Result<(), StoreError> {
+    pub(crate) async fn emit_user_deleted(
+        &self,
+        tx: &mut Tx,
+        user: &UserRecord,
+        ctx: Option<&RequestContext>,
+    ) -> Result<(), StoreError> {
         let mut data = json!({"deleted": true, "id": user.id, "object": "user"});
         if let Some(external_id) = &user.external_id {
             data["external_id"] = Value::String(external_id.clone());
@@ -153,7 +168,8 @@ impl Identity {
             None => None,
         };
         for session in sessions {
-            let data = serde_json::to_value(sessions::to_clerk(session, clerk_user.clone(), now)).unwrap_or(Value::Null);
+            let data = serde_json::to_value(sessions::to_clerk(session, clerk_user.clone(), now))
+                .unwrap_or(Value::Null);
             self.emit(tx, kind.kind(), data, ctx).await?;
         }
         Ok(())
@@ -171,7 +187,10 @@ mod tests {
     #[test]
     fn endpoints_without_filters_get_everything() {
         assert!(super::subscribed("", "user.created"));
-        assert!(super::subscribed("user.created, user.deleted", "user.deleted"));
+        assert!(super::subscribed(
+            "user.created, user.deleted",
+            "user.deleted"
+        ));
         assert!(!super::subscribed("user.created", "user.updated"));
     }
 }

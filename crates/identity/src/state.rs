@@ -20,7 +20,8 @@ async fn instance_id(db: &Db) -> Result<String, KeysError> {
         .bind(latchkey_protocol::id::new_id("ins"));
     tx.execute(q).await?;
     let q = tx.query("SELECT value FROM identity_settings WHERE key = 'instance_id'");
-    let value: String = latchkey_store::Row::try_get(&tx.fetch_one(q).await?, "value").map_err(latchkey_store::StoreError::from)?;
+    let value: String = latchkey_store::Row::try_get(&tx.fetch_one(q).await?, "value")
+        .map_err(latchkey_store::StoreError::from)?;
     tx.commit().await?;
     Ok(value)
 }

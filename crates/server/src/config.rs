@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use latchkey_identity::secrets::MasterKey;
 use latchkey_protocol::webhook::SigningSecret;
@@ -45,6 +46,15 @@ pub struct Config {
     pub sign_in_attempts_per_ip: i64,
     /// Sign-ups allowed per client address per hour.
     pub sign_ups_per_ip: i64,
+    /// Register the app's own receiver as a webhook endpoint of the identity part (the
+    /// all-in-one run).
+    pub internal_webhook: bool,
+    /// Deliver webhooks to private, loopback and link-local addresses.
+    pub webhook_allow_private_networks: bool,
+    /// Delays between delivery attempts.
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// Per-attempt timeout.
+    pub webhook_timeout: Duration,
 }
 
 impl Config {
@@ -95,6 +105,10 @@ settings! {
     TRUST_FORWARDED_FOR = "trust_forwarded_for", "--trust-forwarded-for", "LATCHKEY_TRUST_FORWARDED_FOR";
     SIGN_IN_ATTEMPTS_PER_IP = "sign_in_attempts_per_ip", "--sign-in-attempts-per-ip", "LATCHKEY_SIGN_IN_ATTEMPTS_PER_IP";
     SIGN_UPS_PER_IP = "sign_ups_per_ip", "--sign-ups-per-ip", "LATCHKEY_SIGN_UPS_PER_IP";
+    INTERNAL_WEBHOOK = "internal_webhook", "--internal-webhook", "LATCHKEY_INTERNAL_WEBHOOK";
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS = "webhook_allow_private_networks", "--webhook-allow-private-networks", "LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS";
+    WEBHOOK_RETRY_SCHEDULE = "webhook_retry_schedule", "--webhook-retry-schedule", "LATCHKEY_WEBHOOK_RETRY_SCHEDULE";
+    WEBHOOK_TIMEOUT = "webhook_timeout", "--webhook-timeout", "LATCHKEY_WEBHOOK_TIMEOUT";
 }
 
 /// Where a value came from, named the way the operator wrote it.
@@ -312,6 +326,31 @@ impl Config {
             .parse(SIGN_IN_ATTEMPTS_PER_IP, positive)?
             .unwrap_or(100);
         let sign_ups_per_ip = sources.parse(SIGN_UPS_PER_IP, positive)?.unwrap_or(20);
+        let internal_webhook = sources.parse(INTERNAL_WEBHOOK, parse_bool)?.unwrap_or(true);
+        let webhook_allow_private_networks = sources
+            .parse(WEBHOOK_ALLOW_PRIVATE_NETWORKS, parse_bool)?
+            .unwrap_or(false);
+        let webhook_retry_schedule = sources
+            .parse(WEBHOOK_RETRY_SCHEDULE, |s| {
+                let delays = s
+                    .split(',')
+                    .map(|d| parse_duration(d.trim()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if delays.is_empty() || delays.len() > 20 {
+                    return Err("give 1 to 20 delays, e.g. 5s,5m,30m,2h,5h,10h,10h".to_owned());
+                }
+                Ok(delays)
+            })?
+            .unwrap_or_else(|| latchkey_identity::webhooks::DeliverySettings::default().schedule);
+        let webhook_timeout = sources
+            .parse(WEBHOOK_TIMEOUT, |s| {
+                let timeout = parse_duration(s)?;
+                if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(300) {
+                    return Err("the timeout must be between 100ms and 300s".to_owned());
+                }
+                Ok(timeout)
+            })?
+            .unwrap_or(Duration::from_secs(15));
         Ok(Self {
             addr,
             data_dir,
@@ -325,8 +364,44 @@ impl Config {
             trust_forwarded_for,
             sign_in_attempts_per_ip,
             sign_ups_per_ip,
+            internal_webhook,
+            webhook_allow_private_networks,
+            webhook_retry_schedule,
+            webhook_timeout,
         })
     }
+}
+
+/// `250ms`, `5s`, `5m`, `2h`, `1d`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a duration such as 5s, 5m or 2h"))?;
+    let millis = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("\"{text}\" is not a duration such as 5s, 5m or 2h")),
+    };
+    Ok(Duration::from_millis(value.saturating_mul(millis)))
+}
+
+/// A comma-separated list of durations; panics on bad input (for tests and fixed strings).
+///
+/// # Panics
+/// If any item is not a duration.
+#[must_use]
+pub fn parse_duration_list(text: &str) -> Vec<Duration> {
+    text.split(',')
+        .map(|d| parse_duration(d.trim()).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
 fn parse_bool(text: &str) -> Result<bool, String> {

@@ -11,6 +11,7 @@ use latchkey_identity::keys::{KeysError, RELOAD_EVERY};
 use latchkey_identity::passwords::{HashError, PasswordHasher};
 use latchkey_identity::secrets::MasterKey;
 use latchkey_identity::throttle::Limit;
+use latchkey_identity::webhooks::{DeliverySettings, Worker};
 use latchkey_identity::{Identity, IdentityConfig};
 use latchkey_store::{Db, PoolSettings, StoreError};
 use tokio::net::TcpListener;
@@ -42,6 +43,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot register the app's own webhook receiver: {0}")]
+    Webhooks(#[from] latchkey_identity::webhooks::EndpointError),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
@@ -50,6 +55,7 @@ pub struct Application {
     router: Router,
     db: Db,
     identity: Identity,
+    delivery: Worker,
     local_addr: SocketAddr,
     public_url: url::Url,
 }
@@ -61,6 +67,7 @@ impl Application {
     /// # Errors
     /// See [`StartError`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        install_crypto_provider();
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -91,14 +98,30 @@ impl Application {
         )
         .await?;
 
-        if config.clerk_webhook_signing_secrets.is_empty() {
+        let mut receiver_secrets = config.clerk_webhook_signing_secrets.clone();
+        if config.internal_webhook {
+            // The all-in-one run: the identity's events reach the app's receiver like any
+            // endpoint's, signed with a secret the app is given here.
+            receiver_secrets.push(identity.ensure_internal_endpoint().await?);
+        }
+        if receiver_secrets.is_empty() {
             tracing::warn!(
                 "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /api/webhooks/clerk answers 503 until it is"
             );
         }
         let app_config = latchkey_app::AppConfig {
-            clerk_webhook_secrets: config.clerk_webhook_signing_secrets.clone(),
+            clerk_webhook_secrets: receiver_secrets,
         };
+        let delivery = Worker::new(
+            identity.clone(),
+            DeliverySettings {
+                schedule: config.webhook_retry_schedule.clone(),
+                timeout: config.webhook_timeout,
+                allow_private_networks: config.webhook_allow_private_networks,
+                ..DeliverySettings::default()
+            },
+            Some(loopback_base(local_addr)),
+        )?;
         let routes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
@@ -120,6 +143,7 @@ impl Application {
             router,
             db,
             identity,
+            delivery,
             local_addr,
             public_url,
         })
@@ -156,7 +180,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = CancellationToken::new();
-        let workers = spawn_workers(&self.identity, &token);
+        let mut workers = spawn_workers(&self.identity, &token);
+        workers.push(tokio::spawn(self.delivery.run(token.clone())));
         let serve_token = token.clone();
         tracing::info!(
             listen.addr = %self.local_addr,
@@ -203,6 +228,24 @@ fn spawn_workers(
             }
         }
     })]
+}
+
+/// latchkey's outgoing HTTPS (webhooks, Clerk's APIs) uses rustls with ring.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Where this instance reaches itself: its own port on loopback.
+fn loopback_base(local: SocketAddr) -> String {
+    let ip = if local.ip().is_unspecified() {
+        match local {
+            SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        }
+    } else {
+        local.ip()
+    };
+    format!("http://{}", SocketAddr::new(ip, local.port()))
 }
 
 fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {

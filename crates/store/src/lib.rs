@@ -26,3 +26,24 @@ pub use url::{DatabaseUrl, DatabaseUrlError};
 /// Re-exported so the parts decode rows without depending on sqlx's layout themselves.
 pub use sqlx::Row;
 pub use sqlx::any::AnyRow as DbRow;
+
+/// Reading a column with the error already classified as a [`StoreError`], so data functions
+/// returning other error types can use `?` directly.
+pub trait RowExt {
+    /// The value of column `name`.
+    ///
+    /// # Errors
+    /// If the column is missing or does not decode as `T`.
+    fn col<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>;
+}
+
+impl RowExt for DbRow {
+    fn col<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        Ok(self.try_get(name)?)
+    }
+}

@@ -89,6 +89,10 @@ impl TestContext {
             trust_forwarded_for: false,
             sign_in_attempts_per_ip: 100,
             sign_ups_per_ip: 20,
+            internal_webhook: true,
+            webhook_allow_private_networks: false,
+            webhook_retry_schedule: latchkey_identity_default_schedule(),
+            webhook_timeout: std::time::Duration::from_secs(15),
         }
     }
 
@@ -121,6 +125,12 @@ impl TestContext {
     }
 }
 
+fn latchkey_identity_default_schedule() -> Vec<std::time::Duration> {
+    [5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+        .map(std::time::Duration::from_secs)
+        .to_vec()
+}
+
 /// A running server.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -129,6 +139,8 @@ pub struct TestApp {
     pub config: Config,
     /// The server's own database handle, for assertions on stored state.
     pub db: Db,
+    /// The server's identity part, to make changes without going through pages.
+    pub identity: latchkey_identity::Identity,
     client: reqwest::Client,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -142,6 +154,7 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("the server did not start: {}", ErrorLine(&e)));
         let addr = app.local_addr();
         let db = app.db().clone();
+        let identity = app.identity().clone();
         let stop = CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(app.run(async move { token.cancelled().await }));
@@ -150,6 +163,7 @@ impl TestApp {
             url: format!("http://{addr}"),
             config,
             db,
+            identity,
             client: crate::client::client(),
             stop,
             task: Some(task),

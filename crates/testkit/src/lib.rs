@@ -20,6 +20,7 @@ pub mod interop;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;
+pub mod receiver;
 
 pub use app::{TestApp, TestContext};
 pub use client::{Call, Reply};

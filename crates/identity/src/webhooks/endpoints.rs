@@ -51,7 +51,12 @@ fn from_row(row: &DbRow) -> Result<Endpoint, StoreError> {
     Ok(Endpoint {
         id: row.try_get("id")?,
         url: row.try_get("url")?,
-        event_types: types.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        event_types: types
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
         internal: row.try_get::<i64, _>("internal")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -60,7 +65,8 @@ fn from_row(row: &DbRow) -> Result<Endpoint, StoreError> {
     })
 }
 
-const COLUMNS: &str = "id, url, event_types, internal, created_at, updated_at, failing_since, disabled_at";
+const COLUMNS: &str =
+    "id, url, event_types, internal, created_at, updated_at, failing_since, disabled_at";
 
 /// Checks an endpoint URL: absolute http(s), a host, no user info.
 ///
@@ -72,7 +78,9 @@ pub fn validate_url(text: &str) -> Result<url::Url, EndpointError> {
         return Err(EndpointError::BadUrl("not http(s) with a host".to_owned()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(EndpointError::BadUrl("credentials in the URL would be sent to every receiver log".to_owned()));
+        return Err(EndpointError::BadUrl(
+            "credentials in the URL would be sent to every receiver log".to_owned(),
+        ));
     }
     Ok(url)
 }
@@ -87,8 +95,15 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, EndpointErr
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
         .map(|t| {
-            let ok = t.contains('.') && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
-            if ok { Ok(t.to_owned()) } else { Err(EndpointError::BadEventType(t.to_owned())) }
+            let ok = t.contains('.')
+                && t.len() <= 64
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+            if ok {
+                Ok(t.to_owned())
+            } else {
+                Err(EndpointError::BadEventType(t.to_owned()))
+            }
         })
         .collect()
 }
@@ -98,11 +113,16 @@ impl Identity {
     ///
     /// # Errors
     /// Invalid URL or event types, or database failures.
-    pub async fn add_endpoint(&self, url: &str, event_types: &[String]) -> Result<(Endpoint, SigningSecret), EndpointError> {
+    pub async fn add_endpoint(
+        &self,
+        url: &str,
+        event_types: &[String],
+    ) -> Result<(Endpoint, SigningSecret), EndpointError> {
         let url = validate_url(url)?;
         let types = validate_event_types(event_types)?;
         let mut tx = self.inner.db.begin().await?;
-        let (endpoint, secret) = insert_endpoint(self, &mut tx, Some(url.as_str()), &types, false).await?;
+        let (endpoint, secret) =
+            insert_endpoint(self, &mut tx, Some(url.as_str()), &types, false).await?;
         tx.commit().await?;
         tracing::info!(endpoint.id = %endpoint.id, "webhook endpoint added");
         Ok((endpoint, secret))
@@ -114,7 +134,9 @@ impl Identity {
     /// Database failures.
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
         let mut tx = self.inner.db.begin_read().await?;
-        let q = tx.query_owned(format!("SELECT {COLUMNS} FROM identity_webhook_endpoints ORDER BY created_at, id"));
+        let q = tx.query_owned(format!(
+            "SELECT {COLUMNS} FROM identity_webhook_endpoints ORDER BY created_at, id"
+        ));
         let rows = tx.fetch_all(q).await?;
         tx.commit().await?;
         rows.iter().map(from_row).collect()
@@ -126,7 +148,11 @@ impl Identity {
     /// Database failures.
     pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
         let mut tx = self.inner.db.begin_read().await?;
-        let q = tx.query_owned(format!("SELECT {COLUMNS} FROM identity_webhook_endpoints WHERE id = $1")).bind(id);
+        let q = tx
+            .query_owned(format!(
+                "SELECT {COLUMNS} FROM identity_webhook_endpoints WHERE id = $1"
+            ))
+            .bind(id);
         let row = tx.fetch_optional(q).await?;
         tx.commit().await?;
         row.as_ref().map(from_row).transpose()
@@ -145,7 +171,9 @@ impl Identity {
             let q = tx.query(sql).bind(id);
             tx.execute(q).await?;
         }
-        let q = tx.query("DELETE FROM identity_webhook_endpoints WHERE id = $1").bind(id);
+        let q = tx
+            .query("DELETE FROM identity_webhook_endpoints WHERE id = $1")
+            .bind(id);
         if tx.execute(q).await? == 0 {
             return Err(EndpointError::NotFound);
         }
@@ -179,7 +207,9 @@ impl Identity {
     pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<SigningSecret, EndpointError> {
         let now = latchkey_protocol::time::now_ms();
         let mut tx = self.inner.db.begin().await?;
-        let q = tx.query("SELECT id FROM identity_webhook_endpoints WHERE id = $1").bind(id);
+        let q = tx
+            .query("SELECT id FROM identity_webhook_endpoints WHERE id = $1")
+            .bind(id);
         if tx.fetch_optional(q).await?.is_none() {
             return Err(EndpointError::NotFound);
         }
@@ -200,7 +230,12 @@ impl Identity {
     ///
     /// # Errors
     /// Database failures, or a secret sealed under another master secret.
-    pub(crate) async fn signing_secrets(&self, tx: &mut Tx, endpoint_id: &str, now: i64) -> Result<Vec<SigningSecret>, EndpointError> {
+    pub(crate) async fn signing_secrets(
+        &self,
+        tx: &mut Tx,
+        endpoint_id: &str,
+        now: i64,
+    ) -> Result<Vec<SigningSecret>, EndpointError> {
         let q = tx
             .query(
                 "SELECT secret_sealed FROM identity_webhook_secrets \
@@ -212,8 +247,13 @@ impl Identity {
         let mut secrets = Vec::new();
         for row in tx.fetch_all(q).await? {
             let sealed: String = row.try_get("secret_sealed").map_err(StoreError::from)?;
-            let raw = self.inner.master.open(SEAL_PURPOSE, &sealed).map_err(|_| EndpointError::Sealed)?;
-            let secret = SigningSecret::parse(&String::from_utf8_lossy(&raw)).map_err(|_| EndpointError::Sealed)?;
+            let raw = self
+                .inner
+                .master
+                .open(SEAL_PURPOSE, &sealed)
+                .map_err(|_| EndpointError::Sealed)?;
+            let secret = SigningSecret::parse(&String::from_utf8_lossy(&raw))
+                .map_err(|_| EndpointError::Sealed)?;
             secrets.push(secret);
         }
         Ok(secrets)
@@ -280,8 +320,17 @@ async fn insert_endpoint(
     Ok((endpoint, secret))
 }
 
-async fn insert_secret(identity: &Identity, tx: &mut Tx, endpoint_id: &str, secret: &SigningSecret, now: i64) -> Result<(), StoreError> {
-    let sealed = identity.inner.master.seal(SEAL_PURPOSE, secret.expose().as_bytes());
+async fn insert_secret(
+    identity: &Identity,
+    tx: &mut Tx,
+    endpoint_id: &str,
+    secret: &SigningSecret,
+    now: i64,
+) -> Result<(), StoreError> {
+    let sealed = identity
+        .inner
+        .master
+        .seal(SEAL_PURPOSE, secret.expose().as_bytes());
     let q = tx
         .query(
             "INSERT INTO identity_webhook_secrets (id, endpoint_id, secret_sealed, created_at, expires_at) \

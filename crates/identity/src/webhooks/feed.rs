@@ -25,7 +25,11 @@ impl Identity {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn events_after(&self, after: Option<&str>, limit: u32) -> Result<FeedPage, StoreError> {
+    pub async fn events_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<FeedPage, StoreError> {
         let limit = i64::from(limit.clamp(1, 500));
         let settled = latchkey_protocol::time::now_ms() - SETTLE_MS;
         let mut tx = self.inner.db.begin_read().await?;
@@ -40,7 +44,10 @@ impl Identity {
         tx.commit().await?;
         let has_more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
         let mut data = Vec::new();
-        for row in rows.iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+        for row in rows
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        {
             let id: String = row.try_get("id")?;
             let body: String = row.try_get("body")?;
             let mut event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -53,6 +60,10 @@ impl Identity {
             .last()
             .and_then(|e| e["id"].as_str().map(str::to_owned))
             .or_else(|| after.map(str::to_owned));
-        Ok(FeedPage { data, next, has_more })
+        Ok(FeedPage {
+            data,
+            next,
+            has_more,
+        })
     }
 }

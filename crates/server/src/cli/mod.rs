@@ -15,6 +15,7 @@ use crate::telemetry;
 
 mod app;
 mod users;
+mod webhooks;
 
 /// Exit status for bad configuration or usage.
 pub(crate) const EXIT_CONFIG: u8 = 2;
@@ -83,6 +84,18 @@ pub struct SettingsArgs {
     /// Sign-ups allowed per client address per hour [default: 20] [env: LATCHKEY_SIGN_UPS_PER_IP]
     #[arg(long, global = true, value_name = "N")]
     pub sign_ups_per_ip: Option<String>,
+    /// Register the app's own receiver as a webhook endpoint (the all-in-one run) [default: true] [env: LATCHKEY_INTERNAL_WEBHOOK]
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub internal_webhook: Option<String>,
+    /// Allow webhook endpoints on private, loopback and link-local addresses [default: false] [env: LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS]
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub webhook_allow_private_networks: Option<String>,
+    /// Delays between webhook delivery attempts [default: 5s,5m,30m,2h,5h,10h,10h] [env: LATCHKEY_WEBHOOK_RETRY_SCHEDULE]
+    #[arg(long, global = true, value_name = "DELAYS")]
+    pub webhook_retry_schedule: Option<String>,
+    /// Timeout of one webhook delivery attempt [default: 15s] [env: LATCHKEY_WEBHOOK_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub webhook_timeout: Option<String>,
 }
 
 impl SettingsArgs {
@@ -142,10 +155,15 @@ pub enum Command {
         #[command(subcommand)]
         command: users::UsersCommand,
     },
-    /// Manage session-token signing keys
+    /// Manage session-token signing keys and API secret keys
     Keys {
         #[command(subcommand)]
         command: users::KeysCommand,
+    },
+    /// Manage outgoing webhook endpoints, deliveries and replays
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
     },
 }
 
@@ -205,6 +223,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::App { command } => app::run(command, &config).await,
         Command::Users { command } => users::run_users(command, &config).await,
         Command::Keys { command } => users::run_keys(command, &config).await,
+        Command::Webhooks { command } => webhooks::run(command, &config).await,
     }
 }
 

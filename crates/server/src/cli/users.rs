@@ -89,7 +89,7 @@ pub enum KeysCommand {
 }
 
 /// The identity part, for a command that does not serve.
-async fn identity(config: &Config) -> Result<Identity, StartError> {
+pub(crate) async fn identity_for_command(config: &Config) -> Result<Identity, StartError> {
     let master = startup::master_key(config)?;
     let db = startup::prepare_database(config).await?;
     let public_url = config.public_url.clone().unwrap_or_else(|| {
@@ -164,7 +164,7 @@ fn admin_failure(error: &AdminError) -> ExitCode {
 }
 
 pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
-    let identity = match identity(config).await {
+    let identity = match identity_for_command(config).await {
         Ok(identity) => identity,
         Err(error) => return fail(EXIT_FAILURE, &error),
     };

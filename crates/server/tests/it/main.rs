@@ -6,6 +6,7 @@
 mod cli;
 mod health;
 mod identity;
+mod outbox;
 mod pooler;
 mod store;
 mod support;
@@ -49,6 +50,11 @@ fn main() -> std::process::ExitCode {
         identity::the_account_page_edits_the_profile_and_deletes_the_account,
         identity::operators_manage_users_from_the_command_line,
         identity::rotated_keys_keep_old_tokens_verifying,
+        outbox::pages_changes_reach_the_apps_users_table_within_two_seconds,
+        outbox::a_failing_receiver_gets_every_event_once_it_recovers,
+        outbox::failed_deliveries_are_replayed_on_request,
+        outbox::private_addresses_are_refused_unless_allowed,
+        outbox::a_killed_server_loses_no_deliveries,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
@@ -61,6 +67,9 @@ fn main() -> std::process::ExitCode {
         test_case!(pooler::transaction_pooler_mode_gets_every_answer_right).postgres_only(),
         test_case!(pooler::without_pooler_mode_the_same_load_goes_wrong).postgres_only(),
         test_case!(sync::an_unreachable_database_answers_503_and_the_retry_applies).postgres_only(),
+        test_case!(outbox::deliveries_verify_with_svixs_own_verifier).once(),
+        test_case!(outbox::two_instances_share_a_burst_without_sending_twice_at_once)
+            .postgres_only(),
     ]);
     latchkey_testkit::run(tests)
 }

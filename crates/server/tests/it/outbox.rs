@@ -1,0 +1,508 @@
+//! Identity → app through the outbox: events written with each change, delivered as Svix would,
+//! retried through failures, never lost, never sent twice at once.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use latchkey_identity::admin::CreateUser;
+use latchkey_testkit::receiver::{Mode, TestReceiver};
+use latchkey_testkit::{TestApp, TestContext};
+use serde_json::Value;
+
+use crate::identity::{PASSWORD, sign_up};
+use crate::support::{finish, latchkey};
+
+/// Polls the app's users table until `check` holds, for up to 2 s (the acceptance bound).
+async fn within_two_seconds(
+    app: &TestApp,
+    what: &str,
+    check: impl Fn(&[latchkey_app::users::AppUser]) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        let users = app.app_users().await;
+        if check(&users) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{what} did not reach the app within 2 s: {users:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub async fn pages_changes_reach_the_apps_users_table_within_two_seconds(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    let mut browser = sign_up(&app, "loop@example.com").await;
+    within_two_seconds(&app, "the sign-up", |users| {
+        users
+            .iter()
+            .any(|u| u.email.as_deref() == Some("loop@example.com"))
+    })
+    .await;
+
+    browser
+        .submit(
+            "/user",
+            "/user/profile",
+            &[("first_name", "Renamed"), ("last_name", "Person")],
+            303,
+        )
+        .await;
+    within_two_seconds(&app, "the profile change", |users| {
+        users
+            .iter()
+            .any(|u| u.first_name.as_deref() == Some("Renamed"))
+    })
+    .await;
+
+    browser
+        .submit("/user", "/user/delete", &[("confirmation", "DELETE")], 303)
+        .await;
+    within_two_seconds(&app, "the deletion", |users| {
+        users.len() == 1 && users[0].deleted_at.is_some() && users[0].email.is_none()
+    })
+    .await;
+
+    // The operator's view agrees.
+    let cwd = ctx.temp_dir();
+    let mut command = latchkey(&cwd);
+    command
+        .args(["app", "users", "--json", "--data-dir"])
+        .arg(&app.config.data_dir);
+    command.env(
+        "DATABASE_URL",
+        app.config.database_url.expose_for_child_process(),
+    );
+    let done = finish(command).await;
+    let listed: Vec<Value> = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0]["deleted_at"].is_i64());
+    app.stop().await;
+}
+
+/// An app with a receiver endpoint that is allowed on loopback and retries quickly.
+async fn app_with_receiver(
+    ctx: &TestContext,
+    schedule: &str,
+    timeout: Duration,
+) -> (TestApp, TestReceiver, String) {
+    let receiver = TestReceiver::start().await;
+    let schedule = latchkey_server::config::parse_duration_list(schedule);
+    let app = ctx
+        .spawn_with(|c| {
+            c.webhook_allow_private_networks = true;
+            c.webhook_retry_schedule = schedule;
+            c.webhook_timeout = timeout;
+        })
+        .await;
+    let (endpoint, secret) = app
+        .identity
+        .add_endpoint(&receiver.url(), &[])
+        .await
+        .unwrap();
+    receiver.trust(&secret.expose());
+    (app, receiver, endpoint.id)
+}
+
+pub async fn deliveries_verify_with_svixs_own_verifier(ctx: TestContext) {
+    let receiver = TestReceiver::start().await;
+    let app = ctx
+        .spawn_with(|c| c.webhook_allow_private_networks = true)
+        .await;
+    let (_, secret) = app
+        .identity
+        .add_endpoint(&receiver.url(), &["user.created".to_owned()])
+        .await
+        .unwrap();
+    receiver.trust(&secret.expose());
+    sign_up(&app, "svix@example.com").await;
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    let arrival = receiver.arrivals().into_iter().next().unwrap();
+    assert!(arrival.verified, "our own verifier accepts it");
+    assert_eq!(arrival.headers["content-type"], "application/json");
+    let headers: HashMap<&str, &str> = ["svix-id", "svix-timestamp", "svix-signature"]
+        .into_iter()
+        .map(|name| (name, arrival.headers[name].to_str().unwrap()))
+        .collect();
+    let input = serde_json::json!({"headers": headers, "body": String::from_utf8(arrival.body.to_vec()).unwrap()});
+    let out = latchkey_testkit::interop::node(
+        "svix-verify.mjs",
+        &[&secret.expose()],
+        input.to_string().as_bytes(),
+    )
+    .await;
+    let verified: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    let event = &verified["payload"];
+    assert_eq!(event["type"], "user.created");
+    assert_eq!(event["object"], "event");
+    assert_eq!(event["instance_id"], app.identity.instance_id());
+    assert!(
+        event["timestamp"].as_i64().unwrap() > 1_700_000_000_000,
+        "milliseconds"
+    );
+    assert_eq!(event["data"]["object"], "user");
+    assert_eq!(
+        event["data"]["email_addresses"][0]["email_address"],
+        "svix@example.com"
+    );
+    assert_eq!(
+        event["event_attributes"]["http_request"]["client_ip"],
+        "127.0.0.1"
+    );
+    assert!(headers["svix-id"].starts_with("msg_"));
+    // Only the subscribed type arrived (sign-up also emitted session.created).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.arrivals().len(), 1);
+
+    // After a rotation both secrets sign, so receivers can switch at their pace.
+    let endpoints = app.identity.list_endpoints().await.unwrap();
+    let external = endpoints.iter().find(|e| !e.internal).unwrap();
+    let new_secret = app
+        .identity
+        .rotate_endpoint_secret(&external.id)
+        .await
+        .unwrap();
+    sign_up(&app, "svix2@example.com").await;
+    receiver.wait_for(2, Duration::from_secs(5)).await;
+    let second = receiver.arrivals().into_iter().last().unwrap();
+    assert_eq!(
+        second.headers["svix-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    receiver.trust(&new_secret.expose());
+    let latest = receiver.arrivals().into_iter().last().unwrap();
+    let only_new = latchkey_protocol::webhook::Verifier::new(vec![new_secret]);
+    let h = latchkey_protocol::webhook::WebhookHeaders::from_lookup(|n| {
+        latest.headers.get(n).map(|v| v.as_bytes())
+    })
+    .unwrap();
+    only_new
+        .verify(&h, &latest.body, latchkey_protocol::time::now_secs())
+        .unwrap();
+    app.stop().await;
+}
+
+pub async fn a_failing_receiver_gets_every_event_once_it_recovers(ctx: TestContext) {
+    let (app, mut receiver, endpoint) = app_with_receiver(&ctx, "200ms,200ms,300ms,300ms,400ms,400ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms", Duration::from_millis(300)).await;
+    receiver.set_mode(Mode::Status(500));
+    let mut expected = 0;
+    for n in 0..4 {
+        app.identity
+            .create_user(CreateUser {
+                email_address: Some(format!("fail{n}@example.com")),
+                ..CreateUser::default()
+            })
+            .await
+            .unwrap();
+        expected += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    receiver.set_mode(Mode::Hang {
+        for_: Duration::from_secs(2),
+    });
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    receiver.close();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        receiver.accepted_ids().is_empty(),
+        "nothing succeeded while failing: {:?}",
+        receiver
+            .arrivals()
+            .iter()
+            .map(|a| (a.id.clone(), a.answered))
+            .collect::<Vec<_>>()
+    );
+    receiver.restart().await;
+    receiver.set_mode(Mode::Ok {
+        delay: Duration::ZERO,
+    });
+    receiver.wait_for(expected, Duration::from_secs(15)).await;
+    let arrivals = receiver.arrivals();
+    let statuses: std::collections::BTreeSet<u16> = arrivals.iter().map(|a| a.answered).collect();
+    // 0: the sender gave up waiting (timed out) before an answer came.
+    assert!(
+        statuses.contains(&500) && statuses.contains(&0),
+        "it saw errors and timeouts: {statuses:?}"
+    );
+    assert!(arrivals.iter().all(|a| a.verified));
+    assert_eq!(receiver.max_parallel_per_message(), 1);
+    // Every delivery ended in success, each after several attempts, all recorded. (The
+    // receiver counts a message as soon as it answers; the sender records it a moment later.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let deliveries = loop {
+        let deliveries = app.identity.deliveries(&endpoint, 100).await.unwrap();
+        if deliveries.iter().all(|d| d.status == "succeeded") || Instant::now() > deadline {
+            break deliveries;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(deliveries.len(), expected);
+    for delivery in &deliveries {
+        assert_eq!(delivery.status, "succeeded", "{delivery:?}");
+        assert!(delivery.attempts >= 3, "{delivery:?}");
+    }
+    let errors: Vec<String> = deliveries
+        .iter()
+        .flat_map(|d| d.last_error.clone())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the last attempt of each succeeded: {errors:?}"
+    );
+    app.stop().await;
+}
+
+pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
+    let (app, receiver, endpoint) =
+        app_with_receiver(&ctx, "100ms", Duration::from_millis(300)).await;
+    receiver.set_mode(Mode::Status(503));
+    let user = app
+        .identity
+        .create_user(CreateUser {
+            email_address: Some("replay@example.com".to_owned()),
+            ..CreateUser::default()
+        })
+        .await
+        .unwrap();
+    // Two attempts in all, then the delivery has failed for good.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app
+        .identity
+        .deliveries(&endpoint, 10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.status != "failed")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the delivery did not fail for good"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(receiver.arrivals().len(), 2);
+    receiver.set_mode(Mode::Ok {
+        delay: Duration::ZERO,
+    });
+    let cwd = ctx.temp_dir();
+    let mut command = latchkey(&cwd);
+    command
+        .args([
+            "webhooks",
+            "replay",
+            "--endpoint",
+            &endpoint,
+            "--failed-only",
+            "--since",
+            "1h",
+            "--data-dir",
+        ])
+        .arg(&app.config.data_dir);
+    command.env(
+        "DATABASE_URL",
+        app.config.database_url.expose_for_child_process(),
+    );
+    let done = finish(command).await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(done.stdout.contains("queued 1"), "{}", done.stdout);
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    let accepted = receiver
+        .arrivals()
+        .into_iter()
+        .find(|a| a.answered == 200)
+        .unwrap();
+    let body: Value = serde_json::from_slice(&accepted.body).unwrap();
+    assert_eq!(body["data"]["id"], user.id.as_str());
+    // The same svix-id as the failed attempts: receivers dedupe on it.
+    assert_eq!(accepted.id, receiver.arrivals()[0].id);
+    app.stop().await;
+}
+
+pub async fn private_addresses_are_refused_unless_allowed(ctx: TestContext) {
+    let receiver = TestReceiver::start().await;
+    let app = ctx
+        .spawn_with(|c| c.webhook_retry_schedule = vec![Duration::from_millis(100)])
+        .await;
+    let (endpoint, _) = app
+        .identity
+        .add_endpoint(&receiver.url(), &[])
+        .await
+        .unwrap();
+    app.identity
+        .create_user(CreateUser {
+            email_address: Some("ssrf@example.com".to_owned()),
+            ..CreateUser::default()
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let deliveries = app.identity.deliveries(&endpoint.id, 10).await.unwrap();
+        if deliveries.iter().all(|d| d.status == "failed") && !deliveries.is_empty() {
+            assert!(
+                deliveries[0]
+                    .last_error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("refused"),
+                "{deliveries:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{deliveries:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        receiver.arrivals().is_empty(),
+        "nothing reached the loopback address"
+    );
+    // The app's own receiver, on loopback too, is always allowed.
+    assert_eq!(app.app_users().await.len(), 1);
+    app.stop().await;
+}
+
+pub async fn a_killed_server_loses_no_deliveries(ctx: TestContext) {
+    let receiver = TestReceiver::start().await;
+    receiver.set_mode(Mode::Ok {
+        delay: Duration::from_millis(600),
+    });
+    let cwd = ctx.temp_dir();
+    let data_dir = cwd.join("data");
+    let database = ctx.fresh_database().await;
+    let addr = format!("127.0.0.1:{}", latchkey_testkit::pgbouncer::free_port());
+    let start = || {
+        let mut command = latchkey(&cwd);
+        command
+            .args([
+                "serve",
+                "--addr",
+                &addr,
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ])
+            .env("DATABASE_URL", database.expose_for_child_process())
+            .env("LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
+            .env("LATCHKEY_WEBHOOK_TIMEOUT", "1s")
+            .env(
+                "LATCHKEY_WEBHOOK_RETRY_SCHEDULE",
+                "200ms,200ms,200ms,200ms,200ms",
+            );
+        command.spawn().unwrap()
+    };
+    let mut server = start();
+    crate::support::wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(20)).await;
+    let webhooks = |args: &[&str]| {
+        let mut command = latchkey(&cwd);
+        command
+            .args(["webhooks"])
+            .args(args)
+            .args(["--data-dir", data_dir.to_str().unwrap()]);
+        command.env("DATABASE_URL", database.expose_for_child_process());
+        finish(command)
+    };
+    let added = webhooks(&["add", "--url", &receiver.url(), "--json"]).await;
+    assert_eq!(added.code, Some(0), "{}", added.stderr);
+    let added: Value = serde_json::from_str(&added.stdout).unwrap();
+    receiver.trust(added["secret"].as_str().unwrap());
+
+    // A burst: 40 events from 20 sign-ups, then SIGKILL while they are being delivered.
+    let base = format!("http://{addr}");
+    for n in 0..20 {
+        let mut browser = latchkey_testkit::browser::Browser::new(&base);
+        let email = format!("burst{n}@example.com");
+        browser
+            .submit(
+                "/sign-up",
+                "/sign-up",
+                &[("email_address", &email), ("password", PASSWORD)],
+                303,
+            )
+            .await;
+    }
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+    let before = receiver.accepted_ids().len();
+    assert!(
+        before < 40,
+        "the kill came mid-burst ({before} of 40 delivered)"
+    );
+
+    let mut server = start();
+    crate::support::wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(20)).await;
+    receiver.wait_for(40, Duration::from_secs(40)).await;
+    assert!(receiver.arrivals().iter().all(|a| a.verified));
+    crate::support::terminate(&server).await;
+    let _ = server.wait().await;
+}
+
+pub async fn two_instances_share_a_burst_without_sending_twice_at_once(ctx: TestContext) {
+    let receiver = TestReceiver::start().await;
+    receiver.set_mode(Mode::Ok {
+        delay: Duration::from_millis(5),
+    });
+    let mut config = ctx.fresh_config().await;
+    config.webhook_allow_private_networks = true;
+    let first = ctx.start(config.clone()).await;
+    let mut second_config = config.clone();
+    second_config.data_dir = ctx.temp_dir();
+    // Both instances share the database and so must share the master secret.
+    std::fs::copy(
+        config.data_dir.join("master.key"),
+        second_config.data_dir.join("master.key"),
+    )
+    .unwrap();
+    let second = ctx.start(second_config).await;
+    let (_, secret) = first
+        .identity
+        .add_endpoint(&receiver.url(), &["user.created".to_owned()])
+        .await
+        .unwrap();
+    receiver.trust(&secret.expose());
+
+    let mut tasks = Vec::new();
+    for chunk in 0..10 {
+        let identity = if chunk % 2 == 0 {
+            first.identity.clone()
+        } else {
+            second.identity.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            for n in 0..100 {
+                identity
+                    .create_user(CreateUser {
+                        email_address: Some(format!("many{chunk}x{n}@example.com")),
+                        ..CreateUser::default()
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    receiver.wait_for(1000, Duration::from_secs(60)).await;
+    assert_eq!(
+        receiver.max_parallel_per_message(),
+        1,
+        "no message was ever in flight twice"
+    );
+    let arrivals = receiver.arrivals();
+    assert!(arrivals.iter().all(|a| a.verified));
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for arrival in &arrivals {
+        *per_id.entry(arrival.id.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 1000);
+    let repeated = per_id.values().filter(|&&n| n > 1).count();
+    assert_eq!(repeated, 0, "no message was sent twice at all");
+    second.stop().await;
+    first.stop().await;
+}
