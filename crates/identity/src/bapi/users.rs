@@ -1,0 +1,298 @@
+//! `/v1/users…`: listing, counting, reading, creating, updating, deleting, banning accounts and
+//! replacing or merging their metadata, answered with Clerk's User JSON. The changes go through
+//! the same `Identity` methods as the pages and the CLI, so they emit the same events.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use latchkey_protocol::clerk;
+use serde_json::{Value, json};
+
+use super::Bapi;
+use super::changes::{MetadataChange, UserUpdate};
+use super::error::BapiError;
+use super::params::{Body, Query};
+use crate::account::ChangeError;
+use crate::admin::{AdminError, CreateUser};
+use crate::passwords::Password;
+use crate::users::{self, ListQuery, OrderBy, ProfileChange, UserRecord, validate};
+
+type Answer = Result<Json<Value>, BapiError>;
+
+/// Query parameters `GET /v1/users` understands; `/count` takes the filters among them.
+const LIST_PARAMS: &[&str] = &[
+    "limit",
+    "offset",
+    "order_by",
+    "starting_after",
+    "email_address",
+    "user_id",
+    "query",
+];
+
+/// The filters of a list or count request.
+fn list_query(query: &Query, paging: bool) -> Result<ListQuery, BapiError> {
+    query.only(LIST_PARAMS)?;
+    let user_ids = query.all("user_id")?;
+    if let Some(id) = user_ids.iter().find(|id| id.starts_with('-')) {
+        return Err(BapiError::invalid_value(
+            "user_id",
+            format!("{id}: excluding ids with `-` is not supported by latchkey."),
+        ));
+    }
+    let mut list = ListQuery {
+        email_addresses: query.all("email_address")?,
+        user_ids,
+        text: query
+            .first("query")
+            .map(str::to_owned)
+            .filter(|t| !t.trim().is_empty()),
+        ..ListQuery::default()
+    };
+    if !paging {
+        return Ok(list);
+    }
+    list.limit = query.integer("limit", 1, 500, 10)?;
+    list.offset = query.integer("offset", 0, u32::MAX, 0)?;
+    if let Some(order) = query.first("order_by") {
+        list.order_by = OrderBy::parse(order.trim()).ok_or_else(|| {
+            BapiError::invalid_value(
+                "order_by",
+                format!("{order} does not match one of the allowed values for parameter order_by: ±created_at, ±updated_at."),
+            )
+        })?;
+    }
+    if let Some(cursor) = query
+        .first("starting_after")
+        .filter(|c| !c.trim().is_empty())
+    {
+        if !list.order_by.allows_cursor() {
+            return Err(BapiError::disallowed(
+                "starting_after",
+                "`order_by` is not created_at",
+            ));
+        }
+        if list.offset != 0 {
+            return Err(BapiError::disallowed("starting_after", "`offset` is not 0"));
+        }
+        list.starting_after = Some(cursor.trim().to_owned());
+    }
+    Ok(list)
+}
+
+/// Clerk's JSON for accounts, lockout state included, read in one transaction.
+async fn render(bapi: &Bapi, records: &[UserRecord]) -> Result<Vec<clerk::User>, BapiError> {
+    let mut tx = bapi.identity.db().begin_read().await?;
+    let mut rendered = Vec::with_capacity(records.len());
+    for user in records {
+        let lockout = bapi.identity.lockout_of(&mut tx, user).await?;
+        rendered.push(users::to_clerk(user, lockout));
+    }
+    tx.commit().await?;
+    Ok(rendered)
+}
+
+async fn render_one(bapi: &Bapi, user: &UserRecord) -> Answer {
+    let user = bapi.identity.user_json(user).await?;
+    Ok(Json(
+        serde_json::to_value(user).map_err(|e| BapiError::internal(&e))?,
+    ))
+}
+
+fn not_found_user(error: AdminError, id: &str) -> BapiError {
+    match error {
+        AdminError::NotFound => BapiError::not_found("user", id),
+        other => other.into(),
+    }
+}
+
+/// `GET /v1/users`: a bare array, as Clerk answers.
+pub(crate) async fn list(State(bapi): State<Bapi>, RawQuery(raw): RawQuery) -> Answer {
+    let query = list_query(&Query::parse(raw.as_deref()), true)?;
+    let mut tx = bapi.identity.db().begin_read().await?;
+    let records = users::list(&mut tx, &query).await?;
+    tx.commit().await?;
+    let rendered = render(&bapi, &records).await?;
+    Ok(Json(
+        serde_json::to_value(rendered).map_err(|e| BapiError::internal(&e))?,
+    ))
+}
+
+/// `GET /v1/users/count`.
+pub(crate) async fn count(State(bapi): State<Bapi>, RawQuery(raw): RawQuery) -> Answer {
+    let query = list_query(&Query::parse(raw.as_deref()), false)?;
+    let mut tx = bapi.identity.db().begin_read().await?;
+    let total = users::count(&mut tx, &query).await?;
+    tx.commit().await?;
+    Ok(Json(json!({"object": "total_count", "total_count": total})))
+}
+
+/// `GET /v1/users/{user_id}`.
+pub(crate) async fn get_one(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
+    let mut tx = bapi.identity.db().begin_read().await?;
+    let user = users::get(&mut tx, &id).await?;
+    tx.commit().await?;
+    let user = user.ok_or_else(|| BapiError::not_found("user", &id))?;
+    render_one(&bapi, &user).await
+}
+
+/// A validated optional text field: `None` absent, `Some(None)` cleared.
+fn text_field(
+    body: &Body,
+    name: &'static str,
+    check: impl Fn(&str) -> Result<Option<String>, validate::FieldError>,
+) -> Result<Option<Option<String>>, BapiError> {
+    Ok(match body.string(name)? {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(text)) => Some(check(&text)?),
+    })
+}
+
+fn password_field(body: &Body) -> Result<Option<Password>, BapiError> {
+    Ok(body.string("password")?.flatten().map(Password::new))
+}
+
+/// `POST /v1/users` with Clerk's CreateUser parameters.
+pub(crate) async fn create(State(bapi): State<Bapi>, bytes: Bytes) -> Answer {
+    let body = Body::parse(&bytes)?;
+    if body.has("password_digest") {
+        return Err(BapiError::unknown_param("password_digest"));
+    }
+    let emails = body.strings("email_address")?;
+    if emails.len() > 1 {
+        return Err(BapiError::invalid_value(
+            "email_address",
+            "latchkey keeps one email address per account; send one.",
+        ));
+    }
+    let email_address = emails.into_iter().next();
+    let username = body.string("username")?.flatten();
+    if email_address.is_none() && username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+        return Err(BapiError::missing("email_address"));
+    }
+    if let Some(email) = &email_address {
+        validate::email(email)?;
+    }
+    let create = CreateUser {
+        email_address,
+        password: password_field(&body)?,
+        first_name: body.string("first_name")?.flatten(),
+        last_name: body.string("last_name")?.flatten(),
+        username,
+        image_url: None,
+        external_id: body
+            .string("external_id")?
+            .flatten()
+            .filter(|e| !e.is_empty()),
+        public_metadata: body.object("public_metadata")?,
+        private_metadata: body.object("private_metadata")?,
+        unsafe_metadata: body.object("unsafe_metadata")?,
+        skip_password_checks: body.flag("skip_password_checks")?,
+    };
+    // `skip_password_requirement` is accepted: latchkey never requires a password.
+    body.flag("skip_password_requirement")?;
+    let user = bapi.identity.create_user(create).await?;
+    render_one(&bapi, &user).await
+}
+
+/// `PATCH /v1/users/{user_id}`: fields present change, absent ones stay; metadata objects
+/// replace the stored ones whole.
+pub(crate) async fn update(
+    State(bapi): State<Bapi>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Answer {
+    let body = Body::parse(&bytes)?;
+    let profile = ProfileChange {
+        first_name: text_field(&body, "first_name", |t| validate::name("first_name", t))?,
+        last_name: text_field(&body, "last_name", |t| validate::name("last_name", t))?,
+        username: text_field(&body, "username", validate::username)?,
+        image_url: None,
+        external_id: body
+            .string("external_id")?
+            .map(|e| e.filter(|e| !e.is_empty())),
+        public_metadata: body.object("public_metadata")?,
+        private_metadata: body.object("private_metadata")?,
+        unsafe_metadata: body.object("unsafe_metadata")?,
+    };
+    let update = UserUpdate {
+        profile,
+        password: password_field(&body)?,
+        skip_password_checks: body.flag("skip_password_checks")?,
+        sign_out_of_other_sessions: body.flag("sign_out_of_other_sessions")?,
+    };
+    let user = bapi
+        .identity
+        .update_user_as_operator(&id, update)
+        .await
+        .map_err(|e| not_found_user(e, &id))?;
+    render_one(&bapi, &user).await
+}
+
+fn metadata_change(body: &Body) -> Result<MetadataChange, BapiError> {
+    Ok(MetadataChange {
+        public: body.object("public_metadata")?,
+        private: body.object("private_metadata")?,
+        unsafe_: body.object("unsafe_metadata")?,
+    })
+}
+
+/// `PUT /v1/users/{user_id}/metadata`: each kind given replaces the stored one whole (what
+/// `@clerk/backend`'s `updateUser` and `replaceUserMetadata` send).
+pub(crate) async fn replace_metadata(
+    State(bapi): State<Bapi>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Answer {
+    let change = metadata_change(&Body::parse(&bytes)?)?;
+    let user = bapi
+        .identity
+        .change_metadata(&id, change, false)
+        .await
+        .map_err(|e| not_found_user(e, &id))?;
+    render_one(&bapi, &user).await
+}
+
+/// `PATCH /v1/users/{user_id}/metadata`: deep merge; `null` removes a key.
+pub(crate) async fn merge_metadata(
+    State(bapi): State<Bapi>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Answer {
+    let change = metadata_change(&Body::parse(&bytes)?)?;
+    let user = bapi
+        .identity
+        .change_metadata(&id, change, true)
+        .await
+        .map_err(|e| not_found_user(e, &id))?;
+    render_one(&bapi, &user).await
+}
+
+/// `DELETE /v1/users/{user_id}`: Clerk's deleted-object stub.
+pub(crate) async fn delete(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
+    match bapi.identity.delete_account(&id).await {
+        Ok(()) => Ok(Json(json!({"object": "user", "id": id, "deleted": true}))),
+        Err(ChangeError::NotFound) => Err(BapiError::not_found("user", &id)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn set_banned(bapi: &Bapi, id: &str, banned: bool) -> Answer {
+    let user = bapi
+        .identity
+        .set_banned(id, banned)
+        .await
+        .map_err(|e| not_found_user(e, id))?;
+    render_one(bapi, &user).await
+}
+
+/// `POST /v1/users/{user_id}/ban`: every session is revoked.
+pub(crate) async fn ban(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
+    set_banned(&bapi, &id, true).await
+}
+
+/// `POST /v1/users/{user_id}/unban`.
+pub(crate) async fn unban(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
+    set_banned(&bapi, &id, false).await
+}
