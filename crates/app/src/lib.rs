@@ -4,22 +4,37 @@
 //! identity provider, latchkey's own or real Clerk, which it only knows through the protocol.
 //! It does not depend on the identity part.
 
+pub mod data;
+mod pages;
+pub mod session;
+pub mod sync;
 pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use latchkey_protocol::webhook::{SigningSecret, Verifier};
 use latchkey_store::{Db, Migration, MigrationSet};
+use latchkey_web::csrf::Csrf;
+use session::Auth;
 
 /// The app part's schema changes, versions 1000 to 1999.
-pub const MIGRATIONS: MigrationSet = &[Migration {
-    version: 1001,
-    name: "users and processed webhook events",
-    sqlite: include_str!("../migrations/sqlite/1001_users.sql"),
-    postgres: include_str!("../migrations/postgres/1001_users.sql"),
-}];
+pub const MIGRATIONS: MigrationSet = &[
+    Migration {
+        version: 1001,
+        name: "users and processed webhook events",
+        sqlite: include_str!("../migrations/sqlite/1001_users.sql"),
+        postgres: include_str!("../migrations/postgres/1001_users.sql"),
+    },
+    Migration {
+        version: 1002,
+        name: "app preferences and notes",
+        sqlite: include_str!("../migrations/sqlite/1002_app_data.sql"),
+        postgres: include_str!("../migrations/postgres/1002_app_data.sql"),
+    },
+];
 
 /// What the app part needs to run.
 #[derive(Debug, Clone)]
@@ -27,6 +42,13 @@ pub struct AppConfig {
     /// Secrets that may sign incoming Clerk webhooks (several during a rotation). Empty means
     /// the receiver is not configured and answers 503.
     pub clerk_webhook_secrets: Vec<SigningSecret>,
+    /// Session verification against the issuer (latchkey's identity or Clerk).
+    pub auth: Auth,
+    /// CSRF tokens for the app's forms (the same key as the identity's pages, so either part's
+    /// token serves the other's forms).
+    pub csrf: Csrf,
+    /// Shown in the header.
+    pub app_name: String,
 }
 
 /// Shared state of the app's routes.
@@ -34,6 +56,9 @@ pub struct AppConfig {
 pub struct AppState {
     pub db: Db,
     pub(crate) verifier: Option<Arc<Verifier>>,
+    pub(crate) auth: Auth,
+    pub(crate) csrf: Csrf,
+    pub(crate) app_name: Arc<str>,
 }
 
 impl AppState {
@@ -41,16 +66,29 @@ impl AppState {
     pub fn new(db: Db, config: &AppConfig) -> Self {
         let verifier = (!config.clerk_webhook_secrets.is_empty())
             .then(|| Arc::new(Verifier::new(config.clerk_webhook_secrets.clone())));
-        Self { db, verifier }
+        Self {
+            db,
+            verifier,
+            auth: config.auth.clone(),
+            csrf: config.csrf.clone(),
+            app_name: Arc::from(config.app_name.as_str()),
+        }
     }
 }
 
-/// The app's routes.
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// The app's routes: the webhook receiver, the pages and `/api/me`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/api/webhooks/clerk",
             axum::routing::post(webhooks::receive),
         )
+        .merge(pages::router())
         .with_state(state)
 }

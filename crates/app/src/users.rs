@@ -139,7 +139,12 @@ pub async fn tombstone(
         .bind(deleted_at_ms);
     Ok(match tx.fetch_optional(q).await? {
         Some(row) if row.try_get::<String, _>("id")? == new_id => Tombstoned::Recorded,
-        Some(_) => Tombstoned::Deleted,
+        Some(row) => {
+            // The app's data policy: a deleted user's data goes with the tombstone.
+            let id: String = row.try_get("id")?;
+            crate::data::delete_all_for(tx, &id).await?;
+            Tombstoned::Deleted
+        }
         None => Tombstoned::AlreadyDeleted,
     })
 }

@@ -178,11 +178,7 @@ fn replace_cookie(headers: &mut HeaderMap, name: &str, value: Option<&str>) {
     }
 }
 
-pub(crate) fn append_cookie(response: &mut Response, cookie: &str) {
-    if let Ok(value) = HeaderValue::from_str(cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-}
+pub(crate) use latchkey_web::pages::append_cookie;
 
 #[cfg(test)]
 mod tests {

@@ -55,6 +55,39 @@ pub struct Config {
     pub webhook_retry_schedule: Vec<Duration>,
     /// Per-attempt timeout.
     pub webhook_timeout: Duration,
+    /// The app's name, shown in its header.
+    pub app_name: String,
+    /// Origins allowed as a session token's `azp`; when set, tokens without one are refused.
+    pub authorized_parties: Option<Vec<String>>,
+    /// Real Clerk as the app's issuer, when any of its settings is given.
+    pub clerk: Option<ClerkSettings>,
+}
+
+/// Settings of real Clerk, when the app verifies Clerk's sessions instead of latchkey's.
+#[derive(Debug, Clone)]
+pub struct ClerkSettings {
+    /// `pk_live_…`/`pk_test_…`: names the Frontend API (the token issuer and its JWKS).
+    pub publishable_key: Option<String>,
+    /// `sk_…`: for the Backend API (provisioning, backfill). Never logged.
+    pub secret_key: Option<Secret>,
+    /// The instance's PEM public key, for networkless verification.
+    pub jwt_key: Option<String>,
+    /// The Backend API's base URL.
+    pub api_url: String,
+    /// Where signed-out visitors go (Clerk's Account Portal sign-in page, by default).
+    pub sign_in_url: Option<String>,
+    /// Where "Manage account" leads.
+    pub account_url: Option<String>,
+}
+
+/// A secret string whose `Debug` shows nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
 }
 
 impl Config {
@@ -109,6 +142,14 @@ settings! {
     WEBHOOK_ALLOW_PRIVATE_NETWORKS = "webhook_allow_private_networks", "--webhook-allow-private-networks", "LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS";
     WEBHOOK_RETRY_SCHEDULE = "webhook_retry_schedule", "--webhook-retry-schedule", "LATCHKEY_WEBHOOK_RETRY_SCHEDULE";
     WEBHOOK_TIMEOUT = "webhook_timeout", "--webhook-timeout", "LATCHKEY_WEBHOOK_TIMEOUT";
+    APP_NAME = "app_name", "--app-name", "LATCHKEY_APP_NAME";
+    AUTHORIZED_PARTIES = "authorized_parties", "--authorized-parties", "LATCHKEY_AUTHORIZED_PARTIES";
+    CLERK_PUBLISHABLE_KEY = "clerk_publishable_key", "--clerk-publishable-key", "CLERK_PUBLISHABLE_KEY";
+    CLERK_SECRET_KEY = "clerk_secret_key", "--clerk-secret-key", "CLERK_SECRET_KEY";
+    CLERK_JWT_KEY = "clerk_jwt_key", "--clerk-jwt-key", "CLERK_JWT_KEY";
+    CLERK_API_URL = "clerk_api_url", "--clerk-api-url", "CLERK_API_URL";
+    CLERK_SIGN_IN_URL = "clerk_sign_in_url", "--clerk-sign-in-url", "CLERK_SIGN_IN_URL";
+    CLERK_ACCOUNT_URL = "clerk_account_url", "--clerk-account-url", "CLERK_ACCOUNT_URL";
 }
 
 /// Where a value came from, named the way the operator wrote it.
@@ -326,7 +367,42 @@ impl Config {
             .parse(SIGN_IN_ATTEMPTS_PER_IP, positive)?
             .unwrap_or(100);
         let sign_ups_per_ip = sources.parse(SIGN_UPS_PER_IP, positive)?.unwrap_or(20);
-        let internal_webhook = sources.parse(INTERNAL_WEBHOOK, parse_bool)?.unwrap_or(true);
+        let clerk = clerk_settings(sources)?;
+        // With Clerk as the app's issuer, the identity's own events are not the app's.
+        let internal_webhook = sources
+            .parse(INTERNAL_WEBHOOK, parse_bool)?
+            .unwrap_or(clerk.is_none());
+        let app_name = sources
+            .parse(APP_NAME, |s| {
+                if s.is_empty() || s.chars().count() > 60 || s.chars().any(char::is_control) {
+                    Err("the app name is 1 to 60 printable characters".to_owned())
+                } else {
+                    Ok(s.to_owned())
+                }
+            })?
+            .unwrap_or_else(|| "My App".to_owned());
+        let authorized_parties = sources.parse(AUTHORIZED_PARTIES, |s| {
+            let parties: Vec<String> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            for party in &parties {
+                let url = url::Url::parse(party).map_err(|_| {
+                    format!("\"{party}\" is not an origin such as https://app.example.com")
+                })?;
+                if url.origin().ascii_serialization() != *party {
+                    return Err(format!(
+                        "\"{party}\" is not an origin (scheme://host[:port], no path or slash)"
+                    ));
+                }
+            }
+            if parties.is_empty() {
+                return Err("list at least one origin".to_owned());
+            }
+            Ok(parties)
+        })?;
         let webhook_allow_private_networks = sources
             .parse(WEBHOOK_ALLOW_PRIVATE_NETWORKS, parse_bool)?
             .unwrap_or(false);
@@ -368,6 +444,9 @@ impl Config {
             webhook_allow_private_networks,
             webhook_retry_schedule,
             webhook_timeout,
+            app_name,
+            authorized_parties,
+            clerk,
         })
     }
 }
@@ -391,6 +470,49 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("\"{text}\" is not a duration such as 5s, 5m or 2h")),
     };
     Ok(Duration::from_millis(value.saturating_mul(millis)))
+}
+
+fn clerk_settings(sources: &Sources) -> Result<Option<ClerkSettings>, ConfigError> {
+    let publishable_key = sources.parse(CLERK_PUBLISHABLE_KEY, |s| {
+        latchkey_app::session::clerk_frontend_api(s)
+            .map(|_| s.to_owned())
+            .ok_or_else(|| "not a Clerk publishable key (pk_live_… or pk_test_…)".to_owned())
+    })?;
+    let secret_key = sources.parse(CLERK_SECRET_KEY, |s| {
+        if s.starts_with("sk_") && s.len() > 10 {
+            Ok(Secret(s.to_owned()))
+        } else {
+            Err("not a Clerk secret key (sk_live_… or sk_test_…)".to_owned())
+        }
+    })?;
+    let jwt_key = sources.parse(CLERK_JWT_KEY, |s| {
+        // Environment files often carry the PEM's line breaks as "\n".
+        let pem = s.replace("\\n", "\n");
+        latchkey_protocol::jwt::VerifyingKey::from_spki_pem(&pem)
+            .map_err(|e| format!("not a PEM public key: {e}"))?;
+        Ok(pem)
+    })?;
+    if publishable_key.is_none() && secret_key.is_none() && jwt_key.is_none() {
+        return Ok(None);
+    }
+    let url = |s: &str| -> Result<String, String> {
+        let url = url::Url::parse(s).map_err(|e| format!("\"{s}\" is not a URL ({e})"))?;
+        if matches!(url.scheme(), "http" | "https") {
+            Ok(s.trim_end_matches('/').to_owned())
+        } else {
+            Err("expected an http(s) URL".to_owned())
+        }
+    };
+    Ok(Some(ClerkSettings {
+        publishable_key,
+        secret_key,
+        jwt_key,
+        api_url: sources
+            .parse(CLERK_API_URL, url)?
+            .unwrap_or_else(|| "https://api.clerk.com".to_owned()),
+        sign_in_url: sources.parse(CLERK_SIGN_IN_URL, url)?,
+        account_url: sources.parse(CLERK_ACCOUNT_URL, url)?,
+    }))
 }
 
 /// A comma-separated list of durations; panics on bad input (for tests and fixed strings).

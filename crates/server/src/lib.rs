@@ -5,6 +5,7 @@
 //! together (the identity's outgoing webhooks reach the app's receiver over HTTP, like any
 //! other endpoint), owns start-up and shutdown, and sets up storage.
 
+mod bridge;
 pub mod cli;
 pub mod config;
 mod health;

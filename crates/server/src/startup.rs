@@ -7,17 +7,24 @@ use std::path::Path;
 
 use axum::Router;
 use axum::routing::get;
+use latchkey_app::session::{
+    Auth, BackendApi, IssuerConfig, IssuerKind, RemoteJwks, SessionVerifier, SourceError,
+    StaticKeys, UserSource, clerk_frontend_api,
+};
 use latchkey_identity::keys::{KeysError, RELOAD_EVERY};
 use latchkey_identity::passwords::{HashError, PasswordHasher};
 use latchkey_identity::secrets::MasterKey;
 use latchkey_identity::throttle::Limit;
 use latchkey_identity::webhooks::{DeliverySettings, Worker};
 use latchkey_identity::{Identity, IdentityConfig};
+use latchkey_protocol::jwt::{KeySource, VerifyingKey};
 use latchkey_store::{Db, PoolSettings, StoreError};
+use latchkey_web::csrf::Csrf;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, MIGRATIONS, health};
+use crate::{Config, MIGRATIONS, bridge, health};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +52,10 @@ pub enum StartError {
     },
     #[error("cannot register the app's own webhook receiver: {0}")]
     Webhooks(#[from] latchkey_identity::webhooks::EndpointError),
-    #[error("cannot build the webhook HTTP client: {0}")]
+    #[error("cannot build an HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("cannot use the Clerk settings: {0}")]
+    Clerk(String),
 }
 
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
@@ -111,6 +120,13 @@ impl Application {
         }
         let app_config = latchkey_app::AppConfig {
             clerk_webhook_secrets: receiver_secrets,
+            auth: app_auth(&config, &identity, &db, &public_url)?,
+            csrf: Csrf::new(
+                master.derive("csrf"),
+                public_url.scheme() == "https",
+                public_url.origin().ascii_serialization(),
+            ),
+            app_name: config.app_name.clone(),
         };
         let delivery = Worker::new(
             identity.clone(),
@@ -228,6 +244,143 @@ fn spawn_workers(
             }
         }
     })]
+}
+
+/// The app's session verification: against latchkey's own identity in process, or against
+/// real Clerk when its settings are given.
+fn app_auth(
+    config: &Config,
+    identity: &Identity,
+    db: &Db,
+    public_url: &url::Url,
+) -> Result<Auth, StartError> {
+    let Some(clerk) = &config.clerk else {
+        let issuer = IssuerConfig {
+            kind: IssuerKind::Latchkey,
+            issuer: Some(identity.config().issuer()),
+            authorized_parties: config.authorized_parties.clone(),
+            cookie_suffix: None,
+            sign_in_url: "/sign-in".to_owned(),
+            account_url: "/user".to_owned(),
+            sign_out_path: Some("/sign-out".to_owned()),
+        };
+        let verifier =
+            SessionVerifier::new(issuer, Arc::new(bridge::IdentityKeys(identity.clone())));
+        return Ok(Auth::new(
+            verifier,
+            db.clone(),
+            Arc::new(bridge::IdentityUsers(identity.clone())),
+        ));
+    };
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let frontend = clerk
+        .publishable_key
+        .as_deref()
+        .and_then(clerk_frontend_api);
+    let keys: Arc<dyn latchkey_app::session::KeyProvider> = if let Some(pem) = &clerk.jwt_key {
+        let key = VerifyingKey::from_spki_pem(pem).map_err(|e| StartError::Clerk(e.to_string()))?;
+        Arc::new(StaticKeys(Arc::new(KeySource::Single(key))))
+    } else if let Some((api, _)) = &frontend {
+        Arc::new(RemoteJwks::new(
+            format!("{api}/.well-known/jwks.json"),
+            None,
+            http.clone(),
+        ))
+    } else if let Some(secret) = &clerk.secret_key {
+        Arc::new(RemoteJwks::new(
+            format!("{}/v1/jwks", clerk.api_url),
+            Some(format!("Bearer {}", secret.0)),
+            http.clone(),
+        ))
+    } else {
+        return Err(StartError::Clerk(
+            "set CLERK_PUBLISHABLE_KEY, CLERK_JWT_KEY or CLERK_SECRET_KEY".to_owned(),
+        ));
+    };
+    let source: Arc<dyn UserSource> = match &clerk.secret_key {
+        Some(secret) => Arc::new(BackendApi::new(&clerk.api_url, secret.0.clone(), http)),
+        None => {
+            tracing::warn!(
+                "CLERK_SECRET_KEY is not set: users the app has not seen yet cannot be provisioned"
+            );
+            Arc::new(NoSource)
+        }
+    };
+    let accounts = frontend.as_ref().map(|(api, _)| account_portal(api));
+    let sign_in_url = clerk
+        .sign_in_url
+        .clone()
+        .or_else(|| accounts.as_ref().map(|a| format!("{a}/sign-in")))
+        .unwrap_or_else(|| "/sign-in".to_owned());
+    let issuer = IssuerConfig {
+        kind: IssuerKind::Clerk,
+        issuer: frontend.as_ref().map(|(api, _)| api.clone()),
+        authorized_parties: config.authorized_parties.clone(),
+        cookie_suffix: frontend.map(|(_, suffix)| suffix),
+        sign_in_url,
+        account_url: clerk
+            .account_url
+            .clone()
+            .or_else(|| accounts.map(|a| format!("{a}/user")))
+            .unwrap_or_else(|| "/user".to_owned()),
+        sign_out_path: None,
+    };
+    let _ = public_url;
+    Ok(Auth::new(
+        SessionVerifier::new(issuer, keys),
+        db.clone(),
+        source,
+    ))
+}
+
+/// Clerk's Account Portal for a Frontend API URL: `clerk.example.com` → `accounts.example.com`,
+/// `slug.clerk.accounts.dev` → `slug.accounts.dev`.
+fn account_portal(frontend_api: &str) -> String {
+    let host = frontend_api.trim_start_matches("https://");
+    if let Some(rest) = host.strip_prefix("clerk.") {
+        format!("https://accounts.{rest}")
+    } else if let Some(slug) = host.strip_suffix(".clerk.accounts.dev") {
+        format!("https://{slug}.accounts.dev")
+    } else {
+        format!("https://{host}")
+    }
+}
+
+/// A user source for Clerk without a secret key: every lookup fails (provisioning disabled).
+struct NoSource;
+
+impl UserSource for NoSource {
+    fn get_user<'a>(
+        &'a self,
+        _id: &'a str,
+    ) -> latchkey_app::session::BoxFuture<
+        'a,
+        Result<Option<latchkey_protocol::clerk::User>, SourceError>,
+    > {
+        Box::pin(async {
+            Err(SourceError::Unreachable(
+                "CLERK_SECRET_KEY is not set".to_owned(),
+            ))
+        })
+    }
+
+    fn list_users<'a>(
+        &'a self,
+        _limit: u32,
+        _after: Option<&'a str>,
+    ) -> latchkey_app::session::BoxFuture<
+        'a,
+        Result<Vec<latchkey_protocol::clerk::User>, SourceError>,
+    > {
+        Box::pin(async {
+            Err(SourceError::Unreachable(
+                "CLERK_SECRET_KEY is not set".to_owned(),
+            ))
+        })
+    }
 }
 
 /// latchkey's outgoing HTTPS (webhooks, Clerk's APIs) uses rustls with ring.

@@ -93,6 +93,9 @@ impl TestContext {
             webhook_allow_private_networks: false,
             webhook_retry_schedule: latchkey_identity_default_schedule(),
             webhook_timeout: std::time::Duration::from_secs(15),
+            app_name: "Test App".to_owned(),
+            authorized_parties: None,
+            clerk: None,
         }
     }
 

@@ -15,12 +15,14 @@ mod app;
 pub mod browser;
 pub mod clerk;
 mod client;
+pub mod fake_clerk;
 mod harness;
 pub mod interop;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;
+pub mod webdriver;
 
 pub use app::{TestApp, TestContext};
 pub use client::{Call, Reply};

@@ -8,7 +8,9 @@ pub mod assets;
 pub mod cookies;
 pub mod csrf;
 mod error;
+pub mod pages;
 pub mod redirect;
+pub mod time;
 mod trace;
 
 pub use error::{ApiError, ErrorBody, ErrorChain, ErrorDetail};

@@ -65,6 +65,9 @@ pub(crate) async fn receive(
     let delivery = match Event::parse(&bytes) {
         Ok(event) => {
             let delivery = apply(&state.db, &verified.id, &event).await?;
+            if let Some(clerk_user_id) = event_user_id(&event) {
+                state.auth.forget(clerk_user_id);
+            }
             tracing::info!(event.id = %verified.id, "event.type" = %event.kind, outcome = ?delivery, "webhook received");
             delivery
         }
@@ -86,6 +89,15 @@ pub(crate) async fn receive(
             Delivery::Processed(outcome) => outcome.as_str(),
         },
     }))
+}
+
+/// The user an event is about, for dropping cached rows.
+fn event_user_id(event: &Event) -> Option<&str> {
+    match &event.data {
+        latchkey_protocol::clerk::EventData::User(user) => Some(&user.id),
+        latchkey_protocol::clerk::EventData::UserDeleted(stub) => stub.id.as_deref(),
+        _ => None,
+    }
 }
 
 fn invalid_event(error: &EventError) -> ApiError {

@@ -14,6 +14,7 @@ use crate::startup::{self, Application};
 use crate::telemetry;
 
 mod app;
+mod sync;
 mod users;
 mod webhooks;
 
@@ -96,6 +97,30 @@ pub struct SettingsArgs {
     /// Timeout of one webhook delivery attempt [default: 15s] [env: LATCHKEY_WEBHOOK_TIMEOUT]
     #[arg(long, global = true, value_name = "DURATION")]
     pub webhook_timeout: Option<String>,
+    /// The app's name in its header [default: My App] [env: LATCHKEY_APP_NAME]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub app_name: Option<String>,
+    /// Origins allowed as a session token's azp, comma-separated; tokens without azp are then refused [env: LATCHKEY_AUTHORIZED_PARTIES]
+    #[arg(long, global = true, value_name = "ORIGINS")]
+    pub authorized_parties: Option<String>,
+    /// Clerk publishable key (pk_…): the app then verifies Clerk's sessions [env: CLERK_PUBLISHABLE_KEY]
+    #[arg(long, global = true, value_name = "KEY")]
+    pub clerk_publishable_key: Option<String>,
+    /// Clerk secret key (sk_…) for provisioning and sync through Clerk's Backend API [env: CLERK_SECRET_KEY]
+    #[arg(long, global = true, value_name = "KEY", hide_env_values = true)]
+    pub clerk_secret_key: Option<String>,
+    /// Clerk's PEM public key, to verify sessions without calling Clerk [env: CLERK_JWT_KEY]
+    #[arg(long, global = true, value_name = "PEM")]
+    pub clerk_jwt_key: Option<String>,
+    /// Clerk's Backend API base URL [default: https://api.clerk.com] [env: CLERK_API_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub clerk_api_url: Option<String>,
+    /// Where signed-out visitors go in Clerk mode [default: the Account Portal's /sign-in] [env: CLERK_SIGN_IN_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub clerk_sign_in_url: Option<String>,
+    /// Where "Manage account" leads in Clerk mode [default: the Account Portal's /user] [env: CLERK_ACCOUNT_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub clerk_account_url: Option<String>,
 }
 
 impl SettingsArgs {
@@ -122,6 +147,28 @@ impl SettingsArgs {
                 config::CLERK_WEBHOOK_SIGNING_SECRET,
                 self.clerk_webhook_signing_secret,
             ),
+            (config::SECRET, self.secret),
+            (config::TRUST_FORWARDED_FOR, self.trust_forwarded_for),
+            (
+                config::SIGN_IN_ATTEMPTS_PER_IP,
+                self.sign_in_attempts_per_ip,
+            ),
+            (config::SIGN_UPS_PER_IP, self.sign_ups_per_ip),
+            (config::INTERNAL_WEBHOOK, self.internal_webhook),
+            (
+                config::WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+                self.webhook_allow_private_networks,
+            ),
+            (config::WEBHOOK_RETRY_SCHEDULE, self.webhook_retry_schedule),
+            (config::WEBHOOK_TIMEOUT, self.webhook_timeout),
+            (config::APP_NAME, self.app_name),
+            (config::AUTHORIZED_PARTIES, self.authorized_parties),
+            (config::CLERK_PUBLISHABLE_KEY, self.clerk_publishable_key),
+            (config::CLERK_SECRET_KEY, self.clerk_secret_key),
+            (config::CLERK_JWT_KEY, self.clerk_jwt_key),
+            (config::CLERK_API_URL, self.clerk_api_url),
+            (config::CLERK_SIGN_IN_URL, self.clerk_sign_in_url),
+            (config::CLERK_ACCOUNT_URL, self.clerk_account_url),
         ];
         for (setting, value) in given {
             if let Some(value) = value {
@@ -164,6 +211,11 @@ pub enum Command {
     Webhooks {
         #[command(subcommand)]
         command: webhooks::WebhooksCommand,
+    },
+    /// Bring the app's users table in line with the issuer (backfill), or look for drift (check)
+    Sync {
+        #[command(subcommand)]
+        command: sync::SyncCommand,
     },
 }
 
@@ -224,6 +276,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Users { command } => users::run_users(command, &config).await,
         Command::Keys { command } => users::run_keys(command, &config).await,
         Command::Webhooks { command } => webhooks::run(command, &config).await,
+        Command::Sync { command } => sync::run(command, &config).await,
     }
 }
 
@@ -234,4 +287,27 @@ pub(crate) fn fail(status: u8, error: &dyn std::error::Error) -> ExitCode {
         .replace('\n', " ");
     let _ = writeln!(std::io::stderr().lock(), "latchkey: {line}");
     ExitCode::from(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+    use crate::config::ALL;
+
+    #[test]
+    fn every_setting_has_a_flag_that_takes_effect() {
+        for setting in ALL {
+            let cli = Cli::try_parse_from(["latchkey", setting.flag, "value"])
+                .unwrap_or_else(|e| panic!("{} is not a flag: {e}", setting.flag));
+            let (_, sources) = cli.settings.into_sources(Vec::new());
+            assert_eq!(
+                sources.flags.get(setting).map(String::as_str),
+                Some("value"),
+                "{} is parsed but ignored",
+                setting.flag
+            );
+        }
+    }
 }

@@ -3,7 +3,10 @@
 
 #![expect(clippy::unwrap_used, reason = "tests: a failed step fails the test")]
 
+mod app;
+mod bapi;
 mod cli;
+mod e2e;
 mod health;
 mod identity;
 mod outbox;
@@ -55,6 +58,22 @@ fn main() -> std::process::ExitCode {
         outbox::failed_deliveries_are_replayed_on_request,
         outbox::private_addresses_are_refused_unless_allowed,
         outbox::a_killed_server_loses_no_deliveries,
+        app::the_dashboard_needs_a_session_and_shows_the_apps_row,
+        app::the_first_request_after_sign_up_provisions_the_row,
+        app::settings_and_notes_belong_to_their_user,
+        app::a_deleted_users_app_data_goes_with_the_tombstone,
+        app::a_clerk_backfill_of_ten_thousand_users_leaves_no_drift,
+        bapi::secret_keys_are_required_and_checked,
+        bapi::users::listing_pages_filters_and_counts_users,
+        bapi::users::a_user_created_through_the_api_signs_in_and_emits_user_created,
+        bapi::users::patching_a_user_moves_updated_at_and_emits_user_updated,
+        bapi::users::deleting_a_user_emits_user_deleted_and_then_answers_404,
+        bapi::sessions::banning_revokes_sessions_and_unbanning_lets_the_user_back,
+        bapi::sessions::sessions_are_listed_and_revoked_by_id,
+        bapi::sessions::jwks_matches_the_well_known_document,
+        bapi::sessions::each_key_is_limited_to_1000_requests_per_10_seconds,
+        bapi::feed::the_event_feed_pages_through_settled_events,
+        bapi::feed::webhook_endpoints_are_managed_through_the_api,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
@@ -68,8 +87,14 @@ fn main() -> std::process::ExitCode {
         test_case!(pooler::without_pooler_mode_the_same_load_goes_wrong).postgres_only(),
         test_case!(sync::an_unreachable_database_answers_503_and_the_retry_applies).postgres_only(),
         test_case!(outbox::deliveries_verify_with_svixs_own_verifier).once(),
+        test_case!(app::clerk_session_tokens_follow_the_sdks_rules).once(),
         test_case!(outbox::two_instances_share_a_burst_without_sending_twice_at_once)
             .postgres_only(),
+        test_case!(e2e::a_person_signs_up_manages_and_deletes_their_account_in_a_real_browser)
+            .once(),
+        test_case!(bapi::the_openapi_document_describes_every_route).once(),
+        test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
+        test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),
     ]);
     latchkey_testkit::run(tests)
 }

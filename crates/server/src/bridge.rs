@@ -1,0 +1,83 @@
+//! How the app part reaches latchkey's own identity part inside one process: the app defines
+//! what it needs (verification keys, a user source) as traits; these adapters implement them
+//! with the identity's keys and accounts. The app never depends on the identity crate, and the
+//! same traits are implemented over HTTP for real Clerk.
+
+use std::sync::Arc;
+
+use latchkey_app::session::{BoxFuture, KeyProvider, SourceError, UserSource};
+use latchkey_identity::Identity;
+use latchkey_identity::users::{ListQuery, OrderBy};
+use latchkey_protocol::clerk;
+use latchkey_protocol::jwt::KeySource;
+
+/// The identity's published signing keys.
+pub struct IdentityKeys(pub Identity);
+
+impl KeyProvider for IdentityKeys {
+    fn keys(&self) -> BoxFuture<'_, Option<Arc<KeySource>>> {
+        Box::pin(async move { Some(self.0.keys().verifying()) })
+    }
+
+    fn refresh(&self) -> BoxFuture<'_, Option<Arc<KeySource>>> {
+        Box::pin(async move {
+            if let Err(error) = self.0.keys().reload_if_stale().await {
+                tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not reload signing keys");
+            }
+            Some(self.0.keys().verifying())
+        })
+    }
+}
+
+/// The identity's accounts, as Clerk's Backend API would describe them.
+pub struct IdentityUsers(pub Identity);
+
+fn unavailable(error: &dyn std::error::Error) -> SourceError {
+    SourceError::Unreachable(latchkey_web::ErrorChain(error).to_string())
+}
+
+impl UserSource for IdentityUsers {
+    fn get_user<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<clerk::User>, SourceError>> {
+        Box::pin(async move {
+            let Some(user) = self.0.find_user(id).await.map_err(|e| unavailable(&e))? else {
+                return Ok(None);
+            };
+            self.0
+                .user_json(&user)
+                .await
+                .map(Some)
+                .map_err(|e| unavailable(&e))
+        })
+    }
+
+    fn list_users<'a>(
+        &'a self,
+        limit: u32,
+        starting_after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<clerk::User>, SourceError>> {
+        Box::pin(async move {
+            let query = ListQuery {
+                limit,
+                order_by: OrderBy::CreatedDesc,
+                starting_after: starting_after.map(str::to_owned),
+                ..ListQuery::default()
+            };
+            let users = async {
+                let mut tx = self.0.db().begin_read().await?;
+                let users = latchkey_identity::users::list(&mut tx, &query).await?;
+                tx.commit().await?;
+                Ok::<_, latchkey_store::StoreError>(users)
+            }
+            .await
+            .map_err(|e| unavailable(&e))?;
+            let mut out = Vec::with_capacity(users.len());
+            for user in &users {
+                out.push(self.0.user_json(user).await.map_err(|e| unavailable(&e))?);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Answering with server-rendered pages: the headers every page carries, redirects after form
+//! posts, cookies on either.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+/// A rendered page with the headers every page carries: no caching (pages hold CSRF tokens and
+/// personal data), no framing, no scripts at all, and images only from this site or HTTPS.
+pub fn html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    set_cookies: &[String],
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(error = %error, "a page template failed to render");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
+                .into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' https: data:; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    for cookie in set_cookies {
+        append_cookie(&mut response, cookie);
+    }
+    response
+}
+
+/// A `303 See Other` to `location` (after a form post), with cookies.
+pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for cookie in set_cookies {
+        append_cookie(&mut response, cookie);
+    }
+    response
+}
+
+/// Adds a `Set-Cookie` header.
+pub fn append_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
