@@ -56,6 +56,8 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot use the Clerk settings: {0}")]
     Clerk(String),
+    #[error("cannot create the management API's first secret key: {0}")]
+    SecretKey(StoreError),
 }
 
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
@@ -67,6 +69,7 @@ pub struct Application {
     delivery: Worker,
     local_addr: SocketAddr,
     public_url: url::Url,
+    initial_secret_key: Option<String>,
 }
 
 impl Application {
@@ -106,6 +109,9 @@ impl Application {
             PasswordHasher::default_for_machine()?,
         )
         .await?;
+        let initial_secret_key = latchkey_identity::bapi::keys::ensure_initial_secret_key(&db)
+            .await
+            .map_err(StartError::SecretKey)?;
 
         let mut receiver_secrets = config.clerk_webhook_signing_secrets.clone();
         if config.internal_webhook {
@@ -162,7 +168,14 @@ impl Application {
             delivery,
             local_addr,
             public_url,
+            initial_secret_key,
         })
+    }
+
+    /// The management API's first secret key when this start made it (a fresh database):
+    /// shown once, then only its hash exists.
+    pub fn take_initial_secret_key(&mut self) -> Option<String> {
+        self.initial_secret_key.take()
     }
 
     /// The address actually bound (useful with port 0).

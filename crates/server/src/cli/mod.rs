@@ -246,10 +246,14 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> ExitCode {
     match command {
         Command::Serve => {
-            let app = match Application::build(config).await {
+            let mut app = match Application::build(config).await {
                 Ok(app) => app,
                 Err(error) => return fail(EXIT_FAILURE, &error),
             };
+            if let Some(key) = app.take_initial_secret_key() {
+                // Standard output, not the log: the key is a secret and is shown this once.
+                users::announce_secret_key(&key, "the first");
+            }
             match app.run(startup::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(EXIT_FAILURE, &error),

@@ -86,6 +86,23 @@ pub enum UsersCommand {
 pub enum KeysCommand {
     /// Add a new session-token signing key; the old one stays published until its tokens expired
     Rotate,
+    /// Make a new management API secret key (`sk_live_…`) and print it; it is shown only once
+    SecretKey,
+    /// List the management API secret keys (their first characters, never the keys)
+    ListSecretKeys {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a management API secret key by id (`key_…`); servers stop accepting it within 30 s
+    RevokeSecretKey { id: String },
+}
+
+/// Prints a management API secret key with what it is for. Standard output only: never logged.
+pub(crate) fn announce_secret_key(key: &str, which: &str) {
+    print(&format!(
+        "{which} management API secret key (shown once; use it as `Authorization: Bearer <key>`):\n  {key}"
+    ));
 }
 
 /// The identity part, for a command that does not serve.
@@ -299,6 +316,54 @@ async fn ban(identity: &Identity, key: &str, banned: bool, json: bool) -> ExitCo
 
 pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
     match command {
+        KeysCommand::SecretKey => {
+            with_db(config, async |db| {
+                let key = latchkey_identity::bapi::keys::create_secret_key(db).await?;
+                announce_secret_key(&key, "a new");
+                Ok(ExitCode::SUCCESS)
+            })
+            .await
+        }
+        KeysCommand::ListSecretKeys { json } => {
+            with_db(config, async |db| {
+                let keys = latchkey_identity::bapi::keys::list_secret_keys(db).await?;
+                if json {
+                    return Ok(print_json(&keys));
+                }
+                for key in keys {
+                    let state = match key.revoked_at {
+                        Some(at) => format!("revoked {}", latchkey_web::time::format_utc(at).1),
+                        None => "active".to_owned(),
+                    };
+                    print(&format!(
+                        "{}  {}…  created {}  {state}",
+                        key.id,
+                        key.prefix,
+                        latchkey_web::time::format_utc(key.created_at).1
+                    ));
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+            .await
+        }
+        KeysCommand::RevokeSecretKey { id } => {
+            with_db(config, async |db| {
+                if latchkey_identity::bapi::keys::revoke_secret_key(db, &id).await? {
+                    print(&format!(
+                        "revoked {id}; servers stop accepting it within {} s",
+                        latchkey_identity::bapi::keys::CACHE_TTL.as_secs()
+                    ));
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "latchkey: no active secret key {id}"
+                    );
+                    Ok(ExitCode::from(EXIT_NOT_FOUND))
+                }
+            })
+            .await
+        }
         KeysCommand::Rotate => {
             let master = match startup::master_key(config) {
                 Ok(master) => master,
@@ -323,4 +388,18 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
             }
         }
     }
+}
+
+/// Runs `work` on the prepared database, then closes it.
+async fn with_db(
+    config: &Config,
+    work: impl AsyncFnOnce(&latchkey_store::Db) -> Result<ExitCode, latchkey_store::StoreError>,
+) -> ExitCode {
+    let db = match startup::prepare_database(config).await {
+        Ok(db) => db,
+        Err(error) => return fail(EXIT_FAILURE, &error),
+    };
+    let result = work(&db).await;
+    db.close().await;
+    result.unwrap_or_else(|error| fail(EXIT_FAILURE, &error))
 }

@@ -61,7 +61,104 @@ pub async fn serve_creates_its_data_dir_then_reuses_it(ctx: TestContext) {
             "a SIGTERM stop is a clean exit: {:?}",
             output.status
         );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("sk_live_"),
+            "the secret key never reaches the log"
+        );
+        let keys = secret_keys_in(&stdout);
+        if round == 0 {
+            assert_eq!(keys.len(), 1, "the first start prints one key: {stdout}");
+        } else {
+            assert!(keys.is_empty(), "later starts print no key: {stdout}");
+        }
     }
+}
+
+/// Every `sk_live_…` key in `text`.
+fn secret_keys_in(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|word| word.starts_with("sk_live_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first start prints a working key; `keys secret-key` makes more; revoked keys stop working.
+pub async fn management_api_secret_keys_are_made_listed_and_revoked(ctx: TestContext) {
+    let cwd = ctx.temp_dir();
+    let pg_url = fresh_pg_url(&ctx).await;
+    let keys_command = |args: &[&str]| {
+        let mut command = latchkey(&cwd);
+        command.arg("keys").args(args).args(["--data-dir", "data"]);
+        database_env(&mut command, pg_url.as_ref());
+        command
+    };
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut command = latchkey(&cwd);
+    command.args(["serve", "--data-dir", "data", "--addr", &addr]);
+    database_env(&mut command, pg_url.as_ref());
+    let mut child = command.spawn().expect("latchkey starts");
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(30), async {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(key) = secret_keys_in(&line).pop() {
+                return key;
+            }
+        }
+        panic!("latchkey's output ended without a secret key");
+    })
+    .await
+    .expect("the first start prints its secret key");
+    wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(20)).await;
+
+    let count = async |key: &str| {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/v1/users/count"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(count(&first).await, 200, "the printed key works");
+    assert_eq!(count("sk_live_not_a_key").await, 401);
+
+    let made = finish(keys_command(&["secret-key"])).await;
+    assert_eq!(made.code, Some(0), "stderr: {}", made.stderr);
+    let second = secret_keys_in(&made.stdout)
+        .pop()
+        .expect("a key is printed");
+    assert_ne!(second, first);
+    assert!(!made.stderr.contains(&second));
+
+    let listed = finish(keys_command(&["list-secret-keys", "--json"])).await;
+    assert_eq!(listed.code, Some(0), "stderr: {}", listed.stderr);
+    assert!(
+        !listed.stdout.contains(&first) && !listed.stdout.contains(&second),
+        "listings never show keys"
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed.len(), 2);
+    let second_id = listed
+        .iter()
+        .find(|key| second.starts_with(key["prefix"].as_str().unwrap()))
+        .expect("the new key is listed by its prefix")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let revoked = finish(keys_command(&["revoke-secret-key", &second_id])).await;
+    assert_eq!(revoked.code, Some(0), "stderr: {}", revoked.stderr);
+    assert_eq!(count(&second).await, 401, "a revoked key is refused");
+    assert_eq!(count(&first).await, 200, "other keys keep working");
+    let again = finish(keys_command(&["revoke-secret-key", &second_id])).await;
+    assert_eq!(again.code, Some(3), "revoking twice: not found");
+    terminate(&child).await;
 }
 
 pub async fn migrate_creates_the_schema_once(ctx: TestContext) {

@@ -21,6 +21,7 @@ fn main() -> std::process::ExitCode {
     let mut tests = test_cases![
         cli::serve_creates_its_data_dir_then_reuses_it,
         cli::migrate_creates_the_schema_once,
+        cli::management_api_secret_keys_are_made_listed_and_revoked,
         health::healthz_answers,
         health::readyz_reports_the_database,
         health::shutdown_lets_in_flight_requests_finish,
