@@ -1,7 +1,7 @@
 //! The app's own data about its users: preferences and notes. Every function is scoped to one
 //! user's id, so a handler cannot read or change another user's rows by passing a foreign id.
 
-use latchkey_store::{DbRow, RowExt as _, StoreError, Tx};
+use latchkey_store::{Db, DbRow, RowExt as _, StoreError, Tx};
 use serde::Serialize;
 
 pub const NOTE_PREFIX: &str = "note";
@@ -87,14 +87,45 @@ pub async fn preferences(tx: &mut Tx, user_id: &str) -> Result<Preferences, Stor
     let q = tx
         .query("SELECT theme, locale, time_zone FROM app_preferences WHERE user_id = $1")
         .bind(user_id);
-    Ok(match tx.fetch_optional(q).await? {
-        Some(row) => Preferences {
-            theme: Theme::parse(&row.col::<String>("theme")?).unwrap_or(Theme::System),
-            locale: row.col("locale")?,
-            time_zone: row.col("time_zone")?,
-        },
-        None => Preferences::default(),
+    match tx.fetch_optional(q).await? {
+        Some(row) => preferences_from(&row),
+        None => Ok(Preferences::default()),
+    }
+}
+
+/// Preferences from a row with `theme`, `locale` and `time_zone`, the defaults where null.
+fn preferences_from(row: &DbRow) -> Result<Preferences, StoreError> {
+    let defaults = Preferences::default();
+    Ok(Preferences {
+        theme: row
+            .col::<Option<String>>("theme")?
+            .and_then(|theme| Theme::parse(&theme))
+            .unwrap_or(defaults.theme),
+        locale: row
+            .col::<Option<String>>("locale")?
+            .unwrap_or(defaults.locale),
+        time_zone: row
+            .col::<Option<String>>("time_zone")?
+            .unwrap_or(defaults.time_zone),
     })
+}
+
+/// The user's preferences and how many notes they have, in one statement (one consistent
+/// read, one round trip): what `GET /api/me` answers on every request.
+///
+/// # Errors
+/// Database failures.
+pub async fn summary(db: &Db, user_id: &str) -> Result<(Preferences, i64), StoreError> {
+    let read = db.read_one().await?;
+    let q = read
+        .query(
+            "SELECT p.theme, p.locale, p.time_zone, \
+                 (SELECT count(*) FROM app_notes WHERE user_id = $1) AS note_count \
+             FROM (SELECT 1 AS one) AS one LEFT JOIN app_preferences p ON p.user_id = $1",
+        )
+        .bind(user_id);
+    let row = read.fetch_one(q).await?;
+    Ok((preferences_from(&row)?, row.col("note_count")?))
 }
 
 /// Stores the user's preferences.

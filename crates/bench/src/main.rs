@@ -9,6 +9,7 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
+mod app;
 mod load;
 mod server;
 mod signins;
@@ -36,6 +37,9 @@ enum Command {
     /// Sign-ins per second against raw argon2id verifications, and what hashing does to cheap
     /// requests' p99
     Signins(signins::Args),
+    /// The app's protected JSON route (`GET /api/me` with a Bearer session token) against a
+    /// hello route on the same server
+    App(app::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
             Command::Webhooks(args) => webhooks::run(args).await,
             Command::Tokens(args) => tokens::run(&args),
             Command::Signins(args) => signins::run(args).await,
+            Command::App(args) => app::run(args).await,
         }
     });
     match result {

@@ -9,6 +9,8 @@ use sqlx::Connection as _;
 /// A running `latchkey serve`; killed when dropped.
 pub struct Server {
     pub addr: String,
+    /// The management API secret key the fresh server printed at its first start.
+    pub secret_key: String,
     _child: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
@@ -42,17 +44,34 @@ impl Server {
             .arg(dir.path())
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start latchkey: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no standard output")?;
+        let secret_key = tokio::time::timeout(Duration::from_secs(30), async move {
+            use tokio::io::AsyncBufReadExt as _;
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(key) = line.split_whitespace().find(|w| w.starts_with("sk_live_")) {
+                    let key = key.to_owned();
+                    // Keep draining, so the server never blocks on a full pipe.
+                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    return Ok(key);
+                }
+            }
+            Err("latchkey exited without printing its secret key".to_owned())
+        })
+        .await
+        .map_err(|_| "latchkey printed no secret key within 30 s".to_owned())??;
         let server = Self {
             addr,
+            secret_key,
             _child: child,
             _dir: dir,
         };

@@ -126,7 +126,7 @@ impl Application {
         }
         let app_config = latchkey_app::AppConfig {
             clerk_webhook_secrets: receiver_secrets,
-            auth: app_auth(&config, &identity, &db, &public_url)?,
+            auth: app_auth(&config, &identity, &db)?,
             csrf: Csrf::new(
                 master.derive("csrf"),
                 public_url.scheme() == "https",
@@ -261,12 +261,7 @@ fn spawn_workers(
 
 /// The app's session verification: against latchkey's own identity in process, or against
 /// real Clerk when its settings are given.
-fn app_auth(
-    config: &Config,
-    identity: &Identity,
-    db: &Db,
-    public_url: &url::Url,
-) -> Result<Auth, StartError> {
+fn app_auth(config: &Config, identity: &Identity, db: &Db) -> Result<Auth, StartError> {
     let Some(clerk) = &config.clerk else {
         let issuer = IssuerConfig {
             kind: IssuerKind::Latchkey,
@@ -341,7 +336,6 @@ fn app_auth(
             .unwrap_or_else(|| "/user".to_owned()),
         sign_out_path: None,
     };
-    let _ = public_url;
     Ok(Auth::new(
         SessionVerifier::new(issuer, keys),
         db.clone(),

@@ -20,7 +20,7 @@ mod url;
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport, MigrationSet};
-pub use pool::{Db, PoolSettings, Tx};
+pub use pool::{Db, PoolSettings, SingleRead, Tx};
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
 /// Re-exported so the parts decode rows without depending on sqlx's layout themselves.

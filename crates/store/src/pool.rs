@@ -130,6 +130,29 @@ impl Db {
         .await
     }
 
+    /// A single read-only statement on its own. One statement is its own consistent snapshot on
+    /// both backends, so outside a transaction pooler it runs without the `BEGIN` and `COMMIT`
+    /// round trips a [`Tx`] costs; through a pooler it is still wrapped in an explicit
+    /// transaction. For hot read paths; several statements that must agree need
+    /// [`Db::begin_read`].
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if no connection could be had in time.
+    pub async fn read_one(&self) -> Result<SingleRead, StoreError> {
+        let wrap = !self.inner.persistent;
+        let mut conn = self.inner.read.acquire().await?;
+        if wrap {
+            sqlx::raw_sql(self.inner.backend.begin_read())
+                .execute(conn.conn())
+                .await?;
+        }
+        Ok(SingleRead {
+            conn,
+            persistent: self.inner.persistent,
+            wrap,
+        })
+    }
+
     /// Whether the database answers a trivial query now.
     ///
     /// # Errors
@@ -172,6 +195,62 @@ pub(crate) async fn prepare_sqlite_file(url: &DatabaseUrl) -> Result<(), StoreEr
 pub struct Tx {
     conn: Option<PooledConn>,
     persistent: bool,
+}
+
+/// One read-only statement from [`Db::read_one`]; running it consumes the value, so a second
+/// statement cannot silently fall outside the first one's snapshot.
+pub struct SingleRead {
+    conn: PooledConn,
+    persistent: bool,
+    /// Whether `BEGIN` was sent (through a transaction pooler) and `COMMIT` must follow.
+    wrap: bool,
+}
+
+impl SingleRead {
+    /// The statement to run: a `SELECT`.
+    pub fn query(&self, sql: &'static str) -> Query {
+        sqlx::query(sql).persistent(self.persistent)
+    }
+
+    /// Runs the statement; at most one row.
+    ///
+    /// # Errors
+    /// The classified database error.
+    pub async fn fetch_optional(mut self, query: Query) -> Result<Option<AnyRow>, StoreError> {
+        let row = query.fetch_optional(self.conn.conn()).await?;
+        self.finish().await?;
+        Ok(row)
+    }
+
+    /// Runs the statement; exactly one row.
+    ///
+    /// # Errors
+    /// The classified database error, or `RowNotFound`.
+    pub async fn fetch_one(mut self, query: Query) -> Result<AnyRow, StoreError> {
+        let row = query.fetch_one(self.conn.conn()).await?;
+        self.finish().await?;
+        Ok(row)
+    }
+
+    /// Runs the statement; every row.
+    ///
+    /// # Errors
+    /// The classified database error.
+    pub async fn fetch_all(mut self, query: Query) -> Result<Vec<AnyRow>, StoreError> {
+        let rows = query.fetch_all(self.conn.conn()).await?;
+        self.finish().await?;
+        Ok(rows)
+    }
+
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        if self.wrap {
+            sqlx::raw_sql("COMMIT").execute(self.conn.conn()).await?;
+        }
+        // A statement that ran to completion leaves nothing on the wire; one that failed or
+        // was cancelled leaves the connection unmarked, and so closed rather than reused.
+        self.conn.set_clean(true);
+        Ok(())
+    }
 }
 
 /// A statement with its arguments, ready to run in a [`Tx`].

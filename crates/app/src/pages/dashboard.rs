@@ -242,15 +242,26 @@ pub(crate) async fn save_settings(
     }
 }
 
+/// `GET /api/session`: who is signed in, from the session middleware alone (no query beyond
+/// what [`CurrentUser`] needs): the app's user and the session token's id and expiry, for a
+/// script that needs to know when to fetch a fresh token.
+pub(crate) async fn session(current: CurrentUser) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "user": current.user,
+        "session": {
+            "id": current.claims.sid,
+            "issuer": current.claims.iss,
+            "expires_at": current.claims.exp.saturating_mul(1000),
+        },
+    }))
+}
+
 /// `GET /api/me`: the app's user, preferences and note count.
 pub(crate) async fn me(
     State(state): State<AppState>,
     current: CurrentUser,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut tx = state.db.begin_read().await?;
-    let preferences = data::preferences(&mut tx, &current.user.id).await?;
-    let note_count = data::note_count(&mut tx, &current.user.id).await?;
-    tx.commit().await?;
+    let (preferences, note_count) = data::summary(&state.db, &current.user.id).await?;
     Ok(Json(serde_json::json!({
         "user": current.user,
         "preferences": preferences,

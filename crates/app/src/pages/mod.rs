@@ -27,4 +27,5 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dashboard/notes/{id}/edit", get(notes::edit))
         .route("/dashboard/notes/{id}/delete", post(notes::delete))
         .route("/api/me", get(dashboard::me))
+        .route("/api/session", get(dashboard::session))
 }

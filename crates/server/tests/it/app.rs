@@ -69,6 +69,31 @@ pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestConte
     );
     assert_eq!(me["preferences"]["theme"], "system");
     assert_eq!(me["note_count"], 0);
+
+    let session: Value = browser
+        .request(reqwest::Method::GET, "/api/session")
+        .expect(200)
+        .await
+        .json();
+    assert_eq!(session["user"], me["user"]);
+    assert!(
+        session["session"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sess_")
+    );
+    let expires_at = session["session"]["expires_at"].as_i64().unwrap();
+    let now = latchkey_protocol::time::now_ms();
+    assert!(
+        expires_at > now && expires_at <= now + 65_000,
+        "a 60-second token's expiry: {expires_at} vs {now}"
+    );
+    let error: Value = visitor
+        .request(reqwest::Method::GET, "/api/session")
+        .expect(401)
+        .await
+        .json();
+    assert_eq!(error["error"]["code"], "signed_out");
     app.stop().await;
 }
 

@@ -109,7 +109,11 @@ pub async fn secret_keys_are_required_and_checked(ctx: TestContext) {
     // Revoked keys stop working (revoked before this instance ever trusted them).
     let doomed = secret_key(&app).await;
     let listed = keys::list_secret_keys(&app.db).await.unwrap();
-    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed.len(),
+        3,
+        "the first start's key and the two made here"
+    );
     assert!(
         listed
             .iter()

@@ -17,6 +17,30 @@ async fn sign_in(browser: &Chrome, url: &str) {
     browser.click_button("Sign in").await;
 }
 
+/// Signs up as Ada Lovelace with [`EMAIL`] and lands signed in on `/`.
+async fn sign_up(browser: &Chrome, url: &str) {
+    browser.goto(&format!("{url}/sign-up")).await;
+    browser.fill("#email_address", EMAIL).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#first_name", "Ada").await;
+    browser.fill("#last_name", "Lovelace").await;
+    browser.click_button("Create account").await;
+    browser.wait_for_path("/", WAIT).await;
+}
+
+/// The page's computed background colour.
+async fn background(browser: &Chrome) -> String {
+    browser
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await
+        .as_str()
+        .expect("a colour")
+        .to_owned()
+}
+
 pub async fn a_person_signs_up_manages_and_deletes_their_account_in_a_real_browser(
     ctx: TestContext,
 ) {
@@ -70,6 +94,118 @@ pub async fn a_person_signs_up_manages_and_deletes_their_account_in_a_real_brows
     browser.wait_for_path("/sign-in", WAIT).await;
     assert_eq!(browser.text("p.notice").await, "Your account was deleted.");
 
+    sign_in(&browser, &app.url).await;
+    browser.wait_for("#form-error", WAIT).await;
+    assert_eq!(
+        browser.text("#form-error").await,
+        "The email address or password is incorrect."
+    );
+    drop(browser);
+    app.stop().await;
+}
+
+/// The app's pages in a real browser: the header's user button, the dashboard, a theme that
+/// takes effect, a note, signing out and in again, and an account deletion that sticks.
+pub async fn a_person_uses_the_apps_dashboard_settings_and_notes_in_a_real_browser(
+    ctx: TestContext,
+) {
+    let app = ctx.spawn().await;
+    let browser = Chrome::start().await;
+    browser.goto(&format!("{}/", app.url)).await;
+    assert_eq!(browser.text("#sign-in-button").await, "Sign in");
+
+    sign_up(&browser, &app.url).await;
+    assert!(
+        browser.texts("#sign-in-button").await.is_empty(),
+        "no Sign in button once signed in"
+    );
+    assert_eq!(browser.text("#user-button .avatar").await, "AL");
+    assert_eq!(
+        browser.text("#user-name").await,
+        "",
+        "the menu starts closed"
+    );
+    browser.click("#user-button summary").await;
+    assert_eq!(browser.text("#user-name").await, "Ada Lovelace");
+    assert_eq!(browser.text("#user-email").await, EMAIL);
+
+    browser.goto(&format!("{}/dashboard", app.url)).await;
+    assert_eq!(browser.text("h1").await, "Dashboard");
+    assert_eq!(browser.text("#profile-email").await, EMAIL);
+    assert_eq!(browser.text("#profile-name").await, "Ada Lovelace");
+
+    // Chromium's headless default is a light colour scheme, so "system" renders light.
+    let light = background(&browser).await;
+    browser
+        .goto(&format!("{}/dashboard/settings", app.url))
+        .await;
+    browser.click("#theme option[value='dark']").await;
+    browser.click_button("Save settings").await;
+    browser.wait_for("p.notice", WAIT).await;
+    assert_eq!(
+        browser.attribute("html", "data-theme").await.as_deref(),
+        Some("dark")
+    );
+    let dark = background(&browser).await;
+    assert_eq!(dark, "rgb(19, 20, 23)", "the dark palette is applied");
+    assert_ne!(dark, light);
+    browser.goto(&format!("{}/dashboard", app.url)).await;
+    assert_eq!(
+        background(&browser).await,
+        dark,
+        "the theme follows the user to every page"
+    );
+
+    browser.goto(&format!("{}/dashboard/notes", app.url)).await;
+    assert_eq!(browser.text("#no-notes").await, "No notes yet.");
+    browser.fill("#title", "Groceries").await;
+    browser.fill("#body", "Flour, eggs <b>and</b> milk").await;
+    browser.click_button("Add note").await;
+    browser.wait_for("#notes li.note", WAIT).await;
+    assert_eq!(browser.text("#notes .note-title").await, "Groceries");
+    assert_eq!(
+        browser.text("#notes .note-body").await,
+        "Flour, eggs <b>and</b> milk",
+        "note text is shown as text, never as markup"
+    );
+    browser.goto(&format!("{}/api/me", app.url)).await;
+    let me: serde_json::Value =
+        serde_json::from_str(&browser.text("body").await).expect("/api/me answers JSON");
+    assert_eq!(me["note_count"], 1);
+    assert_eq!(me["preferences"]["theme"], "dark");
+
+    browser.goto(&format!("{}/dashboard", app.url)).await;
+    browser.click("#user-button summary").await;
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/sign-in", WAIT).await;
+    browser.goto(&format!("{}/", app.url)).await;
+    assert_eq!(browser.text("#sign-in-button").await, "Sign in");
+    browser.goto(&format!("{}/dashboard", app.url)).await;
+    assert_eq!(
+        browser.path().await,
+        "/sign-in",
+        "the dashboard needs a session"
+    );
+
+    assert!(
+        browser
+            .current_url()
+            .await
+            .ends_with("/sign-in?redirect_url=%2Fdashboard"),
+        "sent to sign in with the way back"
+    );
+    // Signing in on that page returns to the dashboard.
+    browser.fill("#email_address", EMAIL).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_path("/dashboard", WAIT).await;
+    assert_eq!(browser.text("#profile-email").await, EMAIL);
+    assert_eq!(background(&browser).await, dark);
+
+    browser.goto(&format!("{}/user", app.url)).await;
+    browser.fill("#confirmation", "DELETE").await;
+    browser.click_button("Delete my account").await;
+    browser.wait_for_path("/sign-in", WAIT).await;
     sign_in(&browser, &app.url).await;
     browser.wait_for("#form-error", WAIT).await;
     assert_eq!(

@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         cli::serve_creates_its_data_dir_then_reuses_it,
         cli::migrate_creates_the_schema_once,
         cli::management_api_secret_keys_are_made_listed_and_revoked,
+        cli::management_api_secret_keys_are_made_listed_and_revoked,
         health::healthz_answers,
         health::readyz_reports_the_database,
         health::shutdown_lets_in_flight_requests_finish,
@@ -92,6 +93,8 @@ fn main() -> std::process::ExitCode {
         test_case!(outbox::two_instances_share_a_burst_without_sending_twice_at_once)
             .postgres_only(),
         test_case!(e2e::a_person_signs_up_manages_and_deletes_their_account_in_a_real_browser)
+            .once(),
+        test_case!(e2e::a_person_uses_the_apps_dashboard_settings_and_notes_in_a_real_browser)
             .once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
