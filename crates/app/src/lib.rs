@@ -34,6 +34,12 @@ pub const MIGRATIONS: MigrationSet = &[
         sqlite: include_str!("../migrations/sqlite/1002_app_data.sql"),
         postgres: include_str!("../migrations/postgres/1002_app_data.sql"),
     },
+    Migration {
+        version: 1003,
+        name: "whether the user's primary email is verified",
+        sqlite: include_str!("../migrations/sqlite/1003_email_verified.sql"),
+        postgres: include_str!("../migrations/postgres/1003_email_verified.sql"),
+    },
 ];
 
 /// What the app part needs to run.

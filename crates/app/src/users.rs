@@ -19,6 +19,8 @@ pub struct AppUser {
     pub id: String,
     pub clerk_user_id: String,
     pub email: Option<String>,
+    /// Whether the provider says the primary address is verified.
+    pub email_verified: bool,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub username: Option<String>,
@@ -70,10 +72,11 @@ pub async fn upsert_from_source(
     let q = tx
         .query(
             "INSERT INTO users (id, clerk_user_id, email, first_name, last_name, username, image_url, \
-                 public_metadata, created_at, updated_at, source_updated_at, deleted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL) \
+                 public_metadata, created_at, updated_at, source_updated_at, deleted_at, email_verified) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11) \
              ON CONFLICT (clerk_user_id) DO UPDATE SET \
-                 email = excluded.email, first_name = excluded.first_name, \
+                 email = excluded.email, email_verified = excluded.email_verified, \
+                 first_name = excluded.first_name, \
                  last_name = excluded.last_name, username = excluded.username, \
                  image_url = excluded.image_url, public_metadata = excluded.public_metadata, \
                  updated_at = excluded.updated_at, source_updated_at = excluded.source_updated_at \
@@ -89,7 +92,8 @@ pub async fn upsert_from_source(
         .bind(user.image_url.as_deref())
         .bind(metadata)
         .bind(now_ms)
-        .bind(user.updated_at);
+        .bind(user.updated_at)
+        .bind(i64::from(primary_email_verified(user)));
     if let Some(row) = tx.fetch_optional(q).await? {
         let id: String = row.try_get("id")?;
         return Ok(if id == new_id {
@@ -127,7 +131,7 @@ pub async fn tombstone(
                  source_updated_at, deleted_at) \
              VALUES ($1, $2, '{}', $3, $3, $4, $4) \
              ON CONFLICT (clerk_user_id) DO UPDATE SET \
-                 email = NULL, first_name = NULL, last_name = NULL, username = NULL, \
+                 email = NULL, email_verified = 0, first_name = NULL, last_name = NULL, username = NULL, \
                  image_url = NULL, public_metadata = '{}', updated_at = excluded.updated_at, \
                  deleted_at = excluded.deleted_at \
              WHERE users.deleted_at IS NULL \
@@ -155,7 +159,7 @@ pub async fn tombstone(
 /// Database failures.
 pub async fn list(tx: &mut Tx) -> Result<Vec<AppUser>, StoreError> {
     let q = tx.query(
-        "SELECT id, clerk_user_id, email, first_name, last_name, username, image_url, \
+        "SELECT id, clerk_user_id, email, email_verified, first_name, last_name, username, image_url, \
              public_metadata, source_updated_at, created_at, updated_at, deleted_at \
          FROM users ORDER BY created_at, id",
     );
@@ -172,7 +176,7 @@ pub async fn find_by_clerk_id(
 ) -> Result<Option<AppUser>, StoreError> {
     let q = tx
         .query(
-            "SELECT id, clerk_user_id, email, first_name, last_name, username, image_url, \
+            "SELECT id, clerk_user_id, email, email_verified, first_name, last_name, username, image_url, \
                  public_metadata, source_updated_at, created_at, updated_at, deleted_at \
              FROM users WHERE clerk_user_id = $1",
         )
@@ -184,12 +188,20 @@ pub async fn find_by_clerk_id(
         .transpose()
 }
 
+/// Whether `user`'s primary address carries a `verified` verification.
+fn primary_email_verified(user: &clerk::User) -> bool {
+    user.primary_email()
+        .and_then(|e| e.verification.as_ref())
+        .is_some_and(|v| v.status == "verified")
+}
+
 fn from_row(row: &DbRow) -> Result<AppUser, StoreError> {
     let metadata: String = row.try_get("public_metadata")?;
     Ok(AppUser {
         id: row.try_get("id")?,
         clerk_user_id: row.try_get("clerk_user_id")?,
         email: row.try_get("email")?,
+        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
         first_name: row.try_get("first_name")?,
         last_name: row.try_get("last_name")?,
         username: row.try_get("username")?,

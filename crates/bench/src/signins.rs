@@ -69,6 +69,56 @@ fn form_post(addr: &str, path: &str, cookie: &str, body: String) -> Request<Full
         .expect("a valid request")
 }
 
+/// Finishes a sign-up: reads the code mailed to `email` from the dev mailbox (the server runs
+/// without SMTP, and this process is on loopback) and enters it with the verification cookie
+/// the sign-up set.
+async fn verify(
+    addr: &str,
+    csrf_cookie: &str,
+    token: &str,
+    sign_up_headers: &hyper::HeaderMap,
+    email: &str,
+) -> Result<(), String> {
+    let verification = sign_up_headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("latchkey_verification="))
+        .and_then(|c| c.split(';').next())
+        .ok_or("the sign-up set no verification cookie")?
+        .to_owned();
+    let request = Request::get("/dev/mailbox")
+        .header("host", addr)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let (status, _, body) = load::once(addr, request).await?;
+    if status != 200 {
+        return Err(format!("/dev/mailbox answered {status}"));
+    }
+    let html = String::from_utf8_lossy(&body);
+    let mail = html
+        .split(&format!("class=\"mail-to\">{email}</td>"))
+        .nth(1)
+        .ok_or_else(|| format!("no mail to {email} in the dev mailbox"))?;
+    let text = mail
+        .split("<pre class=\"mail-text\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .ok_or("the mail has no text")?;
+    let code = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|word| word.len() == 6 && word.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or("the mail has no code")?;
+    let body = format!("csrf_token={}&code={code}", encode(token));
+    let cookies = format!("{csrf_cookie}; {verification}");
+    let (status, _, _) = load::once(addr, form_post(addr, "/verify", &cookies, body)).await?;
+    if status == 303 {
+        Ok(())
+    } else {
+        Err(format!("/verify answered {status}"))
+    }
+}
+
 fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -121,10 +171,19 @@ pub async fn run(args: Args) -> Result<(), String> {
             encode(&format!("bench{i}@example.com")),
             encode(PASSWORD)
         );
-        let (status, _, _) = load::once(&addr, form_post(&addr, "/sign-up", &cookie, body)).await?;
+        let (status, headers, _) =
+            load::once(&addr, form_post(&addr, "/sign-up", &cookie, body)).await?;
         if status != 303 {
             return Err(format!("sign-up answered {status}"));
         }
+        verify(
+            &addr,
+            &cookie,
+            &token,
+            &headers,
+            &format!("bench{i}@example.com"),
+        )
+        .await?;
     }
     let interval = Duration::from_millis(args.interval_ms);
     let seconds = Duration::from_secs(args.seconds);

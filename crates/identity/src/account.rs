@@ -1,5 +1,6 @@
-//! What people do with their accounts: sign up, sign in, sign out, change their profile and
-//! password, manage sessions, delete the account. Pages, the CLI and the management API call
+//! What people do with their accounts: sign in, sign out, change their profile and password,
+//! manage sessions, delete the account (sign-up and the other flows that go through a mailed
+//! code are in `flows`). Pages, the CLI and the management API call
 //! these; each change commits in one transaction.
 //!
 //! Credential failures all read the same ("the email or password is incorrect") whether the
@@ -13,11 +14,12 @@ use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
 use crate::events::SessionEvent;
+use crate::flows::{Pending, RequestError};
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::sessions::{self, ClientToken, EndReason, SessionRecord};
 use crate::state::Identity;
 use crate::throttle::{self, Limit};
-use crate::users::{self, AccountError, NewUser, ProfileChange, UserRecord, validate};
+use crate::users::{self, AccountError, ProfileChange, UserRecord, validate};
 
 /// A fresh session and what the browser needs to hold it.
 #[derive(Debug)]
@@ -26,6 +28,15 @@ pub struct SignedIn {
     pub session: SessionRecord,
     pub client_token: ClientToken,
     pub session_token: String,
+}
+
+/// How a sign-in with the right password ends.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    SignedIn(Box<SignedIn>),
+    /// The account never verified its address: a code was mailed to it, to be entered at
+    /// `/verify` before any session starts.
+    VerifyEmail(Pending),
 }
 
 /// Why sign-in was refused. The messages are what people see.
@@ -39,25 +50,8 @@ pub enum SignInError {
     Banned,
     #[error("Too many sign-in attempts from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
     Throttled { retry_after_secs: u64 },
-    #[error("The service is busy; try again in a moment.")]
-    Busy,
-    #[error("Something went wrong on our side; it has been logged.")]
-    Internal,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why sign-up was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SignUpError {
-    #[error("{0}")]
-    Field(#[from] validate::FieldError),
-    #[error("{0}")]
-    Password(#[from] PolicyError),
-    #[error("That email address is taken. Sign in instead, or use another address.")]
-    EmailTaken,
-    #[error("Too many accounts were created from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
-    Throttled { retry_after_secs: u64 },
+    #[error("Too many emails were sent to this address. Try again in {} minutes.", minutes(*retry_after_secs))]
+    TooManyMails { retry_after_secs: u64 },
     #[error("The service is busy; try again in a moment.")]
     Busy,
     #[error("Something went wrong on our side; it has been logged.")]
@@ -117,16 +111,6 @@ impl From<HashError> for SignInError {
     }
 }
 
-impl From<HashError> for SignUpError {
-    fn from(error: HashError) -> Self {
-        hash_failure(&error);
-        match error {
-            HashError::Busy | HashError::Stopped => Self::Busy,
-            _ => Self::Internal,
-        }
-    }
-}
-
 impl From<HashError> for ChangeError {
     fn from(error: HashError) -> Self {
         hash_failure(&error);
@@ -147,18 +131,9 @@ impl From<AccountError> for ChangeError {
     }
 }
 
-/// What the sign-up form collects.
-#[derive(Debug)]
-pub struct SignUp {
-    pub email_address: String,
-    pub password: Password,
-    pub first_name: String,
-    pub last_name: String,
-}
-
 impl Identity {
     /// The lockout bucket of an email address: keyed, so the table holds no addresses.
-    fn account_bucket(&self, normalized_email: &str) -> String {
+    pub(crate) fn account_bucket(&self, normalized_email: &str) -> String {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.throttle_key)
             .expect("any key length");
         mac.update(normalized_email.as_bytes());
@@ -171,87 +146,9 @@ impl Identity {
         format!("account:{digest}")
     }
 
-    /// Creates an account and signs it in.
-    ///
-    /// # Errors
-    /// See [`SignUpError`]; nothing is written on error.
-    pub async fn sign_up(
-        &self,
-        form: SignUp,
-        ctx: &RequestContext,
-    ) -> Result<SignedIn, SignUpError> {
-        let email = validate::email(&form.email_address)?;
-        let first_name = validate::name("first_name", &form.first_name)?;
-        let last_name = validate::name("last_name", &form.last_name)?;
-        let local_part = email
-            .normalized
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        check_new_password(form.password.expose(), &[&email.normalized, &local_part])?;
-
-        let now = now_ms();
-        if let Some(ip) = ctx.ip_text() {
-            let mut tx = self.inner.db.begin().await?;
-            let attempt = throttle::take(
-                &mut tx,
-                &format!("signup-ip:{ip}"),
-                self.inner.config.sign_up_ip_limit,
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            if attempt.refused() {
-                return Err(SignUpError::Throttled {
-                    retry_after_secs: attempt.retry_after_secs(now),
-                });
-            }
-        }
-        let hash = self.inner.hasher.hash(form.password).await?;
-
-        let now = now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let new = NewUser {
-            email: Some(email),
-            password_hash: Some(hash.into_string()),
-            first_name,
-            last_name,
-            ..NewUser::default()
-        };
-        let user = match users::create(&mut tx, new, now).await {
-            Ok(user) => user,
-            Err(AccountError::EmailTaken) => return Err(SignUpError::EmailTaken),
-            Err(AccountError::UsernameTaken | AccountError::NotFound) => {
-                return Err(SignUpError::Store(StoreError::Migration(
-                    "account creation failed".to_owned(),
-                )));
-            }
-            Err(AccountError::Store(e)) => return Err(e.into()),
-        };
-        let (session, client_token) = self.start_session(&mut tx, &user.id, ctx, now).await?;
-        self.emit_user(&mut tx, "user.created", &user.id, Some(ctx))
-            .await?;
-        self.emit_sessions(
-            &mut tx,
-            SessionEvent::Created,
-            std::slice::from_ref(&session),
-            None,
-            Some(ctx),
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user.id, session.id = %session.id, "account created");
-        let session_token = self.mint_session_token(&session).await;
-        Ok(SignedIn {
-            user_id: user.id,
-            session,
-            client_token,
-            session_token,
-        })
-    }
-
-    /// Signs in with an email address and password, ending the browser's previous session.
+    /// Signs in with an email address and password, ending the browser's previous session; an
+    /// account whose address was never verified is sent a code instead. `redirect_url` (a
+    /// checked same-origin path, or empty) is kept for after the code.
     ///
     /// # Errors
     /// See [`SignInError`].
@@ -260,8 +157,9 @@ impl Identity {
         email_address: &str,
         password: Password,
         previous: Option<&ClientToken>,
+        redirect_url: &str,
         ctx: &RequestContext,
-    ) -> Result<SignedIn, SignInError> {
+    ) -> Result<SignInOutcome, SignInError> {
         let normalized = validate::email(email_address).map(|e| e.normalized).ok();
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
@@ -317,15 +215,46 @@ impl Identity {
         if let Some(bucket) = &bucket {
             throttle::clear(&mut tx, bucket).await?;
         }
+        if !credentials.email_verified {
+            let opened = self
+                .open_sign_in_code(&mut tx, &credentials, redirect_url, now)
+                .await?;
+            tx.commit().await?;
+            return match opened {
+                Ok(pending) => {
+                    tracing::info!(user.id = %credentials.user_id, "sign-in waits for the address to be verified");
+                    Ok(SignInOutcome::VerifyEmail(pending))
+                }
+                Err(RequestError::TooManyMails { retry_after_secs }) => {
+                    Err(SignInError::TooManyMails { retry_after_secs })
+                }
+                Err(RequestError::Store(error)) => Err(error.into()),
+                Err(_) => Err(SignInError::Internal),
+            };
+        }
+        let signed = self
+            .open_session(tx, &credentials.user_id, previous, ctx, now)
+            .await?;
+        Ok(SignInOutcome::SignedIn(Box::new(signed)))
+    }
+
+    /// Ends the browser's previous session, starts one for `user_id` and records its event,
+    /// all in `tx`; commits it, then mints the first session token.
+    pub(crate) async fn open_session(
+        &self,
+        mut tx: latchkey_store::Tx,
+        user_id: &str,
+        previous: Option<&ClientToken>,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> Result<SignedIn, StoreError> {
         if let Some(previous) = previous
             && let Some(old) = sessions::find_active(&mut tx, previous, now).await?
         {
             self.end_session_in(&mut tx, &old.id, EndReason::Ended, now)
                 .await?;
         }
-        let (session, client_token) = self
-            .start_session(&mut tx, &credentials.user_id, ctx, now)
-            .await?;
+        let (session, client_token) = self.start_session(&mut tx, user_id, ctx, now).await?;
         self.emit_sessions(
             &mut tx,
             SessionEvent::Created,
@@ -335,18 +264,17 @@ impl Identity {
         )
         .await?;
         tx.commit().await?;
-        let user_id = credentials.user_id;
         tracing::info!(user.id = %user_id, session.id = %session.id, "signed in");
         let session_token = self.mint_session_token(&session).await;
         Ok(SignedIn {
-            user_id,
+            user_id: user_id.to_owned(),
             session,
             client_token,
             session_token,
         })
     }
 
-    async fn start_session(
+    pub(crate) async fn start_session(
         &self,
         tx: &mut latchkey_store::Tx,
         user_id: &str,

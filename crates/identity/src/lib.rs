@@ -11,7 +11,9 @@ pub mod auth;
 pub mod bapi;
 pub mod context;
 pub mod events;
+pub mod flows;
 pub mod keys;
+pub mod mail;
 mod pages;
 pub mod passwords;
 pub mod secrets;
@@ -19,6 +21,7 @@ pub mod sessions;
 mod state;
 pub mod throttle;
 pub mod users;
+pub mod verifications;
 pub mod webhooks;
 
 use axum::Router;
@@ -42,6 +45,12 @@ pub const MIGRATIONS: MigrationSet = &[
         name: "identity events outbox, webhook endpoints and deliveries, API keys",
         sqlite: include_str!("../migrations/sqlite/2002_outbox.sql"),
         postgres: include_str!("../migrations/postgres/2002_outbox.sql"),
+    },
+    Migration {
+        version: 2003,
+        name: "identity email codes, mail outbox, email verification details",
+        sqlite: include_str!("../migrations/sqlite/2003_email.sql"),
+        postgres: include_str!("../migrations/postgres/2003_email.sql"),
     },
 ];
 

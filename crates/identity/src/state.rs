@@ -44,11 +44,18 @@ pub struct IdentityConfig {
     pub trust_forwarded_for: bool,
     /// Where to go after signing in or up when no `redirect_url` is given.
     pub after_sign_in_path: String,
+    /// How mail is sent (or kept for the dev mailbox).
+    pub mail: crate::mail::MailSettings,
+    /// How long a sign-up, sign-in or new-address code is valid.
+    pub email_code_lifetime_ms: i64,
+    /// How long a password-reset code is valid.
+    pub reset_code_lifetime_ms: i64,
 }
 
 impl IdentityConfig {
     /// Defaults for `public_url`: 7-day sessions, 100 sign-ins per 10 minutes and 20 sign-ups
-    /// per hour from one address.
+    /// per hour from one address, mail kept for the dev mailbox, codes valid for 10 minutes
+    /// (30 for a password reset).
     #[must_use]
     pub fn new(public_url: url::Url) -> Self {
         Self {
@@ -64,6 +71,9 @@ impl IdentityConfig {
             },
             trust_forwarded_for: false,
             after_sign_in_path: "/".to_owned(),
+            mail: crate::mail::MailSettings::default(),
+            email_code_lifetime_ms: 10 * 60 * 1000,
+            reset_code_lifetime_ms: 30 * 60 * 1000,
         }
     }
 
@@ -104,6 +114,10 @@ pub(crate) struct Inner {
     pub instance_id: String,
     /// Woken when an event is written, so the delivery worker need not wait for its next poll.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Woken when a mail is written, likewise for the mail worker.
+    pub mail_outbox: Arc<tokio::sync::Notify>,
+    /// Keys the hashes of one-time codes.
+    pub code_key: [u8; 32],
     pub master: MasterKey,
 }
 
@@ -143,6 +157,8 @@ impl Identity {
                 config,
                 instance_id,
                 outbox: Arc::new(tokio::sync::Notify::new()),
+                mail_outbox: Arc::new(tokio::sync::Notify::new()),
+                code_key: master.derive("email codes"),
                 master: master.clone(),
             }),
         })

@@ -61,6 +61,8 @@ pub struct Config {
     pub authorized_parties: Option<Vec<String>>,
     /// Real Clerk as the app's issuer, when any of its settings is given.
     pub clerk: Option<ClerkSettings>,
+    /// Mail: the SMTP relay (or the dev mailbox), the sender, retries, code lifetimes.
+    pub mail: crate::mail_config::MailConfig,
 }
 
 /// Settings of real Clerk, when the app verifies Clerk's sessions instead of latchkey's.
@@ -150,6 +152,11 @@ settings! {
     CLERK_API_URL = "clerk_api_url", "--clerk-api-url", "CLERK_API_URL";
     CLERK_SIGN_IN_URL = "clerk_sign_in_url", "--clerk-sign-in-url", "CLERK_SIGN_IN_URL";
     CLERK_ACCOUNT_URL = "clerk_account_url", "--clerk-account-url", "CLERK_ACCOUNT_URL";
+    SMTP_URL = "smtp_url", "--smtp-url", "LATCHKEY_SMTP_URL";
+    MAIL_FROM = "mail_from", "--mail-from", "LATCHKEY_MAIL_FROM";
+    MAIL_RETRY_SCHEDULE = "mail_retry_schedule", "--mail-retry-schedule", "LATCHKEY_MAIL_RETRY_SCHEDULE";
+    EMAIL_CODE_LIFETIME = "email_code_lifetime", "--email-code-lifetime", "LATCHKEY_EMAIL_CODE_LIFETIME";
+    RESET_CODE_LIFETIME = "reset_code_lifetime", "--reset-code-lifetime", "LATCHKEY_RESET_CODE_LIFETIME";
 }
 
 /// Where a value came from, named the way the operator wrote it.
@@ -427,6 +434,7 @@ impl Config {
                 Ok(timeout)
             })?
             .unwrap_or(Duration::from_secs(15));
+        let mail = crate::mail_config::resolve(sources)?;
         Ok(Self {
             addr,
             data_dir,
@@ -447,6 +455,7 @@ impl Config {
             app_name,
             authorized_parties,
             clerk,
+            mail,
         })
     }
 }

@@ -9,6 +9,7 @@ mod bridge;
 pub mod cli;
 pub mod config;
 mod health;
+pub mod mail_config;
 pub mod startup;
 pub mod telemetry;
 

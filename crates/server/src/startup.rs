@@ -12,6 +12,7 @@ use latchkey_app::session::{
     StaticKeys, UserSource, clerk_frontend_api,
 };
 use latchkey_identity::keys::{KeysError, RELOAD_EVERY};
+use latchkey_identity::mail::{MailSettings, MailWorker};
 use latchkey_identity::passwords::{HashError, PasswordHasher};
 use latchkey_identity::secrets::MasterKey;
 use latchkey_identity::throttle::Limit;
@@ -58,6 +59,8 @@ pub enum StartError {
     Clerk(String),
     #[error("cannot create the management API's first secret key: {0}")]
     SecretKey(StoreError),
+    #[error("cannot prepare mail delivery: {0}")]
+    Mail(String),
 }
 
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
@@ -67,6 +70,7 @@ pub struct Application {
     db: Db,
     identity: Identity,
     delivery: Worker,
+    mail: MailWorker,
     local_addr: SocketAddr,
     public_url: url::Url,
     initial_secret_key: Option<String>,
@@ -144,6 +148,7 @@ impl Application {
             },
             Some(loopback_base(local_addr)),
         )?;
+        let mail = MailWorker::new(identity.clone()).map_err(StartError::Mail)?;
         let routes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
@@ -166,6 +171,7 @@ impl Application {
             db,
             identity,
             delivery,
+            mail,
             local_addr,
             public_url,
             initial_secret_key,
@@ -211,6 +217,7 @@ impl Application {
         let token = CancellationToken::new();
         let mut workers = spawn_workers(&self.identity, &token);
         workers.push(tokio::spawn(self.delivery.run(token.clone())));
+        workers.push(tokio::spawn(self.mail.run(token.clone())));
         let serve_token = token.clone();
         tracing::info!(
             listen.addr = %self.local_addr,
@@ -218,6 +225,7 @@ impl Application {
             database = %self.db.url(),
             "latchkey is serving"
         );
+        announce_mail(&self.identity, &self.public_url);
         let server = axum::serve(
             self.listener,
             self.router
@@ -408,8 +416,34 @@ fn loopback_base(local: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, local.port()))
 }
 
+/// Says where mail goes: the relay (without its credentials), or the dev mailbox's address.
+fn announce_mail(identity: &Identity, public_url: &url::Url) {
+    match &identity.config().mail.smtp {
+        Some(smtp) => tracing::info!(smtp.relay = %smtp.redacted(), "mail goes out through SMTP"),
+        None => {
+            let mailbox = public_url
+                .join("/dev/mailbox")
+                .map_or_else(|_| "/dev/mailbox".to_owned(), |url| url.to_string());
+            tracing::warn!(
+                mailbox.url = %mailbox,
+                "no SMTP relay is set (LATCHKEY_SMTP_URL): mail is not sent but kept for the dev mailbox, which only this machine can open"
+            );
+        }
+    }
+}
+
 fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
     let mut identity = IdentityConfig::new(public_url.clone());
+    identity.mail = MailSettings {
+        smtp: config.mail.smtp_url.clone(),
+        from: config.mail.from.clone(),
+        retry_schedule: config.mail.retry_schedule.clone(),
+        site_name: config.app_name.clone(),
+    };
+    identity.email_code_lifetime_ms =
+        i64::try_from(config.mail.code_lifetime.as_millis()).unwrap_or(i64::MAX);
+    identity.reset_code_lifetime_ms =
+        i64::try_from(config.mail.reset_code_lifetime.as_millis()).unwrap_or(i64::MAX);
     identity.trust_forwarded_for = config.trust_forwarded_for;
     identity.sign_in_ip_limit = Limit {
         max: config.sign_in_attempts_per_ip,

@@ -96,6 +96,7 @@ impl TestContext {
             app_name: "Test App".to_owned(),
             authorized_parties: None,
             clerk: None,
+            mail: latchkey_server::mail_config::MailConfig::default(),
         }
     }
 

@@ -18,10 +18,12 @@ mod client;
 pub mod fake_clerk;
 mod harness;
 pub mod interop;
+pub mod mailbox;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;
+pub mod smtp;
 pub mod webdriver;
 
 pub use app::{TestApp, TestContext};

@@ -13,6 +13,21 @@ use crate::passwords::Password;
 use crate::sessions::{self, SessionRecord};
 use crate::state::Identity;
 use crate::users::{ProfileChange, UserRecord, validate};
+use crate::verifications;
+
+struct EmailRow {
+    id: String,
+    address: String,
+    primary: bool,
+    verified: bool,
+}
+
+struct PendingRow {
+    id: String,
+    address: String,
+    expired: bool,
+    attempts_left: i64,
+}
 
 struct SessionRow {
     id: String,
@@ -35,6 +50,9 @@ struct AccountPage<'a> {
     last_name: &'a str,
     username: &'a str,
     image_url: &'a str,
+    emails: Vec<EmailRow>,
+    pending: Vec<PendingRow>,
+    can_add: bool,
     sessions: Vec<SessionRow>,
 }
 
@@ -45,7 +63,7 @@ pub(crate) struct Notice {
 }
 
 /// The signed-in account, or a redirect to sign in (and back here).
-async fn require(
+pub(super) async fn require(
     identity: &Identity,
     headers: &HeaderMap,
 ) -> Result<(SessionRecord, UserRecord), Response> {
@@ -62,7 +80,7 @@ async fn require(
     }
 }
 
-async fn render(
+pub(super) async fn render(
     identity: &Identity,
     headers: &HeaderMap,
     session: &SessionRecord,
@@ -75,13 +93,42 @@ async fn render(
     let listed = async {
         let mut tx = identity.inner.db.begin_read().await?;
         let listed = sessions::list_active(&mut tx, &user.id, now).await?;
+        let pending =
+            verifications::list_open(&mut tx, &user.id, verifications::Purpose::AddEmail).await?;
         tx.commit().await?;
-        Ok::<_, latchkey_store::StoreError>(listed)
+        Ok::<_, latchkey_store::StoreError>((listed, pending))
     }
     .await;
-    let Ok(listed) = listed else {
+    let Ok((listed, pending)) = listed else {
         return unavailable("/user");
     };
+    // An added address waiting for its code is shown from its verification, the same way
+    // whether the address was free or a stand-in took its place.
+    let waiting: Vec<&str> = pending
+        .iter()
+        .filter_map(|v| v.email_address_id.as_deref())
+        .collect();
+    let emails = user
+        .emails
+        .iter()
+        .filter(|e| !waiting.contains(&e.id.as_str()))
+        .map(|e| EmailRow {
+            id: e.id.clone(),
+            address: e.email_address.clone(),
+            primary: user.primary_email_address_id.as_deref() == Some(e.id.as_str()),
+            verified: e.verification_status == "verified",
+        })
+        .collect();
+    let can_add = pending.len() < crate::flows::MAX_PENDING;
+    let pending = pending
+        .into_iter()
+        .map(|v| PendingRow {
+            expired: v.expire_at <= now,
+            attempts_left: v.attempts_left(),
+            id: v.id,
+            address: v.email_address,
+        })
+        .collect();
     let rows = listed
         .iter()
         .map(|s| {
@@ -113,6 +160,9 @@ async fn render(
         last_name: user.last_name.as_deref().unwrap_or_default(),
         username: user.username.as_deref().unwrap_or_default(),
         image_url: user.image_url.as_deref().unwrap_or_default(),
+        emails,
+        pending,
+        can_add,
         sessions: rows,
     };
     html(status, page.render(), issued.set_cookie.as_slice())
@@ -134,6 +184,14 @@ pub(crate) async fn page(
         }
         "session_revoked" => Some("The session was signed out."),
         "others_revoked" => Some("All your other sessions were signed out."),
+        "email_added" => Some("We sent a code to the new address. Enter it below to add it."),
+        "email_code_sent" => Some("A new code is on its way."),
+        "email_verified" => Some("The address is verified and added to your account."),
+        "email_cancelled" => Some("The address waiting for a code was withdrawn."),
+        "primary_changed" => {
+            Some("Your primary address was changed; the previous one was told by email.")
+        }
+        "email_removed" => Some("The address was removed from your account."),
         _ => None,
     };
     render(
@@ -149,7 +207,7 @@ pub(crate) async fn page(
 }
 
 /// Checks CSRF and the session for a form on this page.
-async fn guard(
+pub(super) async fn guard(
     identity: &Identity,
     headers: &HeaderMap,
     token: Option<&str>,

@@ -1,8 +1,13 @@
-//! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/user`. Server-rendered with askama
-//! (escaping on), usable without JavaScript, every form protected against CSRF.
+//! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
+//! `/reset-password`, `/user`, and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
+mod emails;
+mod mailbox;
+mod reset;
 mod sign;
+mod verify;
 
 use askama::Template;
 use axum::Router;
@@ -14,17 +19,36 @@ use crate::state::Identity;
 
 /// The identity's page routes.
 pub fn router(identity: Identity) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/sign-in", get(sign::sign_in_page).post(sign::sign_in))
+        .route("/sign-in/code", post(verify::request_sign_in_code))
         .route("/sign-up", get(sign::sign_up_page).post(sign::sign_up))
         .route("/sign-out", post(sign::sign_out))
+        .route("/verify", get(verify::page).post(verify::submit))
+        .route("/verify/resend", post(verify::resend))
+        .route(
+            "/forgot-password",
+            get(reset::forgot_page).post(reset::forgot),
+        )
+        .route("/reset-password", get(reset::reset_page).post(reset::reset))
         .route("/user", get(account::page))
+        .route("/user/emails", post(emails::add))
+        .route("/user/emails/verify", post(emails::verify))
+        .route("/user/emails/resend", post(emails::resend))
+        .route("/user/emails/cancel", post(emails::cancel))
+        .route("/user/emails/primary", post(emails::primary))
+        .route("/user/emails/remove", post(emails::remove))
         .route("/user/profile", post(account::save_profile))
         .route("/user/password", post(account::change_password))
         .route("/user/sessions/revoke", post(account::revoke_session))
         .route("/user/sessions/revoke-others", post(account::revoke_others))
-        .route("/user/delete", post(account::delete))
-        .with_state(identity)
+        .route("/user/delete", post(account::delete));
+    if identity.uses_dev_mailbox() {
+        router = router
+            .route("/dev/mailbox", get(mailbox::list))
+            .route("/dev/mailbox/{id}", get(mailbox::show));
+    }
+    router.with_state(identity)
 }
 
 pub(crate) use latchkey_web::pages::{html, see_other};

@@ -8,8 +8,9 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::{csrf_refused, html, message, redirect_query, see_other, unavailable};
-use crate::account::{SignInError, SignUp, SignUpError};
+use crate::account::{SignInError, SignInOutcome};
 use crate::context::{Peer, RequestContext};
+use crate::flows::sign_up::{SignUp, SignUpError};
 use crate::passwords::Password;
 use crate::state::Identity;
 
@@ -74,13 +75,13 @@ struct SignUpPage<'a> {
 
 impl Identity {
     /// Where to send the browser after signing in: `redirect_url` if it stays on this site.
-    fn landing(&self, redirect_url: &str) -> String {
+    pub(crate) fn landing(&self, redirect_url: &str) -> String {
         latchkey_web::redirect::same_origin_path(redirect_url, &self.inner.config.public_url)
             .unwrap_or_else(|| self.inner.config.after_sign_in_path.clone())
     }
 
     /// `redirect_url` if safe, else empty: what forms carry along.
-    fn safe_redirect(&self, redirect_url: &str) -> String {
+    pub(crate) fn safe_redirect(&self, redirect_url: &str) -> String {
         latchkey_web::redirect::same_origin_path(redirect_url, &self.inner.config.public_url)
             .unwrap_or_default()
     }
@@ -108,6 +109,9 @@ pub(crate) async fn sign_in_page(
         "signed_out" => Some("You are signed out."),
         "deleted" => Some("Your account was deleted."),
         "password_changed" => Some("Your password was changed. Sign in again."),
+        "password_reset" => Some(
+            "Your password was reset and every session was signed out. Sign in with the new password.",
+        ),
         _ => None,
     };
     let page = SignInPage {
@@ -137,19 +141,22 @@ pub(crate) async fn sign_in(
     }
     let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
     let previous = Identity::client_token(&headers);
+    let redirect = identity.safe_redirect(&form.redirect_url);
     let result = identity
         .sign_in(
             &form.email_address,
             Password::new(form.password),
             previous.as_ref(),
+            &redirect,
             &ctx,
         )
         .await;
     match result {
-        Ok(signed) => see_other(
+        Ok(SignInOutcome::SignedIn(signed)) => see_other(
             &identity.landing(&form.redirect_url),
             &identity.sign_in_cookies(&signed),
         ),
+        Ok(SignInOutcome::VerifyEmail(pending)) => identity.after_request(&pending),
         Err(SignInError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-in failed on the database");
             unavailable("/sign-in")
@@ -157,6 +164,7 @@ pub(crate) async fn sign_in(
         Err(error) => {
             let (status, retry_after) = match &error {
                 SignInError::Throttled { retry_after_secs }
+                | SignInError::TooManyMails { retry_after_secs }
                 | SignInError::Locked { retry_after_secs } => {
                     (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after_secs))
                 }
@@ -234,20 +242,21 @@ pub(crate) async fn sign_up(
         password: Password::new(form.password),
         first_name: form.first_name.clone(),
         last_name: form.last_name.clone(),
+        redirect_url: identity.safe_redirect(&form.redirect_url),
     };
     match identity.sign_up(request, &ctx).await {
-        Ok(signed) => see_other(
-            &identity.landing(&form.redirect_url),
-            &identity.sign_in_cookies(&signed),
-        ),
+        Ok(pending) => identity.after_request(&pending),
         Err(SignUpError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-up failed on the database");
             unavailable("/sign-up")
         }
-        Err(SignUpError::Throttled { retry_after_secs }) => message(
+        Err(
+            error @ (SignUpError::Throttled { retry_after_secs }
+            | SignUpError::TooManyMails { retry_after_secs }),
+        ) => message(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ups",
-            &SignUpError::Throttled { retry_after_secs }.to_string(),
+            &error.to_string(),
             "/sign-up",
             Some(retry_after_secs),
         ),
@@ -255,7 +264,6 @@ pub(crate) async fn sign_up(
             let status = match error {
                 SignUpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 SignUpError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-                SignUpError::EmailTaken => StatusCode::CONFLICT,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             let issued = identity.inner.csrf.issue(&headers);

@@ -26,11 +26,11 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
             email_address: e.email_address.clone(),
             reserved: false,
             verification: Some(clerk::Verification {
-                object: None,
+                object: verification_object(e.verification_strategy.as_deref()),
                 status: e.verification_status.clone(),
                 strategy: e.verification_strategy.clone(),
-                attempts: None,
-                expire_at: None,
+                attempts: e.verification_attempts,
+                expire_at: e.verification_expire_at,
                 extra: serde_json::Map::new(),
             }),
             linked_to: Vec::new(),
@@ -83,6 +83,16 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
         delete_self_enabled: true,
         create_organization_enabled: false,
         create_organizations_limit: None,
+    }
+}
+
+/// Clerk names a verification's object after how it is done: a one-time code is
+/// `verification_otp`, an operator's say-so `verification_admin`.
+fn verification_object(strategy: Option<&str>) -> Option<String> {
+    match strategy? {
+        "email_code" => Some("verification_otp".to_owned()),
+        "admin" => Some("verification_admin".to_owned()),
+        _ => None,
     }
 }
 

@@ -5,6 +5,8 @@
 //! receivers apply a `user.updated` only if it is newer than what they hold.
 
 mod clerk_json;
+mod credentials;
+pub mod emails;
 mod query;
 pub mod validate;
 
@@ -12,6 +14,7 @@ use latchkey_store::{DbRow, Row as _, StoreError, Tx};
 use serde_json::Value;
 
 pub use clerk_json::{Lockout, to_clerk};
+pub use credentials::{Credentials, credentials_by_email, password_hash};
 pub use query::{ListQuery, OrderBy, count, list};
 
 /// Prefixes of the ids this module mints.
@@ -78,8 +81,12 @@ pub struct EmailRecord {
     pub email_address: String,
     /// `unverified` or `verified`.
     pub verification_status: String,
-    /// How it was verified (`email_code`, `admin`), if it was.
+    /// How it was or is being verified (`email_code`, `admin`).
     pub verification_strategy: Option<String>,
+    /// Code attempts made in its current or last verification.
+    pub verification_attempts: Option<i64>,
+    /// When the code of its current or last verification expires (ms).
+    pub verification_expire_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -214,7 +221,8 @@ pub(crate) async fn emails_of(
     for chunk in user_ids.chunks(500) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let mut q = tx.query_owned(format!(
-            "SELECT id, user_id, email_address, verification_status, verification_strategy, created_at, updated_at \
+            "SELECT id, user_id, email_address, verification_status, verification_strategy, \
+                 verification_attempts, verification_expire_at, created_at, updated_at \
              FROM identity_email_addresses WHERE user_id IN ({}) ORDER BY created_at, id",
             placeholders.join(", ")
         ));
@@ -228,6 +236,8 @@ pub(crate) async fn emails_of(
                 email_address: row.try_get("email_address")?,
                 verification_status: row.try_get("verification_status")?,
                 verification_strategy: row.try_get("verification_strategy")?,
+                verification_attempts: row.try_get("verification_attempts")?,
+                verification_expire_at: row.try_get("verification_expire_at")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             });
@@ -260,61 +270,6 @@ pub(crate) fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         emails: Vec::new(),
-    })
-}
-
-/// What sign-in needs to know about the account behind an email address.
-#[derive(Clone)]
-pub struct Credentials {
-    pub user_id: String,
-    pub password_hash: Option<String>,
-    pub banned: bool,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user_id", &self.user_id)
-            .field("banned", &self.banned)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The account an email address (any case) belongs to.
-///
-/// # Errors
-/// Database failures.
-pub async fn credentials_by_email(
-    tx: &mut Tx,
-    normalized_email: &str,
-) -> Result<Option<Credentials>, StoreError> {
-    let q = tx
-        .query(
-            "SELECT u.id, u.password_hash, u.banned_at FROM identity_users u \
-             JOIN identity_email_addresses e ON e.user_id = u.id WHERE e.email_normalized = $1",
-        )
-        .bind(normalized_email);
-    let Some(row) = tx.fetch_optional(q).await? else {
-        return Ok(None);
-    };
-    Ok(Some(Credentials {
-        user_id: row.try_get("id")?,
-        password_hash: row.try_get("password_hash")?,
-        banned: row.try_get::<Option<i64>, _>("banned_at")?.is_some(),
-    }))
-}
-
-/// The stored password hash of a user.
-///
-/// # Errors
-/// Database failures.
-pub async fn password_hash(tx: &mut Tx, user_id: &str) -> Result<Option<String>, StoreError> {
-    let q = tx
-        .query("SELECT password_hash FROM identity_users WHERE id = $1")
-        .bind(user_id);
-    Ok(match tx.fetch_optional(q).await? {
-        Some(row) => row.try_get("password_hash")?,
-        None => None,
     })
 }
 
@@ -450,6 +405,7 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<bool, StoreError> {
     // foreign keys enabled on the connection.
     for sql in [
         "DELETE FROM identity_sessions WHERE user_id = $1",
+        "DELETE FROM identity_verifications WHERE user_id = $1",
         "DELETE FROM identity_email_addresses WHERE user_id = $1",
     ] {
         let q = tx.query(sql).bind(id);

@@ -455,7 +455,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// The delay before the attempt after failed attempt number `attempt` (1-based), or `None`
 /// when the schedule is used up. ±20 % jitter; a `Retry-After` counts within [delay, 2×delay].
-fn next_delay(
+pub(crate) fn next_delay(
     schedule: &[Duration],
     attempt: i64,
     retry_after: Option<Duration>,

@@ -74,7 +74,11 @@ fn table(rows: &[AppUser]) -> String {
         cells.push([
             user.id.clone(),
             user.clerk_user_id.clone(),
-            user.email.clone().unwrap_or_default(),
+            match (&user.email, user.email_verified) {
+                (Some(email), true) => email.clone(),
+                (Some(email), false) => format!("{email} (unverified)"),
+                (None, _) => String::new(),
+            },
             name,
             user.username.clone().unwrap_or_default(),
             user.source_updated_at.to_string(),

@@ -121,6 +121,21 @@ pub struct SettingsArgs {
     /// Where "Manage account" leads in Clerk mode [default: the Account Portal's /user] [env: CLERK_ACCOUNT_URL]
     #[arg(long, global = true, value_name = "URL")]
     pub clerk_account_url: Option<String>,
+    /// SMTP relay for mail: smtps://user:password@host:465 (TLS), smtp://host:587?tls=required (STARTTLS), or smtp://127.0.0.1:25 (plain, loopback); prefer the environment, flags show in process lists [default: none; mail stays in the dev mailbox at /dev/mailbox] [env: LATCHKEY_SMTP_URL]
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of every mail, "Name <address>" or an address [default: <app name> <no-reply@public host>] [env: LATCHKEY_MAIL_FROM]
+    #[arg(long, global = true, value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// Delays between mail delivery attempts [default: 5s,30s,2m,10m,30m,1h,2h,4h,8h] [env: LATCHKEY_MAIL_RETRY_SCHEDULE]
+    #[arg(long, global = true, value_name = "DELAYS")]
+    pub mail_retry_schedule: Option<String>,
+    /// How long a sign-up, sign-in or new-address code is valid [default: 10m] [env: LATCHKEY_EMAIL_CODE_LIFETIME]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub email_code_lifetime: Option<String>,
+    /// How long a password-reset code is valid [default: 30m] [env: LATCHKEY_RESET_CODE_LIFETIME]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub reset_code_lifetime: Option<String>,
 }
 
 impl SettingsArgs {
@@ -169,6 +184,11 @@ impl SettingsArgs {
             (config::CLERK_API_URL, self.clerk_api_url),
             (config::CLERK_SIGN_IN_URL, self.clerk_sign_in_url),
             (config::CLERK_ACCOUNT_URL, self.clerk_account_url),
+            (config::SMTP_URL, self.smtp_url),
+            (config::MAIL_FROM, self.mail_from),
+            (config::MAIL_RETRY_SCHEDULE, self.mail_retry_schedule),
+            (config::EMAIL_CODE_LIFETIME, self.email_code_lifetime),
+            (config::RESET_CODE_LIFETIME, self.reset_code_lifetime),
         ];
         for (setting, value) in given {
             if let Some(value) = value {

@@ -7,6 +7,7 @@ mod app;
 mod bapi;
 mod cli;
 mod e2e;
+mod email;
 mod health;
 mod identity;
 mod outbox;
@@ -21,7 +22,6 @@ fn main() -> std::process::ExitCode {
     let mut tests = test_cases![
         cli::serve_creates_its_data_dir_then_reuses_it,
         cli::migrate_creates_the_schema_once,
-        cli::management_api_secret_keys_are_made_listed_and_revoked,
         cli::management_api_secret_keys_are_made_listed_and_revoked,
         health::healthz_answers,
         health::readyz_reports_the_database,
@@ -51,7 +51,7 @@ fn main() -> std::process::ExitCode {
         identity::a_revoked_session_stops_at_once_and_gets_no_new_token,
         identity::forged_and_foreign_tokens_are_refused,
         identity::throttles_answer_429_with_retry_after,
-        identity::sign_up_refuses_weak_passwords_and_taken_addresses,
+        identity::sign_up_refuses_weak_passwords,
         identity::the_account_page_edits_the_profile_and_deletes_the_account,
         identity::operators_manage_users_from_the_command_line,
         identity::rotated_keys_keep_old_tokens_verifying,
@@ -76,6 +76,19 @@ fn main() -> std::process::ExitCode {
         bapi::sessions::each_key_is_limited_to_1000_requests_per_10_seconds,
         bapi::feed::the_event_feed_pages_through_settled_events,
         bapi::feed::webhook_endpoints_are_managed_through_the_api,
+        email::sign_up::a_sign_up_waits_for_its_code_and_the_app_sees_the_verified_address,
+        email::sign_up::a_taken_address_gets_the_same_answer_and_its_owner_a_notice,
+        email::sign_up::a_password_sign_in_of_an_unverified_account_asks_for_its_code,
+        email::codes::wrong_malformed_expired_replaced_and_reused_codes_are_refused,
+        email::codes::twenty_wrong_codes_in_parallel_use_up_exactly_five_attempts,
+        email::codes::codes_can_be_sent_again_until_five_mails_an_hour,
+        email::reset::sign_in_by_code_works_and_answers_unknown_addresses_alike,
+        email::reset::a_password_reset_ends_every_session_and_tells_nobody_who_has_an_account,
+        email::change::an_added_address_is_verified_made_primary_and_the_old_one_is_told,
+        email::change::adding_an_address_someone_holds_looks_like_adding_a_free_one,
+        email::smtp::over_smtp_a_sign_up_works_and_the_dev_mailbox_is_not_served,
+        email::smtp::a_relay_down_for_a_while_loses_nothing_and_sends_each_mail_once,
+        email::smtp::the_dev_mailbox_is_served_only_to_loopback,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),

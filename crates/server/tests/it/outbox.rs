@@ -412,8 +412,10 @@ pub async fn a_killed_server_loses_no_deliveries(ctx: TestContext) {
     let added: Value = serde_json::from_str(&added.stdout).unwrap();
     receiver.trust(added["secret"].as_str().unwrap());
 
-    // A burst: 40 events from 20 sign-ups, then SIGKILL while they are being delivered.
+    // A burst: 60 events from 20 verified sign-ups (user.created, user.updated when the code
+    // is entered, session.created), then SIGKILL while they are being delivered.
     let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
     for n in 0..20 {
         let mut browser = latchkey_testkit::browser::Browser::new(&base);
         let email = format!("burst{n}@example.com");
@@ -425,18 +427,32 @@ pub async fn a_killed_server_loses_no_deliveries(ctx: TestContext) {
                 303,
             )
             .await;
+        let mailbox = client
+            .get(format!("{base}/dev/mailbox"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let code = latchkey_testkit::mailbox::parse(&mailbox)
+            .into_iter()
+            .find(|m| m.to == email)
+            .and_then(|m| m.code())
+            .unwrap();
+        crate::identity::enter_code(&mut browser, &code, 303).await;
     }
     server.start_kill().unwrap();
     let _ = server.wait().await;
     let before = receiver.accepted_ids().len();
     assert!(
-        before < 40,
-        "the kill came mid-burst ({before} of 40 delivered)"
+        before < 60,
+        "the kill came mid-burst ({before} of 60 delivered)"
     );
 
     let mut server = start();
     crate::support::wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(20)).await;
-    receiver.wait_for(40, Duration::from_secs(40)).await;
+    receiver.wait_for(60, Duration::from_secs(40)).await;
     assert!(receiver.arrivals().iter().all(|a| a.verified));
     crate::support::terminate(&server).await;
     let _ = server.wait().await;

@@ -219,7 +219,12 @@ pub async fn banning_revokes_sessions_and_unbanning_lets_the_user_back(ctx: Test
     sign_in(&mut browser, "banned@example.com", PASSWORD, 303).await;
     let updates = events_about(&app, "user.updated", &id).await;
     let states: Vec<&Value> = updates.iter().map(|e| &e["data"]["banned"]).collect();
-    assert_eq!(states, [&json!(true), &json!(false)]);
+    // The first update is the sign-up's address being verified.
+    assert_eq!(states, [&json!(false), &json!(true), &json!(false)]);
+    assert_eq!(
+        updates[0]["data"]["email_addresses"][0]["verification"]["status"],
+        "verified"
+    );
     let reply = call(&app, Method::POST, "/v1/users/user_unknown/ban", &key)
         .expect(404)
         .await;

@@ -1,0 +1,251 @@
+//! Changing addresses from the account page: add one (a code goes to it), verify it, make it
+//! primary (the old primary address is told), remove one. Every step that changes the user
+//! writes its `user.updated` in the same transaction.
+//!
+//! Adding an address someone else holds looks exactly like adding a free one: a pending entry
+//! with a code "on its way" (a stand-in), listed, sent again and cancelled the same way.
+
+use latchkey_protocol::time::now_ms;
+use latchkey_store::StoreError;
+
+use super::{CodeError, Opening, RequestError};
+use crate::mail::MailKind;
+use crate::state::Identity;
+use crate::users::{UserRecord, emails as user_emails, validate};
+use crate::verifications::{self, Code, Key, Purpose, Verification};
+
+/// Addresses waiting for a code, at most, per user.
+pub const MAX_PENDING: usize = 3;
+
+/// Why an address change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("{0}")]
+    Field(#[from] validate::FieldError),
+    #[error("That address is already on your account.")]
+    AlreadyYours,
+    #[error("Finish or cancel the addresses waiting for a code first.")]
+    TooManyPending,
+    #[error("That address is not a verified address of your account.")]
+    NotFound,
+    #[error("Your primary address cannot be removed; make another address primary first.")]
+    Primary,
+    #[error("{0}")]
+    Request(RequestError),
+    #[error("{0}")]
+    Code(#[from] CodeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RequestError> for EmailError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Field(field) => Self::Field(field),
+            RequestError::Store(store) => Self::Store(store),
+            other => Self::Request(other),
+        }
+    }
+}
+
+impl Identity {
+    /// The user's addresses waiting for a code (stand-ins included), oldest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn pending_emails(&self, user_id: &str) -> Result<Vec<Verification>, StoreError> {
+        let mut tx = self.inner.db.begin_read().await?;
+        let pending = verifications::list_open(&mut tx, user_id, Purpose::AddEmail).await?;
+        tx.commit().await?;
+        Ok(pending)
+    }
+
+    /// Adds `address` to `user` unverified and mails it a code; if someone else holds it, a
+    /// stand-in takes its place. The answer is the same.
+    ///
+    /// # Errors
+    /// See [`EmailError`].
+    pub async fn add_email(&self, user: &UserRecord, address: &str) -> Result<(), EmailError> {
+        let email = validate::email(address)?;
+        if user
+            .emails
+            .iter()
+            .any(|e| e.email_address.to_lowercase() == email.normalized)
+        {
+            return Err(EmailError::AlreadyYours);
+        }
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let pending = verifications::list_open(&mut tx, &user.id, Purpose::AddEmail).await?;
+        if pending
+            .iter()
+            .any(|v| v.email_address.to_lowercase() == email.normalized)
+        {
+            return Err(EmailError::AlreadyYours);
+        }
+        if pending.len() >= MAX_PENDING {
+            return Err(EmailError::TooManyPending);
+        }
+        if let Err(refused) = self.take_mail_slot(&mut tx, &email.normalized, now).await? {
+            tx.commit().await?;
+            return Err(refused.into());
+        }
+        self.release_stale_address(&mut tx, &email.normalized, now)
+            .await?;
+        let expire_at = now + self.inner.config.email_code_lifetime_ms;
+        let added = user_emails::add(&mut tx, &user.id, &email, expire_at, now).await?;
+        let opening = Opening {
+            purpose: Purpose::AddEmail,
+            token: None,
+            user_id: Some(&user.id),
+            email_address_id: added.as_deref(),
+            address: &email.address,
+            redirect_url: "",
+        };
+        self.open_verification(&mut tx, opening, now).await?;
+        if added.is_some() {
+            self.emit_user(&mut tx, "user.updated", &user.id, None)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(user.id = %user.id, "address added; waiting for its code");
+        Ok(())
+    }
+
+    /// Checks the code of an address `user_id` added; if right, the address is verified.
+    ///
+    /// # Errors
+    /// See [`CodeError`]. A wrong code still counts.
+    pub async fn verify_added_email(
+        &self,
+        user_id: &str,
+        verification_id: &str,
+        code: &str,
+    ) -> Result<(), CodeError> {
+        let code = Code::parse(code).ok_or(CodeError::Malformed)?;
+        let key = Key::OfUser {
+            id: verification_id,
+            user_id,
+        };
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        match verifications::find(&mut tx, key).await? {
+            Some(v) if v.purpose == Purpose::AddEmail => {}
+            _ => return Err(CodeError::Ended),
+        }
+        let verification = match self.check_code(&mut tx, key, &code, now).await? {
+            Ok(verification) => verification,
+            Err(refused) => {
+                tx.commit().await?;
+                return Err(refused);
+            }
+        };
+        if let Some(email_id) = &verification.email_address_id
+            && user_emails::mark_verified(&mut tx, email_id, verification.attempts, now)
+                .await?
+                .is_some()
+        {
+            self.emit_user(&mut tx, "user.updated", user_id, None)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(user.id = %user_id, "added address verified");
+        Ok(())
+    }
+
+    /// Sends an address waiting for its code a new one.
+    ///
+    /// # Errors
+    /// See [`RequestError`].
+    pub async fn resend_added_email_code(
+        &self,
+        user_id: &str,
+        verification_id: &str,
+    ) -> Result<(), RequestError> {
+        let key = Key::OfUser {
+            id: verification_id,
+            user_id,
+        };
+        match self.renew_verification(key, now_ms()).await? {
+            Purpose::AddEmail => Ok(()),
+            _ => Err(RequestError::Ended),
+        }
+    }
+
+    /// Withdraws an address waiting for its code (and the address, if it was added).
+    ///
+    /// # Errors
+    /// [`EmailError::NotFound`] or database failures.
+    pub async fn cancel_added_email(
+        &self,
+        user_id: &str,
+        verification_id: &str,
+    ) -> Result<(), EmailError> {
+        let key = Key::OfUser {
+            id: verification_id,
+            user_id,
+        };
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        let Some(found) = verifications::find(&mut tx, key)
+            .await?
+            .filter(|v| v.purpose == Purpose::AddEmail && v.consumed_at.is_none())
+        else {
+            return Err(EmailError::NotFound);
+        };
+        verifications::delete(&mut tx, &found.id).await?;
+        if let Some(email_id) = &found.email_address_id
+            && user_emails::remove(&mut tx, user_id, email_id, now).await?
+        {
+            self.emit_user(&mut tx, "user.updated", user_id, None)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes a verified address of the user primary and tells the previous one by mail.
+    ///
+    /// # Errors
+    /// [`EmailError::NotFound`] or database failures.
+    pub async fn set_primary_email(&self, user_id: &str, email_id: &str) -> Result<(), EmailError> {
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        match user_emails::set_primary(&mut tx, user_id, email_id, now).await? {
+            user_emails::Primary::Changed { previous } => {
+                if let Some(previous) = previous {
+                    self.queue_mail(&mut tx, &previous, Some(user_id), &MailKind::PrimaryChanged)
+                        .await?;
+                }
+                self.emit_user(&mut tx, "user.updated", user_id, None)
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(user.id = %user_id, "primary address changed");
+                Ok(())
+            }
+            user_emails::Primary::Unchanged => Ok(()),
+            user_emails::Primary::Refused => Err(EmailError::NotFound),
+        }
+    }
+
+    /// Removes an address of the user that is not its primary one.
+    ///
+    /// # Errors
+    /// [`EmailError::Primary`], [`EmailError::NotFound`] or database failures.
+    pub async fn remove_email(&self, user: &UserRecord, email_id: &str) -> Result<(), EmailError> {
+        if user.primary_email_address_id.as_deref() == Some(email_id) {
+            return Err(EmailError::Primary);
+        }
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        if !user_emails::remove(&mut tx, &user.id, email_id, now).await? {
+            return Err(EmailError::NotFound);
+        }
+        verifications::detach_address(&mut tx, email_id).await?;
+        self.emit_user(&mut tx, "user.updated", &user.id, None)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user.id, "address removed");
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! The flows that go through a mailed code: verified sign-up, sign-in by code (and a password
+//! sign-in of an account that never verified its address), password reset, and adding an
+//! address on the account page. What they share lives here: opening a verification and mailing
+//! its code, checking a typed code, and the per-address limit on mail.
+//!
+//! None of them tells whether an address has an account. An unknown address (or, at sign-up, a
+//! taken one) gets a stand-in verification written the same way in the same transaction shape,
+//! and the same answer; only the mail differs, which only the address's owner can read.
+
+mod emails;
+mod reset;
+mod sign_in;
+pub mod sign_up;
+
+use hmac::{KeyInit as _, Mac as _};
+use latchkey_store::{StoreError, Tx};
+use subtle::ConstantTimeEq as _;
+
+use crate::context::RequestContext;
+use crate::mail::MailKind;
+use crate::passwords::PolicyError;
+use crate::state::Identity;
+use crate::throttle::{self, Limit};
+use crate::users::{emails as user_emails, validate};
+use crate::verifications::{self, BrowserToken, Code, Key, NewVerification, Purpose, Refused};
+
+pub use emails::{EmailError, MAX_PENDING};
+pub use sign_up::{SignUp, SignUpError};
+
+/// The cookie that ties a pending verification to the browser that asked for it.
+pub const VERIFICATION_COOKIE: &str = "latchkey_verification";
+
+/// Mail to one address: at most 5 an hour, counted whether or not it has an account. With 5
+/// attempts a code, that bounds guessing to 25 tries an hour against any one address.
+pub const MAILS_PER_ADDRESS: Limit = Limit {
+    max: 5,
+    window_ms: 60 * 60 * 1000,
+};
+
+/// A code is on its way (or, for a stand-in, seems to be); the browser keeps `token` in its
+/// verification cookie to enter it.
+#[derive(Debug)]
+pub struct Pending {
+    pub token: BrowserToken,
+    pub purpose: Purpose,
+}
+
+fn minutes(seconds: u64) -> u64 {
+    seconds.div_ceil(60).max(1)
+}
+
+/// Why asking for a code was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Field(#[from] validate::FieldError),
+    #[error("Too many emails were sent to this address. Try again in {} minutes.", minutes(*retry_after_secs))]
+    TooManyMails { retry_after_secs: u64 },
+    #[error("Too many attempts from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Throttled { retry_after_secs: u64 },
+    #[error("This request has ended. Start again.")]
+    Ended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a typed code was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    #[error("Enter the 6-digit code from the email.")]
+    Malformed,
+    #[error("That code is incorrect. {}", tries(*remaining))]
+    Wrong { remaining: i64 },
+    #[error("That code has expired. Send a new one.")]
+    Expired,
+    #[error("Too many wrong codes. Send a new one.")]
+    TooManyAttempts,
+    #[error("That code was already used.")]
+    Used,
+    #[error("This request has ended. Start again.")]
+    Ended,
+    #[error("This account is banned. Contact the site's operator.")]
+    Banned,
+    #[error("{0}")]
+    Password(#[from] PolicyError),
+    #[error("Too many attempts from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Throttled { retry_after_secs: u64 },
+    #[error("The service is busy; try again in a moment.")]
+    Busy,
+    #[error("Something went wrong on our side; it has been logged.")]
+    Internal,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn tries(n: i64) -> String {
+    match n {
+        0 => "Send a new one.".to_owned(),
+        1 => "1 try left.".to_owned(),
+        n => format!("{n} tries left."),
+    }
+}
+
+impl From<crate::passwords::HashError> for CodeError {
+    fn from(error: crate::passwords::HashError) -> Self {
+        use crate::passwords::HashError;
+        match error {
+            HashError::Busy | HashError::Stopped => Self::Busy,
+            other => {
+                tracing::error!(error = %other, "password hashing failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// What a new verification is for and where its code goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opening<'a> {
+    pub purpose: Purpose,
+    pub token: Option<&'a BrowserToken>,
+    pub user_id: Option<&'a str>,
+    /// The address verified; `None` opens a stand-in, whose code is mailed to nobody.
+    pub email_address_id: Option<&'a str>,
+    pub address: &'a str,
+    pub redirect_url: &'a str,
+}
+
+impl Identity {
+    fn code_hash(&self, verification_id: &str, code: &Code) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.code_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"latchkey code v1\0");
+        mac.update(verification_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(code.expose().as_bytes());
+        verifications::hex(&mac.finalize().into_bytes())
+    }
+
+    fn code_lifetime_ms(&self, purpose: Purpose) -> i64 {
+        let config = &self.inner.config;
+        match purpose {
+            Purpose::ResetPassword => config.reset_code_lifetime_ms,
+            _ => config.email_code_lifetime_ms,
+        }
+    }
+
+    /// The throttle bucket of mail to an address: keyed, so the table holds no addresses.
+    fn mail_bucket(&self, normalized: &str) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.throttle_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"mail\0");
+        mac.update(normalized.as_bytes());
+        format!("mail:{}", verifications::hex(&mac.finalize().into_bytes()))
+    }
+
+    /// Counts one mail to `normalized`, known address or not.
+    pub(crate) async fn take_mail_slot(
+        &self,
+        tx: &mut Tx,
+        normalized: &str,
+        now: i64,
+    ) -> Result<Result<(), RequestError>, StoreError> {
+        let attempt =
+            throttle::take(tx, &self.mail_bucket(normalized), MAILS_PER_ADDRESS, now).await?;
+        Ok(if attempt.refused() {
+            Err(RequestError::TooManyMails {
+                retry_after_secs: attempt.retry_after_secs(now),
+            })
+        } else {
+            Ok(())
+        })
+    }
+
+    /// Counts one sign-in-like attempt from the client's address.
+    pub(crate) async fn take_ip_slot(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(ip) = ctx.ip_text() else {
+            return Ok(None);
+        };
+        let attempt = throttle::take(
+            tx,
+            &format!("signin-ip:{ip}"),
+            self.inner.config.sign_in_ip_limit,
+            now,
+        )
+        .await?;
+        Ok(attempt.refused().then(|| attempt.retry_after_secs(now)))
+    }
+
+    /// Writes a verification with a fresh code and, unless it is a stand-in, mails the code.
+    pub(crate) async fn open_verification(
+        &self,
+        tx: &mut Tx,
+        opening: Opening<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let id = latchkey_protocol::id::new_id(verifications::PREFIX);
+        let code = Code::generate();
+        let code_hash = self.code_hash(&id, &code);
+        let expire_at = now + self.code_lifetime_ms(opening.purpose);
+        let new = NewVerification {
+            id: &id,
+            purpose: opening.purpose,
+            token: opening.token,
+            user_id: opening.user_id,
+            email_address_id: opening.email_address_id,
+            email_address: opening.address,
+            code_hash: &code_hash,
+            expire_at,
+            redirect_url: opening.redirect_url,
+        };
+        verifications::create(tx, &new, now).await?;
+        if let Some(email_id) = opening.email_address_id {
+            if opening.purpose != Purpose::ResetPassword {
+                user_emails::code_sent(tx, email_id, expire_at).await?;
+            }
+            self.queue_mail(
+                tx,
+                opening.address,
+                opening.user_id,
+                &code_mail(opening.purpose, &code),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the verification behind `key` a new code (mailed unless it is a stand-in), after
+    /// counting a mail to its address.
+    pub(crate) async fn renew_verification(
+        &self,
+        key: Key<'_>,
+        now: i64,
+    ) -> Result<Purpose, RequestError> {
+        let mut tx = self.inner.db.begin().await?;
+        let Some(found) = verifications::find(&mut tx, key).await? else {
+            return Err(RequestError::Ended);
+        };
+        if found.consumed_at.is_some() {
+            return Err(RequestError::Ended);
+        }
+        let normalized = found.email_address.to_lowercase();
+        if let Err(refused) = self.take_mail_slot(&mut tx, &normalized, now).await? {
+            tx.commit().await?;
+            return Err(refused);
+        }
+        let code = Code::generate();
+        let expire_at = now + self.code_lifetime_ms(found.purpose);
+        let renewed = verifications::renew(
+            &mut tx,
+            key,
+            &self.code_hash(&found.id, &code),
+            expire_at,
+            now,
+        )
+        .await?
+        .ok_or(RequestError::Ended)?;
+        if let Some(email_id) = &renewed.email_address_id {
+            if renewed.purpose != Purpose::ResetPassword {
+                user_emails::code_sent(&mut tx, email_id, expire_at).await?;
+            }
+            self.queue_mail(
+                &mut tx,
+                &renewed.email_address,
+                renewed.user_id.as_deref(),
+                &code_mail(renewed.purpose, &code),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(verification.id = %renewed.id, "code sent again");
+        Ok(renewed.purpose)
+    }
+
+    /// Takes an attempt at the verification behind `key` and checks `code`, spending the
+    /// verification if it matches. `Ok(Err(_))` leaves the counted attempt in `tx`: the caller
+    /// must commit it.
+    pub(crate) async fn check_code(
+        &self,
+        tx: &mut Tx,
+        key: Key<'_>,
+        code: &Code,
+        now: i64,
+    ) -> Result<Result<verifications::Verification, CodeError>, StoreError> {
+        let taken = match verifications::take_attempt(tx, key, now).await? {
+            Ok(taken) => taken,
+            Err(refused) => {
+                return Ok(Err(match refused {
+                    Refused::NotFound => CodeError::Ended,
+                    Refused::Used => CodeError::Used,
+                    Refused::Expired => CodeError::Expired,
+                    Refused::TooManyAttempts => CodeError::TooManyAttempts,
+                }));
+            }
+        };
+        let verification = taken.verification;
+        let expected = self.code_hash(&verification.id, code);
+        let matches: bool = expected.as_bytes().ct_eq(taken.code_hash.as_bytes()).into();
+        // A stand-in's code went to nobody: even a lucky guess verifies nothing.
+        if !matches || verification.email_address_id.is_none() {
+            if let Some(email_id) = &verification.email_address_id {
+                user_emails::record_attempts(tx, email_id, verification.attempts).await?;
+            }
+            return Ok(Err(CodeError::Wrong {
+                remaining: verification.attempts_left(),
+            }));
+        }
+        if !verifications::consume(tx, &verification.id, now).await? {
+            return Ok(Err(CodeError::Used));
+        }
+        Ok(Ok(verification))
+    }
+}
+
+/// The mail that carries a code for `purpose`.
+fn code_mail(purpose: Purpose, code: &Code) -> MailKind<'_> {
+    match purpose {
+        Purpose::SignUp => MailKind::SignUpCode(code),
+        Purpose::SignIn => MailKind::SignInCode(code),
+        Purpose::ResetPassword => MailKind::ResetCode(code),
+        Purpose::AddEmail => MailKind::AddEmailCode(code),
+    }
+}

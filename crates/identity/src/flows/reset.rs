@@ -1,0 +1,94 @@
+//! Password reset: a code mailed to the address (30 minutes), then a new password under the
+//! same policy as sign-up, which ends every session. Known and unknown addresses get the same
+//! answer after the same database work; only known ones are mailed.
+
+use latchkey_protocol::time::now_ms;
+
+use super::{CodeError, Pending, RequestError};
+use crate::context::RequestContext;
+use crate::passwords::{Password, check_new_password};
+use crate::sessions::EndReason;
+use crate::state::Identity;
+use crate::throttle;
+use crate::users::{self, emails as user_emails};
+use crate::verifications::{self, BrowserToken, Code, Key, Purpose};
+
+impl Identity {
+    /// Mails a reset code to `email_address` if it signs in to an account; otherwise writes a
+    /// stand-in. The answer is the same.
+    ///
+    /// # Errors
+    /// See [`RequestError`].
+    pub async fn request_password_reset(
+        &self,
+        email_address: &str,
+        ctx: &RequestContext,
+    ) -> Result<Pending, RequestError> {
+        self.request_code(Purpose::ResetPassword, email_address, "", ctx)
+            .await
+    }
+
+    /// Checks the reset code behind a browser's cookie and sets `new_password`; every session
+    /// of the account ends. Returns how many.
+    ///
+    /// # Errors
+    /// See [`CodeError`]. The password is checked before the code, and a weak one costs no
+    /// attempt; a wrong code still counts.
+    pub async fn reset_password(
+        &self,
+        token: &BrowserToken,
+        code: &str,
+        new_password: Password,
+        ctx: &RequestContext,
+    ) -> Result<usize, CodeError> {
+        let code = Code::parse(code).ok_or(CodeError::Malformed)?;
+        let mut tx = self.inner.db.begin_read().await?;
+        let found = verifications::find(&mut tx, Key::Token(token)).await?;
+        tx.commit().await?;
+        let Some(found) = found.filter(|v| v.purpose == Purpose::ResetPassword) else {
+            return Err(CodeError::Ended);
+        };
+        let normalized = found.email_address.to_lowercase();
+        let local_part = normalized.split('@').next().unwrap_or_default().to_owned();
+        check_new_password(new_password.expose(), &[&normalized, &local_part])?;
+        let hash = self.inner.hasher.hash(new_password).await?;
+
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now).await? {
+            tx.commit().await?;
+            return Err(CodeError::Throttled { retry_after_secs });
+        }
+        let verification = match self
+            .check_code(&mut tx, Key::Token(token), &code, now)
+            .await?
+        {
+            Ok(verification) => verification,
+            Err(refused) => {
+                tx.commit().await?;
+                return Err(refused);
+            }
+        };
+        let Some(user_id) = verification.user_id.clone() else {
+            return Err(CodeError::Ended);
+        };
+        match users::set_password(&mut tx, &user_id, hash.as_str(), now).await {
+            Ok(()) => {}
+            Err(users::AccountError::Store(error)) => return Err(error.into()),
+            Err(_) => return Err(CodeError::Ended),
+        }
+        // The code proved the address is theirs.
+        if let Some(email_id) = &verification.email_address_id {
+            user_emails::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
+        }
+        throttle::clear(&mut tx, &self.account_bucket(&normalized)).await?;
+        let ended = self
+            .end_all_sessions_in(&mut tx, &user_id, None, EndReason::Revoked, now)
+            .await?;
+        self.emit_user(&mut tx, "user.updated", &user_id, Some(ctx))
+            .await?;
+        tx.commit().await?;
+        tracing::info!(user.id = %user_id, sessions.ended = ended.len(), "password reset");
+        Ok(ended.len())
+    }
+}

@@ -1,0 +1,151 @@
+//! `/forgot-password` (ask for a reset code) and `/reset-password` (enter it with a new
+//! password). Both answer the same for addresses with and without an account.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::verify::{NoticeParams, notice_text, request_refused};
+use super::{csrf_refused, html, see_other, unavailable};
+use crate::context::{Peer, RequestContext};
+use crate::flows::CodeError;
+use crate::passwords::Password;
+use crate::state::Identity;
+use crate::verifications::Purpose;
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPage<'a> {
+    title: &'a str,
+    csrf_token: &'a str,
+    email_address: &'a str,
+    error: Option<&'a str>,
+}
+
+pub(crate) async fn forgot_page(State(identity): State<Identity>, headers: HeaderMap) -> Response {
+    let issued = identity.inner.csrf.issue(&headers);
+    let page = ForgotPage {
+        title: "Reset your password",
+        csrf_token: &issued.token,
+        email_address: "",
+        error: None,
+    };
+    html(StatusCode::OK, page.render(), issued.set_cookie.as_slice())
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct ForgotForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    email_address: String,
+}
+
+pub(crate) async fn forgot(
+    State(identity): State<Identity>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    if let Err(error) = identity
+        .inner
+        .csrf
+        .verify(&headers, form.csrf_token.as_deref())
+    {
+        return csrf_refused(error, "/forgot-password");
+    }
+    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    match identity
+        .request_password_reset(&form.email_address, &ctx)
+        .await
+    {
+        Ok(pending) => identity.after_request(&pending),
+        Err(crate::flows::RequestError::Field(field)) => {
+            let issued = identity.inner.csrf.issue(&headers);
+            let text = field.to_string();
+            let page = ForgotPage {
+                title: "Reset your password",
+                csrf_token: &issued.token,
+                email_address: form.email_address.trim(),
+                error: Some(&text),
+            };
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page.render(),
+                issued.set_cookie.as_slice(),
+            )
+        }
+        Err(error) => request_refused(&error, "/forgot-password"),
+    }
+}
+
+pub(crate) async fn reset_page(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Query(params): Query<NoticeParams>,
+) -> Response {
+    match identity
+        .pending_for(&headers, &[Purpose::ResetPassword], "/forgot-password")
+        .await
+    {
+        Ok((_, verification)) => identity.code_page(
+            &headers,
+            &verification,
+            StatusCode::OK,
+            notice_text(&params.notice),
+            None,
+        ),
+        Err(response) => response,
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct ResetForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(crate) async fn reset(
+    State(identity): State<Identity>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    if let Err(error) = identity
+        .inner
+        .csrf
+        .verify(&headers, form.csrf_token.as_deref())
+    {
+        return csrf_refused(error, "/reset-password");
+    }
+    let Some(token) = Identity::verification_token(&headers) else {
+        return see_other("/forgot-password", &[]);
+    };
+    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    match identity
+        .reset_password(&token, &form.code, Password::new(form.password), &ctx)
+        .await
+    {
+        Ok(_) => {
+            // Every session ended, this browser's too.
+            let mut cookies = identity.sign_out_cookies();
+            cookies.push(identity.clear_verification_cookie());
+            see_other("/sign-in?notice=password_reset", &cookies)
+        }
+        Err(CodeError::Store(error)) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(&error), "a password reset failed on the database");
+            unavailable("/reset-password")
+        }
+        Err(CodeError::Ended) => {
+            see_other("/forgot-password", &[identity.clear_verification_cookie()])
+        }
+        Err(error) => identity.code_refused(&headers, &token, &error).await,
+    }
+}

@@ -1,0 +1,128 @@
+//! The mail settings: the SMTP relay, the sender, the retry schedule and how long codes live.
+//! Resolved from the same layers as every other setting (see [`crate::config`]).
+
+use std::time::Duration;
+
+use latchkey_identity::mail::{Sender, SmtpUrl, default_retry_schedule};
+
+use crate::config::{
+    ConfigError, EMAIL_CODE_LIFETIME, MAIL_FROM, MAIL_RETRY_SCHEDULE, RESET_CODE_LIFETIME,
+    SMTP_URL, Sources, parse_duration,
+};
+
+/// How mail leaves latchkey.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// The relay (`LATCHKEY_SMTP_URL`); `None` keeps mail in the dev mailbox.
+    pub smtp_url: Option<SmtpUrl>,
+    /// The `From` (`LATCHKEY_MAIL_FROM`); `None` for `<app name> <no-reply@public host>`.
+    pub from: Option<Sender>,
+    /// Delays before each retry of a failed delivery.
+    pub retry_schedule: Vec<Duration>,
+    /// How long a sign-up, sign-in or new-address code is valid.
+    pub code_lifetime: Duration,
+    /// How long a password-reset code is valid.
+    pub reset_code_lifetime: Duration,
+}
+
+impl Default for MailConfig {
+    /// The dev mailbox, the default sender, 10-minute codes and 30-minute reset codes.
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: None,
+            retry_schedule: default_retry_schedule(),
+            code_lifetime: Duration::from_secs(10 * 60),
+            reset_code_lifetime: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+fn lifetime(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < Duration::from_secs(1) || duration > Duration::from_secs(24 * 60 * 60) {
+        return Err("a code lives between 1s and 24h".to_owned());
+    }
+    Ok(duration)
+}
+
+/// Validates the mail settings.
+///
+/// # Errors
+/// The first setting that does not validate.
+pub fn resolve(sources: &Sources) -> Result<MailConfig, ConfigError> {
+    let defaults = MailConfig::default();
+    Ok(MailConfig {
+        smtp_url: sources.parse(SMTP_URL, SmtpUrl::parse)?,
+        from: sources.parse(MAIL_FROM, Sender::parse)?,
+        retry_schedule: sources
+            .parse(MAIL_RETRY_SCHEDULE, |s| {
+                let delays = s
+                    .split(',')
+                    .map(|d| parse_duration(d.trim()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if delays.is_empty() || delays.len() > 30 {
+                    return Err("give 1 to 30 delays, e.g. 5s,30s,2m,10m,30m,1h".to_owned());
+                }
+                Ok(delays)
+            })?
+            .unwrap_or(defaults.retry_schedule),
+        code_lifetime: sources
+            .parse(EMAIL_CODE_LIFETIME, lifetime)?
+            .unwrap_or(defaults.code_lifetime),
+        reset_code_lifetime: sources
+            .parse(RESET_CODE_LIFETIME, lifetime)?
+            .unwrap_or(defaults.reset_code_lifetime),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn env(pairs: &[(&str, &str)]) -> Sources {
+        Sources {
+            env: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Sources::default()
+        }
+    }
+
+    #[test]
+    fn mail_defaults_to_the_dev_mailbox() {
+        let config = Config::resolve(&Sources::default()).unwrap();
+        assert!(config.mail.smtp_url.is_none());
+        assert_eq!(config.mail.code_lifetime, Duration::from_secs(600));
+        assert_eq!(config.mail.reset_code_lifetime, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn a_bad_smtp_url_is_named_without_its_password() {
+        let error = Config::resolve(&env(&[(
+            "LATCHKEY_SMTP_URL",
+            "smtp://user:hunter2hunter2@mail.example.com:25",
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("invalid LATCHKEY_SMTP_URL: "), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let config = Config::resolve(&env(&[
+            ("LATCHKEY_SMTP_URL", "smtps://user:pw@mail.example.com:465"),
+            ("LATCHKEY_MAIL_FROM", "Acme <no-reply@acme.example>"),
+            ("LATCHKEY_EMAIL_CODE_LIFETIME", "2s"),
+        ]))
+        .unwrap();
+        assert!(config.mail.smtp_url.is_some());
+        assert_eq!(config.mail.code_lifetime, Duration::from_secs(2));
+        let error = Config::resolve(&env(&[("LATCHKEY_RESET_CODE_LIFETIME", "2d")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("invalid LATCHKEY_RESET_CODE_LIFETIME"),
+            "{error}"
+        );
+    }
+}

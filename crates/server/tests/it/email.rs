@@ -1,0 +1,102 @@
+//! The email flows end to end: verified sign-up, sign-in by code, password reset, address
+//! changes, delivery over a real SMTP server on loopback, and the dev mailbox.
+
+pub mod change;
+pub mod codes;
+pub mod reset;
+pub mod sign_up;
+pub mod smtp;
+
+use latchkey_store::Row as _;
+use latchkey_testkit::TestApp;
+use latchkey_testkit::browser::{Browser, csrf_token};
+use serde_json::Value;
+
+use crate::identity::PASSWORD;
+
+/// Posts the sign-up form; the browser is sent to `/verify` with no session yet.
+pub async fn start_sign_up(app: &TestApp, email: &str) -> Browser {
+    let mut browser = app.browser();
+    let reply = browser
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("email_address", email),
+                ("password", PASSWORD),
+                ("first_name", "Ada"),
+            ],
+            303,
+        )
+        .await;
+    assert_eq!(reply.header("location"), Some("/verify"));
+    assert!(browser.cookie("latchkey_verification").is_some());
+    assert!(browser.cookie("__client").is_none());
+    browser
+}
+
+/// The text of the page's error box, or "" if it has none.
+pub fn error_text(html: &str) -> String {
+    let Some(start) = html.find("id=\"form-error\">") else {
+        return String::new();
+    };
+    let start = start + "id=\"form-error\">".len();
+    let end = html[start..].find("</p>").map_or(html.len(), |i| start + i);
+    html[start..end].to_owned()
+}
+
+/// The CSRF token of the page at `path`.
+pub async fn token_of(browser: &mut Browser, path: &str) -> String {
+    csrf_token(&browser.get(path, 200).await.text())
+}
+
+/// The signed-in user's JSON.
+pub async fn me(browser: &Browser) -> Value {
+    browser
+        .request(reqwest::Method::GET, "/v1/me")
+        .expect(200)
+        .await
+        .json()
+}
+
+/// `(status, attempts)` of every outbox mail to `address`, oldest first.
+pub async fn outbox_rows(app: &TestApp, address: &str) -> Vec<(String, i64, String)> {
+    let mut tx = app.db.begin_read().await.unwrap();
+    let q = tx
+        .query(
+            "SELECT status, attempts, body_sealed FROM identity_mail_outbox \
+             WHERE to_address = $1 ORDER BY created_at, id",
+        )
+        .bind(address);
+    let rows = tx.fetch_all(q).await.unwrap();
+    tx.commit().await.unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("status").unwrap(),
+                r.try_get("attempts").unwrap(),
+                r.try_get("body_sealed").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Polls the app's users table for up to 2 s until `check` holds for the row of `email`.
+pub async fn app_row_within_two_seconds(
+    app: &TestApp,
+    what: &str,
+    check: impl Fn(&[latchkey_app::users::AppUser]) -> bool,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let users = app.app_users().await;
+        if check(&users) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{what} did not reach the app within 2 s: {users:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
