@@ -71,7 +71,9 @@ impl SmtpUrl {
             }
         }
         let encrypted = scheme == "smtps" || tls.as_deref() == Some("required");
-        if !encrypted && !url.username().is_empty() && !is_loopback_host(&host) {
+        // lettre authenticates whenever the URL has a password, even with an empty user name.
+        let credentials = !url.username().is_empty() || url.password().is_some();
+        if !encrypted && credentials && !is_loopback_host(&host) {
             return Err(
                 "the credentials would cross the network unencrypted; use smtps:// or add ?tls=required"
                     .to_owned(),
@@ -182,6 +184,11 @@ mod tests {
         for (bad, expected) in [
             ("http://smtp.example.com", "scheme"),
             ("smtp://user:secret@smtp.example.com:25", "unencrypted"),
+            ("smtp://:secret@smtp.example.com:25", "unencrypted"),
+            ("smtp://user@smtp.example.com", "unencrypted"),
+            ("smtp://user:secret@203.0.113.25:25", "unencrypted"),
+            ("smtp://user:secret@[::ffff:127.0.0.1]:25", "unencrypted"),
+            ("smtp://user:secret@localhost.example.com:25", "unencrypted"),
             (
                 "smtp://user:secret@smtp.example.com:25?tls=opportunistic",
                 "unencrypted",

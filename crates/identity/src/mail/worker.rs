@@ -257,10 +257,18 @@ fn sent(clear_body: bool, now: i64) -> Outcome {
 }
 
 /// The class of a failure and the server's reply code, never the reply text (which often
-/// repeats the recipient's address).
+/// repeats the recipient's address). A relay whose certificate was refused (an unknown CA, an
+/// expired certificate, another name) is `certificate`, so an operator can tell it from a relay
+/// that is down: lettre files the handshake under connection errors.
 fn describe(error: &lettre::transport::smtp::Error) -> String {
     let class = if error.is_timeout() {
         "timeout"
+    } else if let Some(tls) = rustls_error(error) {
+        if matches!(tls, rustls::Error::InvalidCertificate(_)) {
+            "certificate"
+        } else {
+            "tls"
+        }
     } else if error.is_tls() {
         "tls"
     } else if error.is_permanent() {
@@ -275,5 +283,43 @@ fn describe(error: &lettre::transport::smtp::Error) -> String {
     match error.status() {
         Some(code) => format!("{class} ({code})"),
         None => class.to_owned(),
+    }
+}
+
+/// The rustls error behind `error`, if TLS is what failed. tokio-rustls wraps it in an
+/// `io::Error`, whose `source()` skips it, hence the `get_ref`.
+fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<rustls::Error>() {
+            return Some(found);
+        }
+        if let Some(found) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_certificate_is_found_behind_tokio_rustls_io_error() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(matches!(
+            rustls_error(&refused),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+        assert!(rustls_error(&std::io::Error::other("connection refused")).is_none());
     }
 }

@@ -7,7 +7,7 @@ pub mod reset;
 pub mod sign_up;
 pub mod smtp;
 
-use latchkey_store::Row as _;
+use latchkey_store::{Db, Row as _};
 use latchkey_testkit::TestApp;
 use latchkey_testkit::browser::{Browser, csrf_token};
 use serde_json::Value;
@@ -16,7 +16,11 @@ use crate::identity::PASSWORD;
 
 /// Posts the sign-up form; the browser is sent to `/verify` with no session yet.
 pub async fn start_sign_up(app: &TestApp, email: &str) -> Browser {
-    let mut browser = app.browser();
+    sign_up_with(app.browser(), email).await
+}
+
+/// [`start_sign_up`] with a given browser (for a server that is not a [`TestApp`]).
+pub async fn sign_up_with(mut browser: Browser, email: &str) -> Browser {
     let reply = browser
         .submit(
             "/sign-up",
@@ -59,24 +63,41 @@ pub async fn me(browser: &Browser) -> Value {
         .json()
 }
 
-/// `(status, attempts)` of every outbox mail to `address`, oldest first.
+/// `(status, attempts, sealed body)` of every outbox mail to `address`, oldest first.
 pub async fn outbox_rows(app: &TestApp, address: &str) -> Vec<(String, i64, String)> {
-    let mut tx = app.db.begin_read().await.unwrap();
+    outbox_rows_in(&app.db, address)
+        .await
+        .into_iter()
+        .map(|row| (row.status, row.attempts, row.body_sealed))
+        .collect()
+}
+
+/// One outbox mail as stored.
+#[derive(Debug)]
+pub struct OutboxRow {
+    pub status: String,
+    pub attempts: i64,
+    pub body_sealed: String,
+    pub last_error: Option<String>,
+}
+
+/// Every outbox mail to `address` in `db`, oldest first.
+pub async fn outbox_rows_in(db: &Db, address: &str) -> Vec<OutboxRow> {
+    let mut tx = db.begin_read().await.unwrap();
     let q = tx
         .query(
-            "SELECT status, attempts, body_sealed FROM identity_mail_outbox \
+            "SELECT status, attempts, body_sealed, last_error FROM identity_mail_outbox \
              WHERE to_address = $1 ORDER BY created_at, id",
         )
         .bind(address);
     let rows = tx.fetch_all(q).await.unwrap();
     tx.commit().await.unwrap();
     rows.iter()
-        .map(|r| {
-            (
-                r.try_get("status").unwrap(),
-                r.try_get("attempts").unwrap(),
-                r.try_get("body_sealed").unwrap(),
-            )
+        .map(|r| OutboxRow {
+            status: r.try_get("status").unwrap(),
+            attempts: r.try_get("attempts").unwrap(),
+            body_sealed: r.try_get("body_sealed").unwrap(),
+            last_error: r.try_get("last_error").unwrap(),
         })
         .collect()
 }

@@ -89,6 +89,9 @@ fn main() -> std::process::ExitCode {
         email::smtp::over_smtp_a_sign_up_works_and_the_dev_mailbox_is_not_served,
         email::smtp::a_relay_down_for_a_while_loses_nothing_and_sends_each_mail_once,
         email::smtp::the_dev_mailbox_is_served_only_to_loopback,
+        email::smtp::over_implicit_tls_the_relay_gets_the_mail_and_the_password_only_encrypted,
+        email::smtp::over_starttls_the_upgrade_comes_before_auth,
+        email::smtp::a_relay_certificate_from_another_ca_is_refused_until_it_is_fixed,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),

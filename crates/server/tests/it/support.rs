@@ -2,17 +2,26 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use latchkey_testkit::pgbouncer::free_port;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead};
 
 /// The binary Cargo built for these tests.
 pub const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
 
-/// A `latchkey` command with a clean environment: none of the caller's latchkey or database
-/// settings leak in, and the working directory has no `latchkey.toml`.
+/// A `latchkey` command with a clean environment: none of the caller's latchkey, database or
+/// trust-store (`SSL_CERT_FILE`, `SSL_CERT_DIR`) settings leak in, and the working directory
+/// has no `latchkey.toml`.
 pub fn latchkey(cwd: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(LATCHKEY);
     for (key, _) in std::env::vars() {
-        if key.starts_with("LATCHKEY_") || key.ends_with("DATABASE_URL") || key == "RUST_LOG" {
+        if key.starts_with("LATCHKEY_")
+            || key.ends_with("DATABASE_URL")
+            || key.starts_with("SSL_CERT_")
+            || key == "RUST_LOG"
+        {
             command.env_remove(key);
         }
     }
@@ -71,4 +80,71 @@ pub async fn wait_until_ok(url: &str, limit: Duration) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// `latchkey serve` as an operator runs it, in a child process on a free loopback port, with
+/// everything it prints collected.
+pub struct Served {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: tokio::process::Child,
+    output: Arc<Mutex<String>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Starts `latchkey serve --data-dir data` in `cwd` with `env` on top of the clean
+    /// environment of [`latchkey`], and waits until `/readyz` answers.
+    pub async fn start(cwd: &Path, env: &[(&str, &str)]) -> Self {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut command = latchkey(cwd);
+        command
+            .args(["serve", "--data-dir", "data", "--addr", &addr])
+            .envs(env.iter().copied());
+        let mut child = command.spawn().expect("latchkey starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), output.clone()),
+            collect(child.stderr.take().unwrap(), output.clone()),
+        ];
+        let url = format!("http://{addr}");
+        wait_until_ok(&format!("{url}/readyz"), Duration::from_secs(30)).await;
+        Self {
+            url,
+            child,
+            output,
+            readers,
+        }
+    }
+
+    /// Stops it with SIGTERM, expects a clean exit, and returns all it printed (stdout, then
+    /// stderr, line by line as they came).
+    pub async fn stop(mut self) -> String {
+        terminate(&self.child).await;
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("latchkey stops within 10 s of SIGTERM")
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            reader.await.unwrap();
+        }
+        let output = self.output.lock().unwrap().clone();
+        assert!(status.success(), "{status:?}; it printed:\n{output}");
+        output
+    }
+}
+
+/// Appends each line of `stream` to `into` until the stream ends.
+fn collect(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut text = into.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    })
 }

@@ -15,6 +15,8 @@ pub struct Received {
     pub data: String,
     /// Who authenticated, if anyone.
     pub user: Option<String>,
+    /// Whether the message came over TLS (implicit, or after STARTTLS).
+    pub tls: bool,
 }
 
 impl Received {

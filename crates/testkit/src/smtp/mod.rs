@@ -1,27 +1,116 @@
 //! A small SMTP server on loopback for tests: it speaks enough of RFC 5321 for a real client
 //! (EHLO/HELO, AUTH PLAIN and LOGIN when credentials are set, MAIL, RCPT, DATA with
-//! dot-unstuffing, RSET, NOOP, QUIT), keeps every message it accepted, and can be stopped and
-//! started again on the same port to play a relay that goes away for a while.
+//! dot-unstuffing, RSET, NOOP, QUIT), plain, over implicit TLS, or upgraded with STARTTLS
+//! (RFC 3207), with a certificate from a CA the test made ([`TestCa`]). It keeps every message it
+//! accepted and a transcript of each connection's commands (verbs only), and can be stopped and
+//! started again on the same port to play a relay that goes away for a while, or be given
+//! another certificate.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod message;
+mod session;
+mod tls;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use message::{Received, first_code};
+pub use tls::{ServerCertificate, TestCa};
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// Plain SMTP; `STARTTLS` is neither offered nor understood.
+    #[default]
+    Plain,
+    /// TLS from the first byte (`smtps://`, port 465 in the wild).
+    ImplicitTls,
+    /// Plain until the client's `STARTTLS`, which EHLO offers; `AUTH` and `MAIL` are refused
+    /// until then (`smtp://…?tls=required`, port 587 in the wild).
+    StartTls,
+}
 
 struct Shared {
     messages: Mutex<Vec<Received>>,
+    /// Per connection, in order: each command's verb (`AUTH` with its mechanism), `TLS` when a
+    /// handshake completed and `TLS failed` when one did not.
+    transcripts: Mutex<Vec<Vec<String>>>,
     credentials: Option<(String, String)>,
+    security: Security,
+    tls: Mutex<Option<Arc<ServerConfig>>>,
     arrived: Notify,
+}
+
+impl Shared {
+    fn open_transcript(&self) -> usize {
+        let mut transcripts = self.transcripts.lock().unwrap();
+        transcripts.push(Vec::new());
+        transcripts.len() - 1
+    }
+
+    fn note(&self, id: usize, event: &str) {
+        self.transcripts.lock().unwrap()[id].push(event.to_owned());
+    }
+
+    fn tls_config(&self) -> Option<Arc<ServerConfig>> {
+        self.tls.lock().unwrap().clone()
+    }
+}
+
+/// What [`SmtpServer::builder`] starts.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct SmtpServerBuilder {
+    credentials: Option<(String, String)>,
+    security: Security,
+    certificate: Option<ServerCertificate>,
+}
+
+impl SmtpServerBuilder {
+    /// Requires `AUTH` (PLAIN or LOGIN) as `user` / `password` before `MAIL`.
+    pub fn auth(mut self, user: &str, password: &str) -> Self {
+        self.credentials = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// TLS from the first byte, presenting `certificate`.
+    pub fn implicit_tls(mut self, certificate: &ServerCertificate) -> Self {
+        self.security = Security::ImplicitTls;
+        self.certificate = Some(certificate.clone());
+        self
+    }
+
+    /// STARTTLS, presenting `certificate` once upgraded.
+    pub fn starttls(mut self, certificate: &ServerCertificate) -> Self {
+        self.security = Security::StartTls;
+        self.certificate = Some(certificate.clone());
+        self
+    }
+
+    /// Listens on a free loopback port.
+    pub async fn start(self) -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            messages: Mutex::new(Vec::new()),
+            transcripts: Mutex::new(Vec::new()),
+            credentials: self.credentials,
+            security: self.security,
+            tls: Mutex::new(self.certificate.map(|c| c.server_config())),
+            arrived: Notify::new(),
+        });
+        let running = serve(listener, shared.clone());
+        SmtpServer {
+            addr,
+            shared,
+            running: Mutex::new(Some(running)),
+        }
+    }
 }
 
 struct Running {
@@ -37,39 +126,48 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// A server on a free loopback port that accepts mail from anyone.
+    /// A plain server on a free loopback port that accepts mail from anyone.
     pub async fn start() -> Self {
-        Self::launch(None).await
+        Self::builder().start().await
     }
 
-    /// A server that requires `AUTH` (PLAIN or LOGIN) as `user` / `password` before `MAIL`.
+    /// A plain server that requires `AUTH` (PLAIN or LOGIN) as `user` / `password` before
+    /// `MAIL`.
     pub async fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::launch(Some((user.to_owned(), password.to_owned()))).await
+        Self::builder().auth(user, password).start().await
     }
 
-    async fn launch(credentials: Option<(String, String)>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            messages: Mutex::new(Vec::new()),
-            credentials,
-            arrived: Notify::new(),
-        });
-        let running = serve(listener, shared.clone());
-        Self {
-            addr,
-            shared,
-            running: Mutex::new(Some(running)),
-        }
+    /// A server with credentials or TLS: `SmtpServer::builder().auth(u, p).starttls(&cert)`.
+    pub fn builder() -> SmtpServerBuilder {
+        SmtpServerBuilder::default()
     }
 
-    /// `smtp://[user:password@]127.0.0.1:port`: plain SMTP on loopback, as latchkey takes it.
+    /// The URL latchkey takes for this server: `smtp://[user:password@]127.0.0.1:port` when
+    /// plain, `smtps://…` for implicit TLS, `smtp://…?tls=required` for STARTTLS.
     #[must_use]
     pub fn url(&self) -> String {
-        match &self.shared.credentials {
-            Some((user, password)) => format!("smtp://{user}:{password}@{}", self.addr),
-            None => format!("smtp://{}", self.addr),
+        let credentials = match &self.shared.credentials {
+            Some((user, password)) => format!("{user}:{password}@"),
+            None => String::new(),
+        };
+        match self.shared.security {
+            Security::Plain => format!("smtp://{credentials}{}", self.addr),
+            Security::ImplicitTls => format!("smtps://{credentials}{}", self.addr),
+            Security::StartTls => format!("smtp://{credentials}{}?tls=required", self.addr),
         }
+    }
+
+    /// Presents `certificate` from the next handshake on (open connections keep theirs).
+    pub fn set_certificate(&self, certificate: &ServerCertificate) {
+        *self.shared.tls.lock().unwrap() = Some(certificate.server_config());
+    }
+
+    /// Each connection's transcript so far, oldest connection first: the verb of every command
+    /// (`AUTH` with its mechanism; never an argument), `TLS` where a handshake completed and
+    /// `TLS failed` where one did not.
+    #[must_use]
+    pub fn transcripts(&self) -> Vec<Vec<String>> {
+        self.shared.transcripts.lock().unwrap().clone()
     }
 
     /// Closes the port and every open connection; connecting is refused until [`Self::restart`].
@@ -163,7 +261,7 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) -> Running {
             sessions.spawn(async move {
                 tokio::select! {
                     () = token.cancelled() => {}
-                    _ = session(stream, shared) => {}
+                    _ = session::session(stream, shared) => {}
                 }
             });
         }
@@ -171,174 +269,4 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) -> Running {
         while sessions.join_next().await.is_some() {}
     });
     Running { stop, task }
-}
-
-/// One envelope being collected.
-#[derive(Default)]
-struct Envelope {
-    from: Option<String>,
-    to: Vec<String>,
-}
-
-fn angle_address(argument: &str) -> String {
-    let inner = argument
-        .split_once('<')
-        .and_then(|(_, rest)| rest.split_once('>'))
-        .map_or(argument, |(address, _)| address);
-    inner.trim().to_owned()
-}
-
-async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    write.write_all(b"220 testkit ESMTP ready\r\n").await?;
-    let mut user: Option<String> = None;
-    let mut envelope = Envelope::default();
-    loop {
-        let Some(line) = read_line(&mut lines).await? else {
-            return Ok(());
-        };
-        let (verb, argument) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        let answer = match verb.to_ascii_uppercase().as_str() {
-            "EHLO" => {
-                let mut lines = vec!["250-testkit".to_owned(), "250-8BITMIME".to_owned()];
-                if shared.credentials.is_some() {
-                    lines.push("250-AUTH PLAIN LOGIN".to_owned());
-                }
-                lines.push("250 SIZE 10485760".to_owned());
-                lines.join("\r\n")
-            }
-            "HELO" => "250 testkit".to_owned(),
-            "AUTH" => {
-                let name = authenticate(argument, &mut lines, &mut write, &shared).await?;
-                match name {
-                    Some(name) => {
-                        user = Some(name);
-                        "235 2.7.0 Authentication successful".to_owned()
-                    }
-                    None => "535 5.7.8 Authentication credentials invalid".to_owned(),
-                }
-            }
-            "MAIL" if shared.credentials.is_some() && user.is_none() => {
-                "530 5.7.0 Authentication required".to_owned()
-            }
-            "MAIL" => {
-                envelope = Envelope {
-                    from: Some(angle_address(argument)),
-                    to: Vec::new(),
-                };
-                "250 2.1.0 OK".to_owned()
-            }
-            "RCPT" if envelope.from.is_none() => "503 5.5.1 MAIL first".to_owned(),
-            "RCPT" => {
-                envelope.to.push(angle_address(argument));
-                "250 2.1.5 OK".to_owned()
-            }
-            "DATA" if envelope.to.is_empty() => "503 5.5.1 RCPT first".to_owned(),
-            "DATA" => {
-                write
-                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                    .await?;
-                let Some(data) = read_data(&mut lines).await? else {
-                    return Ok(());
-                };
-                let done = std::mem::take(&mut envelope);
-                shared.messages.lock().unwrap().push(Received {
-                    from: done.from.unwrap_or_default(),
-                    to: done.to,
-                    data,
-                    user: user.clone(),
-                });
-                shared.arrived.notify_waiters();
-                "250 2.0.0 OK queued".to_owned()
-            }
-            "RSET" => {
-                envelope = Envelope::default();
-                "250 2.0.0 OK".to_owned()
-            }
-            "NOOP" => "250 2.0.0 OK".to_owned(),
-            "QUIT" => {
-                write.write_all(b"221 2.0.0 Bye\r\n").await?;
-                return Ok(());
-            }
-            _ => "502 5.5.2 Command not recognized".to_owned(),
-        };
-        write.write_all(format!("{answer}\r\n").as_bytes()).await?;
-    }
-}
-
-/// One line without its CRLF; `None` at the end of the stream. Lines are capped at 64 KiB.
-async fn read_line(
-    lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> std::io::Result<Option<String>> {
-    let mut buffer = Vec::new();
-    let read = (&mut *lines)
-        .take(65_536)
-        .read_until(b'\n', &mut buffer)
-        .await?;
-    if read == 0 {
-        return Ok(None);
-    }
-    let text = String::from_utf8_lossy(&buffer);
-    Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
-}
-
-/// The message after `DATA`, up to the lone dot; leading dots unstuffed.
-async fn read_data(
-    lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> std::io::Result<Option<String>> {
-    let mut data: Vec<String> = Vec::new();
-    loop {
-        let Some(line) = read_line(lines).await? else {
-            return Ok(None);
-        };
-        if line == "." {
-            return Ok(Some(data.join("\r\n")));
-        }
-        data.push(line.strip_prefix('.').map_or(line.clone(), str::to_owned));
-    }
-}
-
-/// Runs an `AUTH` exchange; the user name if the credentials are right.
-async fn authenticate(
-    argument: &str,
-    lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    write: &mut tokio::net::tcp::OwnedWriteHalf,
-    shared: &Shared,
-) -> std::io::Result<Option<String>> {
-    let Some((user, password)) = &shared.credentials else {
-        return Ok(None);
-    };
-    let decode = |text: &str| {
-        String::from_utf8_lossy(&STANDARD.decode(text.trim()).unwrap_or_default()).into_owned()
-    };
-    let (mechanism, initial) = argument.split_once(' ').unwrap_or((argument, ""));
-    let (given_user, given_password) = match mechanism.to_ascii_uppercase().as_str() {
-        "PLAIN" => {
-            let response = if initial.is_empty() {
-                write.write_all(b"334 \r\n").await?;
-                read_line(lines).await?.unwrap_or_default()
-            } else {
-                initial.to_owned()
-            };
-            let decoded = decode(&response);
-            let mut fields = decoded.split('\0').skip(1);
-            (
-                fields.next().unwrap_or_default().to_owned(),
-                fields.next().unwrap_or_default().to_owned(),
-            )
-        }
-        "LOGIN" => {
-            let name = if initial.is_empty() {
-                write.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
-                decode(&read_line(lines).await?.unwrap_or_default())
-            } else {
-                decode(initial)
-            };
-            write.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
-            (name, decode(&read_line(lines).await?.unwrap_or_default()))
-        }
-        _ => return Ok(None),
-    };
-    Ok((given_user == *user && given_password == *password).then_some(given_user))
 }
