@@ -69,6 +69,8 @@ pub enum ChangeError {
     Password(#[from] PolicyError),
     #[error("The current password is incorrect.")]
     WrongPassword,
+    #[error("Too many wrong passwords. Try again in {} minutes.", retry_after_secs.div_ceil(60).max(1))]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("That username is taken.")]
     UsernameTaken,
     #[error("Not found.")]
@@ -396,7 +398,10 @@ impl Identity {
         Ok(user)
     }
 
-    /// Changes the password after checking the current one, and ends every other session.
+    /// Changes the password after checking the current one, and ends every other session. An
+    /// account without a password (one that signs in by code) sets one without `current`.
+    /// Wrong current passwords count toward a lockout of their own (10 an hour, as at sign-in),
+    /// so a stolen session cannot be used to guess the password.
     ///
     /// # Errors
     /// See [`ChangeError`].
@@ -416,16 +421,29 @@ impl Identity {
             context.push(username);
         }
         check_new_password(new.expose(), &context)?;
-        let mut tx = self.inner.db.begin_read().await?;
+        let bucket = format!("change-password:{}", user.id);
+        let now = now_ms();
+        let mut tx = self.inner.db.begin().await?;
         let stored = users::password_hash(&mut tx, &user.id).await?;
+        if stored.is_some() {
+            let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
+            if attempt.refused() {
+                tx.commit().await?;
+                return Err(ChangeError::TooManyAttempts {
+                    retry_after_secs: attempt.retry_after_secs(now),
+                });
+            }
+        }
         tx.commit().await?;
-        if !self.inner.hasher.verify(current, stored.as_deref()).await? {
+        if stored.is_some() && !self.inner.hasher.verify(current, stored.as_deref()).await? {
+            tracing::info!(user.id = %user.id, "password change refused: wrong current password");
             return Err(ChangeError::WrongPassword);
         }
         let hash = self.inner.hasher.hash(new).await?;
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
-        users::set_password(&mut tx, &user.id, hash.as_str(), now).await?;
+        throttle::clear(&mut tx, &bucket).await?;
+        users::set_password(&mut tx, &user.id, Some(hash.as_str()), now).await?;
         let ended = self
             .end_all_sessions_in(
                 &mut tx,

@@ -63,7 +63,10 @@ impl From<ChangeError> for AdminError {
             ChangeError::Field(e) => Self::Field(e),
             ChangeError::Password(e) => Self::Password(e),
             ChangeError::UsernameTaken => Self::UsernameTaken,
-            ChangeError::NotFound | ChangeError::WrongPassword => Self::NotFound,
+            // Operators never give a current password; these cannot reach them.
+            ChangeError::NotFound
+            | ChangeError::WrongPassword
+            | ChangeError::TooManyAttempts { .. } => Self::NotFound,
             ChangeError::Busy => Self::Busy,
             ChangeError::Internal => Self::Internal,
             ChangeError::Store(e) => Self::Store(e),

@@ -72,6 +72,9 @@ pub fn run(tests: Vec<TestCase>) -> ExitCode {
     libtest_mimic::run(&args, trials).exit_code()
 }
 
+/// The longest any one test may run; the slowest take about a minute.
+const TEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn run_one(backend: Backend, pg: Option<Arc<PgServer>>, test: TestFn) -> Result<(), Failed> {
     crate::client::install_crypto_provider();
     if backend == Backend::Postgres && pg.is_none() {
@@ -85,7 +88,15 @@ fn run_one(backend: Backend, pg: Option<Arc<PgServer>>, test: TestFn) -> Result<
     let ctx = TestContext::new(backend, pg);
     let cleanup = ctx.clone();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(test(ctx));
+        runtime.block_on(async {
+            // A hung test fails with its name instead of holding the whole run until CI's limit.
+            if tokio::time::timeout(TEST_TIME_LIMIT, test(ctx))
+                .await
+                .is_err()
+            {
+                panic!("the test did not finish within {TEST_TIME_LIMIT:?}");
+            }
+        });
     }));
     runtime.block_on(cleanup.cleanup());
     drop(runtime);

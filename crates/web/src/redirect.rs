@@ -13,13 +13,19 @@ pub fn same_origin_path(target: &str, public_url: &url::Url) -> Option<String> {
     {
         return None;
     }
-    if target.starts_with('/') && !target.starts_with("//") {
+    let resolved = if target.starts_with('/') && !target.starts_with("//") {
         // A path on this site; resolve it to normalise dot segments.
-        let resolved = public_url.join(target).ok()?;
-        return same_origin(&resolved, public_url).then(|| path_of(&resolved));
+        public_url.join(target).ok()?
+    } else {
+        url::Url::parse(target).ok()?
+    };
+    if !same_origin(&resolved, public_url) {
+        return None;
     }
-    let absolute = url::Url::parse(target).ok()?;
-    same_origin(&absolute, public_url).then(|| path_of(&absolute))
+    // `/.//evil.example` and `https://app.example.com//evil.example` resolve to the path
+    // `//evil.example`, which a browser reads as another host.
+    let path = path_of(&resolved);
+    (!path.starts_with("//")).then_some(path)
 }
 
 fn same_origin(a: &url::Url, b: &url::Url) -> bool {
@@ -63,6 +69,12 @@ mod tests {
             "http://app.example.com/x",
             "https://app.example.com.evil.example/",
             "https://app.example.com:444/",
+            "https://app.example.com//evil.example",
+            "https://app.example.com//evil.example/x?y=1",
+            "/.//evil.example",
+            "/a/..//evil.example",
+            "/%2e//evil.example",
+            "https://app.example.com/.//evil.example",
             "/x\nSet-Cookie: a=b",
             "",
             "dashboard",

@@ -123,7 +123,7 @@ impl UserSource for BackendApi {
             match self.get_json(&format!("/users/{}", encode(id))).await? {
                 Some(value) => serde_json::from_value(value)
                     .map(Some)
-                    .map_err(|e| SourceError::Invalid(e.to_string())),
+                    .map_err(|e| SourceError::Invalid(clerk::describe_json_error(&e))),
                 None => Ok(None),
             }
         })
@@ -140,9 +140,8 @@ impl UserSource for BackendApi {
                 query.push_str(&format!("&starting_after={}", encode(cursor)));
             }
             match self.get_json(&query).await? {
-                Some(value) => {
-                    serde_json::from_value(value).map_err(|e| SourceError::Invalid(e.to_string()))
-                }
+                Some(value) => serde_json::from_value(value)
+                    .map_err(|e| SourceError::Invalid(clerk::describe_json_error(&e))),
                 None => Err(SourceError::Refused(404)),
             }
         })

@@ -70,7 +70,7 @@ impl Identity {
         let mut tx = self.inner.db.begin().await?;
         let mut user = users::update_profile(&mut tx, user_id, update.profile, now).await?;
         if let Some(hash) = &hash {
-            users::set_password(&mut tx, user_id, hash.as_str(), now).await?;
+            users::set_password(&mut tx, user_id, Some(hash.as_str()), now).await?;
         }
         let ended = if update.sign_out_of_other_sessions {
             self.end_all_sessions_in(&mut tx, user_id, None, EndReason::Revoked, now)

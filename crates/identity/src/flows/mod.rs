@@ -321,7 +321,7 @@ impl Identity {
 fn code_mail(purpose: Purpose, code: &Code) -> MailKind<'_> {
     match purpose {
         Purpose::SignUp => MailKind::SignUpCode(code),
-        Purpose::SignIn => MailKind::SignInCode(code),
+        Purpose::SignIn | Purpose::SignInWithPassword => MailKind::SignInCode(code),
         Purpose::ResetPassword => MailKind::ResetCode(code),
         Purpose::AddEmail => MailKind::AddEmailCode(code),
     }

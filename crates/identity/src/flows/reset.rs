@@ -33,7 +33,9 @@ impl Identity {
     ///
     /// # Errors
     /// See [`CodeError`]. The password is checked before the code, and a weak one costs no
-    /// attempt; a wrong code still counts.
+    /// attempt; a wrong code still counts. The new password is hashed (argon2, the expensive
+    /// part) only for a request within the network's limit on an open verification, so each
+    /// verification buys at most [`verifications::MAX_ATTEMPTS`] hashes.
     pub async fn reset_password(
         &self,
         token: &BrowserToken,
@@ -42,12 +44,25 @@ impl Identity {
         ctx: &RequestContext,
     ) -> Result<usize, CodeError> {
         let code = Code::parse(code).ok_or(CodeError::Malformed)?;
-        let mut tx = self.inner.db.begin_read().await?;
+        let mut tx = self.inner.db.begin().await?;
+        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now_ms()).await? {
+            tx.commit().await?;
+            return Err(CodeError::Throttled { retry_after_secs });
+        }
         let found = verifications::find(&mut tx, Key::Token(token)).await?;
         tx.commit().await?;
         let Some(found) = found.filter(|v| v.purpose == Purpose::ResetPassword) else {
             return Err(CodeError::Ended);
         };
+        if found.consumed_at.is_some() {
+            return Err(CodeError::Used);
+        }
+        if found.attempts_left() == 0 {
+            return Err(CodeError::TooManyAttempts);
+        }
+        if found.expire_at <= now_ms() {
+            return Err(CodeError::Expired);
+        }
         let normalized = found.email_address.to_lowercase();
         let local_part = normalized.split('@').next().unwrap_or_default().to_owned();
         check_new_password(new_password.expose(), &[&normalized, &local_part])?;
@@ -55,10 +70,6 @@ impl Identity {
 
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
-        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now).await? {
-            tx.commit().await?;
-            return Err(CodeError::Throttled { retry_after_secs });
-        }
         let verification = match self
             .check_code(&mut tx, Key::Token(token), &code, now)
             .await?
@@ -72,7 +83,7 @@ impl Identity {
         let Some(user_id) = verification.user_id.clone() else {
             return Err(CodeError::Ended);
         };
-        match users::set_password(&mut tx, &user_id, hash.as_str(), now).await {
+        match users::set_password(&mut tx, &user_id, Some(hash.as_str()), now).await {
             Ok(()) => {}
             Err(users::AccountError::Store(error)) => return Err(error.into()),
             Err(_) => return Err(CodeError::Ended),

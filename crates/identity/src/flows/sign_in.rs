@@ -90,7 +90,7 @@ impl Identity {
         }
         let token = BrowserToken::generate();
         let opening = Opening {
-            purpose: Purpose::SignIn,
+            purpose: Purpose::SignInWithPassword,
             token: Some(&token),
             user_id: Some(&credentials.user_id),
             email_address_id: Some(&credentials.email_address_id),
@@ -100,7 +100,7 @@ impl Identity {
         self.open_verification(tx, opening, now).await?;
         Ok(Ok(Pending {
             token,
-            purpose: Purpose::SignIn,
+            purpose: Purpose::SignInWithPassword,
         }))
     }
 
@@ -143,7 +143,11 @@ impl Identity {
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
         match verifications::find(&mut tx, Key::Token(token)).await? {
-            Some(v) if matches!(v.purpose, Purpose::SignUp | Purpose::SignIn) => {}
+            Some(v)
+                if matches!(
+                    v.purpose,
+                    Purpose::SignUp | Purpose::SignIn | Purpose::SignInWithPassword
+                ) => {}
             _ => return Err(CodeError::Ended),
         }
         if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now).await? {
@@ -177,6 +181,23 @@ impl Identity {
                 .await?
                 .is_some()
         {
+            // An account whose primary address was never verified was made by someone who
+            // never proved it was theirs, and so was its password: whoever proves the address
+            // by code alone takes the account over without it, or the maker could sign in
+            // later with the password they chose (account pre-hijacking). A password given in
+            // this same flow (`SignInWithPassword`) or at sign-up is the prover's and stays.
+            if verification.purpose == Purpose::SignIn
+                && user.has_password
+                && user.primary_email_address_id.as_deref() == Some(email_id.as_str())
+            {
+                users::set_password(&mut tx, &user.id, None, now)
+                    .await
+                    .map_err(|error| match error {
+                        users::AccountError::Store(error) => CodeError::Store(error),
+                        _ => CodeError::Ended,
+                    })?;
+                tracing::info!(user.id = %user.id, "password of an unproven account removed");
+            }
             self.emit_user(&mut tx, "user.updated", &user.id, Some(ctx))
                 .await?;
             tracing::info!(user.id = %user.id, "email address verified");

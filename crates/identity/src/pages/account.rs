@@ -53,6 +53,8 @@ struct AccountPage<'a> {
     emails: Vec<EmailRow>,
     pending: Vec<PendingRow>,
     can_add: bool,
+    /// `false` for an account that signs in by code: it sets a password without the current.
+    has_password: bool,
     sessions: Vec<SessionRow>,
 }
 
@@ -163,6 +165,7 @@ pub(super) async fn render(
         emails,
         pending,
         can_add,
+        has_password: user.has_password,
         sessions: rows,
     };
     html(status, page.render(), issued.set_cookie.as_slice())
@@ -233,9 +236,10 @@ async fn failed(
         ChangeError::NotFound => StatusCode::NOT_FOUND,
         ChangeError::UsernameTaken => StatusCode::CONFLICT,
         ChangeError::WrongPassword => StatusCode::UNAUTHORIZED,
+        ChangeError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         ChangeError::Field(_) | ChangeError::Password(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    render(
+    let mut response = render(
         identity,
         headers,
         session,
@@ -244,7 +248,14 @@ async fn failed(
         None,
         Some(&error.to_string()),
     )
-    .await
+    .await;
+    if let ChangeError::TooManyAttempts { retry_after_secs } = error {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(*retry_after_secs),
+        );
+    }
+    response
 }
 
 #[derive(Default, Deserialize)]

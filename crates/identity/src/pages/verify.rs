@@ -97,7 +97,7 @@ impl Identity {
                 "/forgot-password",
                 config.reset_code_lifetime_ms,
             ),
-            Purpose::SignIn | Purpose::AddEmail => (
+            Purpose::SignIn | Purpose::SignInWithPassword | Purpose::AddEmail => (
                 "Check your email",
                 "If this address has an account, we sent it a 6-digit code:",
                 "/verify",
@@ -108,10 +108,13 @@ impl Identity {
             ),
         };
         let issued = self.inner.csrf.issue(headers);
+        // Lowercased: a known address's verification holds the spelling the account stored, a
+        // stand-in's the spelling typed, so showing either as is would tell them apart.
+        let shown_address = verification.email_address.to_lowercase();
         let page = VerifyPage {
             title,
             lead,
-            email_address: &verification.email_address,
+            email_address: &shown_address,
             minutes: (lifetime / 60_000).max(1),
             action,
             submit_label: submit,
@@ -155,12 +158,19 @@ impl Identity {
     }
 }
 
+/// The verifications whose code `/verify` takes.
+const SIGN_IN_PURPOSES: [Purpose; 3] = [
+    Purpose::SignUp,
+    Purpose::SignIn,
+    Purpose::SignInWithPassword,
+];
+
 /// Where the code of a verification for `purpose` is entered.
 fn page_of(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::ResetPassword => "/reset-password",
         Purpose::AddEmail => "/user",
-        Purpose::SignUp | Purpose::SignIn => "/verify",
+        Purpose::SignUp | Purpose::SignIn | Purpose::SignInWithPassword => "/verify",
     }
 }
 
@@ -183,7 +193,7 @@ pub(crate) async fn page(
     Query(params): Query<NoticeParams>,
 ) -> Response {
     match identity
-        .pending_for(&headers, &[Purpose::SignUp, Purpose::SignIn], "/sign-in")
+        .pending_for(&headers, &SIGN_IN_PURPOSES, "/sign-in")
         .await
     {
         Ok((_, verification)) => identity.code_page(
@@ -308,7 +318,12 @@ pub(crate) async fn resend(
     {
         return csrf_refused(error, "/sign-in");
     }
-    let all = [Purpose::SignUp, Purpose::SignIn, Purpose::ResetPassword];
+    let all = [
+        Purpose::SignUp,
+        Purpose::SignIn,
+        Purpose::SignInWithPassword,
+        Purpose::ResetPassword,
+    ];
     let (token, verification) = match identity.pending_for(&headers, &all, "/sign-in").await {
         Ok(found) => found,
         Err(response) => return response,

@@ -347,11 +347,17 @@ pub async fn update_profile(
     get(tx, id).await?.ok_or(AccountError::NotFound)
 }
 
-/// Replaces the password hash.
+/// Replaces the password hash; `None` removes the password (the account then signs in by
+/// code until one is set).
 ///
 /// # Errors
 /// Database failures; [`AccountError::NotFound`].
-pub async fn set_password(tx: &mut Tx, id: &str, hash: &str, now: i64) -> Result<(), AccountError> {
+pub async fn set_password(
+    tx: &mut Tx,
+    id: &str,
+    hash: Option<&str>,
+    now: i64,
+) -> Result<(), AccountError> {
     let q = tx
         .query_owned(format!(
             "UPDATE identity_users SET password_hash = $3, password_updated_at = $1, {BUMP_UPDATED_AT} WHERE id = $2"

@@ -27,8 +27,11 @@ pub const MAX_ATTEMPTS: i64 = 5;
 pub enum Purpose {
     /// Verifies a new account's address and signs it in.
     SignUp,
-    /// Signs in (and verifies the address, if it was not yet).
+    /// Signs in by code alone (and verifies the address, if it was not yet).
     SignIn,
+    /// Signs in an account that never verified its address, after its password was given;
+    /// verifies the address.
+    SignInWithPassword,
     /// Lets the holder set a new password.
     ResetPassword,
     /// Verifies an address a signed-in user added.
@@ -41,6 +44,7 @@ impl Purpose {
         match self {
             Self::SignUp => "sign_up",
             Self::SignIn => "sign_in",
+            Self::SignInWithPassword => "sign_in_with_password",
             Self::ResetPassword => "reset_password",
             Self::AddEmail => "add_email",
         }
@@ -50,6 +54,7 @@ impl Purpose {
         match text {
             "sign_up" => Some(Self::SignUp),
             "sign_in" => Some(Self::SignIn),
+            "sign_in_with_password" => Some(Self::SignInWithPassword),
             "reset_password" => Some(Self::ResetPassword),
             "add_email" => Some(Self::AddEmail),
             _ => None,

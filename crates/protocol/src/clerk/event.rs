@@ -183,8 +183,9 @@ impl Event {
 }
 
 /// A serde error without the input it choked on: quoted values are elided, field names (in
-/// backticks) and positions are kept.
-fn describe(error: &serde_json::Error) -> String {
+/// backticks) and positions are kept. Safe to log: the values may be addresses or names.
+#[must_use]
+pub fn describe(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let mut out = String::with_capacity(text.len());
     let mut in_quotes = false;

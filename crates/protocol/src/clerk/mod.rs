@@ -13,7 +13,7 @@ mod user;
 
 pub use event::{
     DeletedObject, Event, EventAttributes, EventData, EventError, HttpRequest,
-    normalize_timestamp_ms,
+    describe as describe_json_error, normalize_timestamp_ms,
 };
 pub use session::{Session, SessionActivity};
 pub use user::{EmailAddress, User, Verification};

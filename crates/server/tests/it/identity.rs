@@ -262,9 +262,26 @@ pub async fn redirect_urls_to_other_sites_are_ignored(ctx: TestContext) {
         ("//evil.example/path", "/"),
         ("/\\evil.example", "/"),
         ("javascript:alert(1)", "/"),
+        // Same origin, but the path resolves to `//evil.example`: another host to a browser.
+        (&format!("{}//evil.example", app.url), "/"),
+        ("/.//evil.example", "/"),
+        ("/a/..//evil.example", "/"),
         ("/dashboard?tab=notes", "/dashboard?tab=notes"),
         (&format!("{}/settings", app.url), "/settings"),
     ] {
+        // Signed in already: the sign-in and sign-up pages send the browser straight on.
+        let mut signed_in = app.browser();
+        sign_in(&mut signed_in, "redirect@example.com", PASSWORD, 303).await;
+        for page in ["/sign-in", "/sign-up"] {
+            let reply = signed_in
+                .get(&format!("{page}?redirect_url={}", urlencode(target)), 303)
+                .await;
+            assert_eq!(
+                reply.header("location"),
+                Some(expected),
+                "{page} signed in, redirect_url={target}"
+            );
+        }
         let mut browser = app.browser();
         let page = browser
             .get(&format!("/sign-in?redirect_url={}", urlencode(target)), 200)
@@ -749,5 +766,61 @@ pub async fn rotated_keys_keep_old_tokens_verifying(ctx: TestContext) {
         .to_owned();
     assert_ne!(new_kid, old_kid);
     second.stop().await;
+    app.stop().await;
+}
+
+pub async fn wrong_current_passwords_on_the_account_page_lock_password_changes(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    let mut browser = sign_up(&app, "guess@example.com").await;
+    let token = csrf_token(&browser.get("/user", 200).await.text());
+    // Twelve wrong guesses in parallel, as a stolen session would send them: ten are checked,
+    // the rest refused, however they interleave.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (b, token) = (browser.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let reply = b
+                .request(reqwest::Method::POST, "/user/password")
+                .header("origin", &b.request_base())
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("current_password", "wrong guess!"),
+                    ("new_password", "a guessed-at new passphrase"),
+                ])
+                .send()
+                .await;
+            (reply.status.as_u16(), error_text(&reply.text()))
+        }));
+    }
+    let (mut wrong, mut locked) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (401, text) if text == "The current password is incorrect." => wrong += 1,
+            (429, text) if text.starts_with("Too many wrong passwords.") => locked += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((wrong, locked), (10, 2));
+    // Now even the right password is refused for a while.
+    let refused = browser
+        .submit(
+            "/user",
+            "/user/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a guessed-at new passphrase"),
+            ],
+            429,
+        )
+        .await;
+    assert!(
+        refused
+            .header("retry-after")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s > 0)
+    );
+    // The password did not change, and the session still works.
+    browser.get("/user", 200).await;
+    sign_in(&mut app.browser(), "guess@example.com", PASSWORD, 303).await;
     app.stop().await;
 }

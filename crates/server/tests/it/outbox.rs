@@ -10,7 +10,7 @@ use latchkey_testkit::{TestApp, TestContext};
 use serde_json::Value;
 
 use crate::identity::{PASSWORD, sign_up};
-use crate::support::{finish, latchkey};
+use crate::support::{Served, finish, latchkey};
 
 /// Polls the app's users table until `check` holds, for up to 2 s (the acceptance bound).
 async fn within_two_seconds(
@@ -394,10 +394,9 @@ pub async fn a_killed_server_loses_no_deliveries(ctx: TestContext) {
                 "LATCHKEY_WEBHOOK_RETRY_SCHEDULE",
                 "200ms,200ms,200ms,200ms,200ms",
             );
-        command.spawn().unwrap()
+        Served::spawn(command, &addr)
     };
-    let mut server = start();
-    crate::support::wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(20)).await;
+    let server = start().await;
     let webhooks = |args: &[&str]| {
         let mut command = latchkey(&cwd);
         command
@@ -442,20 +441,17 @@ pub async fn a_killed_server_loses_no_deliveries(ctx: TestContext) {
             .unwrap();
         crate::identity::enter_code(&mut browser, &code, 303).await;
     }
-    server.start_kill().unwrap();
-    let _ = server.wait().await;
+    server.kill().await;
     let before = receiver.accepted_ids().len();
     assert!(
         before < 60,
         "the kill came mid-burst ({before} of 60 delivered)"
     );
 
-    let mut server = start();
-    crate::support::wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(20)).await;
+    let server = start().await;
     receiver.wait_for(60, Duration::from_secs(40)).await;
     assert!(receiver.arrivals().iter().all(|a| a.verified));
-    crate::support::terminate(&server).await;
-    let _ = server.wait().await;
+    server.stop().await;
 }
 
 pub async fn two_instances_share_a_burst_without_sending_twice_at_once(ctx: TestContext) {

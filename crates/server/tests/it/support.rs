@@ -101,6 +101,13 @@ impl Served {
         command
             .args(["serve", "--data-dir", "data", "--addr", &addr])
             .envs(env.iter().copied());
+        Self::spawn(command, &addr).await
+    }
+
+    /// Runs `command`, a `latchkey serve` that listens on `addr`, reading everything it prints
+    /// as it comes (a child whose pipe fills up blocks in its next log line, and with it the
+    /// thread that wrote it), and waits until `/readyz` answers.
+    pub async fn spawn(mut command: tokio::process::Command, addr: &str) -> Self {
         let mut child = command.spawn().expect("latchkey starts");
         let output = Arc::new(Mutex::new(String::new()));
         let readers = vec![
@@ -117,7 +124,7 @@ impl Served {
         }
     }
 
-    /// Stops it with SIGTERM, expects a clean exit, and returns all it printed (stdout, then
+    /// Stops it with SIGTERM, expects a clean exit, and returns all it printed (stdout and
     /// stderr, line by line as they came).
     pub async fn stop(mut self) -> String {
         terminate(&self.child).await;
@@ -125,12 +132,23 @@ impl Served {
             .await
             .expect("latchkey stops within 10 s of SIGTERM")
             .unwrap();
+        let output = self.output().await;
+        assert!(status.success(), "{status:?}; it printed:\n{output}");
+        output
+    }
+
+    /// Kills it with SIGKILL, as a crash would; returns all it printed.
+    pub async fn kill(mut self) -> String {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        self.output().await
+    }
+
+    async fn output(&mut self) -> String {
         for reader in self.readers.drain(..) {
             reader.await.unwrap();
         }
-        let output = self.output.lock().unwrap().clone();
-        assert!(status.success(), "{status:?}; it printed:\n{output}");
-        output
+        self.output.lock().unwrap().clone()
     }
 }
 

@@ -176,3 +176,25 @@ pub async fn a_password_reset_ends_every_session_and_tells_nobody_who_has_an_acc
     sign_in(&mut fresh, "reset@example.com", new_password, 303).await;
     app.stop().await;
 }
+
+pub async fn the_spelling_of_a_typed_address_tells_nothing(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    sign_up(&app, "Mixed.Case@Example.com").await;
+    for (form, field_page) in [
+        ("/sign-in/code", "/sign-in"),
+        ("/forgot-password", "/forgot-password"),
+    ] {
+        // The account stored one spelling; the request types another. A page that echoed the
+        // stored one would tell that the account exists.
+        let (_, known) = ask(&app, form, field_page, "mIXED.cASE@example.COM").await;
+        let (_, unknown) = ask(&app, form, field_page, "nO.oNE@example.COM").await;
+        assert!(known.contains("mixed.case@example.com"), "{known}");
+        assert!(!known.contains("Mixed.Case@Example.com"), "{form}");
+        assert_eq!(
+            known.replace("mixed.case@example.com", "ADDRESS"),
+            unknown.replace("no.one@example.com", "ADDRESS"),
+            "{form}: the two answers read the same"
+        );
+    }
+    app.stop().await;
+}

@@ -88,7 +88,7 @@ pub async fn a_taken_address_gets_the_same_answer_and_its_owner_a_notice(ctx: Te
     let fresh = start_sign_up(&app, "fresh@example.com").await;
     let mut taken = start_sign_up(&app, "OWNER@example.com").await;
 
-    // Both pages read the same but for the address typed.
+    // Both pages read the same but for the address typed (shown lowercased).
     let mut fresh = fresh;
     let normalize = |html: String, email: &str| {
         let html = html.replace(email, "ADDRESS");
@@ -97,7 +97,7 @@ pub async fn a_taken_address_gets_the_same_answer_and_its_owner_a_notice(ctx: Te
     };
     assert_eq!(
         normalize(fresh.get("/verify", 200).await.text(), "fresh@example.com"),
-        normalize(taken.get("/verify", 200).await.text(), "OWNER@example.com")
+        normalize(taken.get("/verify", 200).await.text(), "owner@example.com")
     );
     // The owner is told, with no code to use.
     let notice = app.latest_mail_to("owner@example.com").await;
@@ -174,5 +174,62 @@ pub async fn a_password_sign_in_of_an_unverified_account_asks_for_its_code(ctx: 
     let mut other = app.browser();
     let reply = sign_in(&mut other, "later@example.com", PASSWORD, 303).await;
     assert_eq!(reply.header("location"), Some("/"));
+    app.stop().await;
+}
+
+pub async fn whoever_proves_an_unverified_address_by_code_alone_gets_the_account_without_its_password(
+    ctx: TestContext,
+) {
+    let app = ctx.spawn().await;
+    // Someone signs up with an address that is not theirs and never sees its code.
+    start_sign_up(&app, "owner@example.com").await;
+    // The owner signs in by code, which proves the address.
+    let mut owner = app.browser();
+    owner
+        .submit(
+            "/sign-in",
+            "/sign-in/code",
+            &[("email_address", "owner@example.com")],
+            303,
+        )
+        .await;
+    let code = app.code_for("owner@example.com").await;
+    let reply = enter_code(&mut owner, &code, 303).await;
+    assert_eq!(reply.header("location"), Some("/"));
+    let account = me(&owner).await;
+    assert_eq!(
+        account["email_addresses"][0]["verification"]["status"],
+        "verified"
+    );
+    assert_eq!(
+        account["password_enabled"], false,
+        "the password the maker chose is gone"
+    );
+    let user_id = account["id"].as_str().unwrap();
+    let updated = events_about(&app, "user.updated", user_id).await;
+    assert_eq!(
+        updated.last().unwrap()["data"]["password_enabled"],
+        false,
+        "and the event says so"
+    );
+
+    // The maker's password no longer signs in, and looks like any wrong password.
+    let mut maker = app.browser();
+    let refused = sign_in(&mut maker, "owner@example.com", PASSWORD, 401).await;
+    assert_eq!(
+        error_text(&refused.text()),
+        "The email address or password is incorrect."
+    );
+
+    // The owner sets a password of their own from the account page, without a current one.
+    let page = owner.get("/user", 200).await.text();
+    assert!(page.contains("Set password") && !page.contains("current_password"));
+    let own = "the owner's own passphrase";
+    owner
+        .submit("/user", "/user/password", &[("new_password", own)], 303)
+        .await;
+    let mut again = app.browser();
+    sign_in(&mut again, "owner@example.com", own, 303).await;
+    assert_eq!(me(&again).await["password_enabled"], true);
     app.stop().await;
 }
