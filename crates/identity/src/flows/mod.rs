@@ -27,6 +27,20 @@ use crate::verifications::{self, BrowserToken, Code, Key, NewVerification, Purpo
 pub use emails::{EmailError, MAX_PENDING};
 pub use sign_up::{SignUp, SignUpError};
 
+/// An email address id no row has (ids are `idn_` + random): what a stand-in's statements
+/// touch.
+const STAND_IN_EMAIL_ID: &str = "idn_stand_in";
+
+/// Who a code goes to, and what for.
+struct Recipient<'a> {
+    purpose: Purpose,
+    user_id: Option<&'a str>,
+    /// `None` for a stand-in.
+    email_address_id: Option<&'a str>,
+    address: &'a str,
+    expire_at: i64,
+}
+
 /// The cookie that ties a pending verification to the browser that asked for it.
 pub const VERIFICATION_COOKIE: &str = "latchkey_verification";
 
@@ -215,19 +229,35 @@ impl Identity {
             redirect_url: opening.redirect_url,
         };
         verifications::create(tx, &new, now).await?;
-        if let Some(email_id) = opening.email_address_id {
-            if opening.purpose != Purpose::ResetPassword {
-                user_emails::code_sent(tx, email_id, expire_at).await?;
-            }
-            self.queue_mail(
-                tx,
-                opening.address,
-                opening.user_id,
-                &code_mail(opening.purpose, &code),
-            )
-            .await?;
+        let to = Recipient {
+            purpose: opening.purpose,
+            user_id: opening.user_id,
+            email_address_id: opening.email_address_id,
+            address: opening.address,
+            expire_at,
+        };
+        self.send_code(tx, &to, &code).await
+    }
+
+    /// In `tx`: marks the address as sent a code and mails `code` to it. A stand-in (no
+    /// address id) runs the same statements, on no address and with its mail withheld, so the
+    /// answer for an unknown address takes as long as for a known one.
+    async fn send_code(
+        &self,
+        tx: &mut Tx,
+        to: &Recipient<'_>,
+        code: &Code,
+    ) -> Result<(), StoreError> {
+        if to.purpose != Purpose::ResetPassword {
+            let email_id = to.email_address_id.unwrap_or(STAND_IN_EMAIL_ID);
+            user_emails::code_sent(tx, email_id, to.expire_at).await?;
         }
-        Ok(())
+        let mail = code_mail(to.purpose, code);
+        if to.email_address_id.is_some() {
+            self.queue_mail(tx, to.address, to.user_id, &mail).await
+        } else {
+            self.withhold_mail(tx, to.address, &mail).await
+        }
     }
 
     /// Gives the verification behind `key` a new code (mailed unless it is a stand-in), after
@@ -260,18 +290,14 @@ impl Identity {
         )
         .await?
         .ok_or(RequestError::Ended)?;
-        if let Some(email_id) = &renewed.email_address_id {
-            if renewed.purpose != Purpose::ResetPassword {
-                user_emails::code_sent(&mut tx, email_id, expire_at).await?;
-            }
-            self.queue_mail(
-                &mut tx,
-                &renewed.email_address,
-                renewed.user_id.as_deref(),
-                &code_mail(renewed.purpose, &code),
-            )
-            .await?;
-        }
+        let to = Recipient {
+            purpose: renewed.purpose,
+            user_id: renewed.user_id.as_deref(),
+            email_address_id: renewed.email_address_id.as_deref(),
+            address: &renewed.email_address,
+            expire_at,
+        };
+        self.send_code(&mut tx, &to, &code).await?;
         tx.commit().await?;
         tracing::info!(verification.id = %renewed.id, "code sent again");
         Ok(renewed.purpose)

@@ -109,6 +109,32 @@ impl Identity {
         user_id: Option<&str>,
         kind: &MailKind<'_>,
     ) -> Result<(), StoreError> {
+        self.write_mail(tx, to, user_id, kind, false).await
+    }
+
+    /// Does all [`Self::queue_mail`] does (composing, sealing, the INSERT) but writes the row
+    /// `withheld`: it is never sent or shown. What a stand-in verification writes, so that its
+    /// request costs what a real one does.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub(crate) async fn withhold_mail(
+        &self,
+        tx: &mut Tx,
+        to: &str,
+        kind: &MailKind<'_>,
+    ) -> Result<(), StoreError> {
+        self.write_mail(tx, to, None, kind, true).await
+    }
+
+    async fn write_mail(
+        &self,
+        tx: &mut Tx,
+        to: &str,
+        user_id: Option<&str>,
+        kind: &MailKind<'_>,
+        withheld: bool,
+    ) -> Result<(), StoreError> {
         let config = &self.inner.config;
         let base_url = config.issuer();
         let composed = compose::compose(
@@ -138,11 +164,14 @@ impl Identity {
                 user_id,
                 subject: &composed.subject,
                 body_sealed: &sealed,
+                withheld,
             },
             now,
         )
         .await?;
-        self.inner.mail_outbox.notify_one();
+        if !withheld {
+            self.inner.mail_outbox.notify_one();
+        }
         Ok(())
     }
 

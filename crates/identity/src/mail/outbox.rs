@@ -1,5 +1,10 @@
 //! The mail outbox table: written in the caller's transaction, claimed with a lease by the
 //! worker, its outcome recorded, old rows swept.
+//!
+//! Statuses: `pending`, `sent`, `failed`, and `withheld`: the row a stand-in verification writes
+//! in place of a real code mail, so that asking for a code for an unknown address runs the same
+//! statements as for a known one. Withheld rows are never sent or shown and are swept like sent
+//! ones; their body is empty.
 
 use latchkey_store::{Backend, DbRow, Row as _, StoreError, Tx};
 
@@ -14,6 +19,8 @@ pub(crate) struct Queued<'a> {
     pub user_id: Option<&'a str>,
     pub subject: &'a str,
     pub body_sealed: &'a str,
+    /// Written `withheld`, not `pending`: see the module's documentation.
+    pub withheld: bool,
 }
 
 pub(crate) async fn insert(tx: &mut Tx, mail: &Queued<'_>, now: i64) -> Result<(), StoreError> {
@@ -21,15 +28,16 @@ pub(crate) async fn insert(tx: &mut Tx, mail: &Queued<'_>, now: i64) -> Result<(
         .query(
             "INSERT INTO identity_mail_outbox (id, kind, to_address, user_id, subject, body_sealed, \
                  status, attempts, next_attempt_at, lease_until, last_error, created_at, updated_at, sent_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, NULL, NULL, $7, $7, NULL)",
+             VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, NULL, NULL, $7, $7, NULL)",
         )
         .bind(mail.id)
         .bind(mail.kind)
         .bind(mail.to)
         .bind(mail.user_id)
         .bind(mail.subject)
-        .bind(mail.body_sealed)
-        .bind(now);
+        .bind(if mail.withheld { "" } else { mail.body_sealed })
+        .bind(now)
+        .bind(if mail.withheld { "withheld" } else { "pending" });
     tx.execute(q).await?;
     Ok(())
 }
@@ -112,7 +120,7 @@ fn from_row(row: &DbRow) -> Result<Stored, StoreError> {
 pub(crate) async fn get(tx: &mut Tx, id: &str) -> Result<Option<Stored>, StoreError> {
     let q = tx
         .query_owned(format!(
-            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE id = $1"
+            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE id = $1 AND status <> 'withheld'"
         ))
         .bind(id);
     tx.fetch_optional(q)
@@ -126,7 +134,8 @@ pub(crate) async fn get(tx: &mut Tx, id: &str) -> Result<Option<Stored>, StoreEr
 pub(crate) async fn recent(tx: &mut Tx, limit: i64) -> Result<Vec<Stored>, StoreError> {
     let q = tx
         .query_owned(format!(
-            "SELECT {COLUMNS} FROM identity_mail_outbox ORDER BY created_at DESC, id DESC LIMIT $1"
+            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE status <> 'withheld' \
+             ORDER BY created_at DESC, id DESC LIMIT $1"
         ))
         .bind(limit);
     tx.fetch_all(q).await?.iter().map(from_row).collect()

@@ -4,7 +4,7 @@
 use latchkey_testkit::TestContext;
 use latchkey_testkit::browser::Browser;
 
-use super::{error_text, me};
+use super::{error_text, me, outbox_rows};
 use crate::bapi::events_about;
 use crate::identity::{PASSWORD, enter_code, sign_in, sign_up};
 
@@ -46,6 +46,13 @@ pub async fn sign_in_by_code_works_and_answers_unknown_addresses_alike(ctx: Test
         "only the known address got mail"
     );
     assert!(mailbox.iter().all(|m| m.to != "nobody@example.com"));
+    // The unknown address's request wrote a mail row too (the same statements, so the same
+    // time), withheld: never sent, never shown, no body.
+    assert_eq!(
+        outbox_rows(&app, "nobody@example.com").await,
+        vec![("withheld".to_owned(), 0, String::new())]
+    );
+    assert_eq!(outbox_rows(&app, "code@example.com").await.len(), 2);
 
     let code = app.code_for("code@example.com").await;
     let refused = enter_code(&mut unknown, &code, 422).await;
