@@ -130,6 +130,12 @@ impl FakeClerk {
     /// A session token for `user_id`, as Clerk's Frontend API mints them (60 s, RS256).
     #[must_use]
     pub fn mint(&self, user_id: &str, azp: Option<&str>) -> String {
+        self.mint_with_status(user_id, azp, None)
+    }
+
+    /// [`Self::mint`] with Clerk's session status claim `sts` (e.g. `pending`).
+    #[must_use]
+    pub fn mint_with_status(&self, user_id: &str, azp: Option<&str>, sts: Option<&str>) -> String {
         let now = latchkey_protocol::time::now_secs();
         let mut claims = SessionClaims::new(user_id.to_owned(), now + 60);
         claims.sid = Some(latchkey_protocol::id::new_id("sess"));
@@ -138,6 +144,7 @@ impl FakeClerk {
         claims.iat = Some(now);
         claims.nbf = Some(now - 10);
         claims.v = Some(2);
+        claims.sts = sts.map(str::to_owned);
         self.key.sign(&claims)
     }
 }

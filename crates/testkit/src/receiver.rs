@@ -22,6 +22,8 @@ pub enum Mode {
     Status(u16),
     /// Never answers within `for_` (the sender should time out).
     Hang { for_: Duration },
+    /// This status with this body, at once.
+    Reply { status: u16, body: &'static [u8] },
 }
 
 /// One delivery as received.
@@ -196,7 +198,7 @@ async fn receive(
     State(shared): State<Arc<Mutex<Shared>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, &'static [u8]) {
     let id = headers
         .get("svix-id")
         .and_then(|v| v.to_str().ok())
@@ -233,19 +235,24 @@ async fn receive(
         shared: shared.clone(),
         id,
     };
-    let status = match mode {
+    let (status, reply): (StatusCode, &'static [u8]) = match mode {
         Mode::Ok { delay } => {
             tokio::time::sleep(delay).await;
-            StatusCode::OK
+            (StatusCode::OK, b"")
         }
-        Mode::Status(code) => {
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        }
+        Mode::Status(code) => (
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            b"",
+        ),
         Mode::Hang { for_ } => {
             tokio::time::sleep(for_).await;
-            StatusCode::GATEWAY_TIMEOUT
+            (StatusCode::GATEWAY_TIMEOUT, b"")
         }
+        Mode::Reply { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body,
+        ),
     };
     shared.lock().unwrap().arrivals[index].answered = status.as_u16();
-    status
+    (status, reply)
 }

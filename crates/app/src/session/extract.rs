@@ -165,6 +165,15 @@ impl Auth {
         let api = parts.uri.path().starts_with("/api/");
         match missing {
             Missing::Failed(error) => AuthRejection::Unavailable(error),
+            // Not signed out: nobody can be told either way until the keys come back, and a
+            // redirect to sign in could loop with an issuer that sees a valid session.
+            Missing::SignedOut(SignedOut::KeysUnavailable) => {
+                AuthRejection::Unavailable(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "keys_unavailable",
+                    "The sign-in service's keys could not be fetched; try again shortly.",
+                ))
+            }
             Missing::Deleted if api => AuthRejection::Gone,
             Missing::SignedOut(reason) if api => AuthRejection::Unauthorized(reason),
             Missing::SignedOut(_) | Missing::Deleted => {

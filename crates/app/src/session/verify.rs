@@ -52,6 +52,10 @@ pub enum SignedOut {
     Invalid(#[from] TokenError),
     #[error("the issuer's keys could not be fetched")]
     KeysUnavailable,
+    /// Clerk's `sts: "pending"`: the session has a task left (choosing an organization, a
+    /// forced password reset); Clerk's SDKs treat it as signed out by default.
+    #[error("the session has a pending task")]
+    Pending,
 }
 
 impl SignedOut {
@@ -64,6 +68,7 @@ impl SignedOut {
             Self::NoClient => "signed_out",
             Self::Invalid(error) => error.code(),
             Self::KeysUnavailable => "keys_unavailable",
+            Self::Pending => "session_pending",
         }
     }
 }
@@ -118,6 +123,14 @@ impl SessionVerifier {
     /// # Errors
     /// [`SignedOut`] with the reason.
     pub async fn verify(&self, headers: &HeaderMap) -> Result<SessionClaims, SignedOut> {
+        let claims = self.verify_token(headers).await?;
+        if claims.sts.as_deref() == Some("pending") {
+            return Err(SignedOut::Pending);
+        }
+        Ok(claims)
+    }
+
+    async fn verify_token(&self, headers: &HeaderMap) -> Result<SessionClaims, SignedOut> {
         let token = match bearer(headers) {
             // A header token is used exclusively, as Clerk's SDK does.
             Some(Some(token)) if !token.is_empty() => token,

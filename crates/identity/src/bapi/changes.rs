@@ -11,6 +11,7 @@ use crate::admin::AdminError;
 use crate::passwords::{Password, check_new_password};
 use crate::sessions::EndReason;
 use crate::state::Identity;
+use crate::users::validate::FieldError;
 use crate::users::{self, ProfileChange, UserRecord};
 
 /// What `PATCH /v1/users/{id}` changes.
@@ -126,6 +127,22 @@ impl Identity {
             unsafe_metadata: combine(&current.unsafe_metadata, change.unsafe_),
             ..ProfileChange::default()
         };
+        // Merges add up: the result must fit as much as a body may give at once.
+        for (name, merged) in [
+            ("public_metadata", &profile.public_metadata),
+            ("private_metadata", &profile.private_metadata),
+            ("unsafe_metadata", &profile.unsafe_metadata),
+        ] {
+            if let Some(merged) = merged
+                && serde_json::to_vec(merged).map_or(usize::MAX, |b| b.len())
+                    > super::params::MAX_METADATA_BYTES
+            {
+                return Err(AdminError::Field(FieldError {
+                    field: name,
+                    message: "Metadata may take at most 8 KB as JSON, merged.",
+                }));
+            }
+        }
         let user = users::update_profile(&mut tx, user_id, profile, now_ms()).await?;
         self.emit_user(&mut tx, "user.updated", user_id, None)
             .await?;

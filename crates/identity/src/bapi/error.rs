@@ -182,6 +182,17 @@ impl BapiError {
     }
 
     /// A body that is not a JSON object.
+    /// A path or query string with control characters (NUL among them, which no database
+    /// text column takes).
+    pub fn request_invalid() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            "Request invalid",
+            "The request's path or query string holds control characters.",
+        )
+    }
+
     pub fn body_invalid() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

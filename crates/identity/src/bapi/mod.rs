@@ -116,7 +116,21 @@ pub fn router(identity: Identity) -> Router {
     let protected = add(Router::new(), authenticated()).route_layer(
         axum::middleware::from_fn_with_state(state.clone(), auth::require_secret_key),
     );
-    add(protected, public()).with_state(state)
+    add(protected, public())
+        .route_layer(axum::middleware::from_fn(refuse_control_characters))
+        .with_state(state)
+}
+
+/// Ids and query values with control characters are nobody's; NUL would also fail in
+/// Postgres text columns (a 500) where SQLite stores it.
+async fn refuse_control_characters(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match params::check_request_target(request.uri()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 async fn openapi() -> impl IntoResponse {

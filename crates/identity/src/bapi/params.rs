@@ -10,6 +10,66 @@ use super::error::BapiError;
 /// Most values one array query parameter may carry (Clerk's limit).
 pub const MAX_VALUES: usize = 100;
 
+/// Most bytes one kind of metadata may take as JSON (Clerk's documented limit is 8 KB). Each
+/// user's events carry all three, and receivers cap bodies (latchkey's at 1 MiB).
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// Longest `external_id`, in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+
+/// Refuses `value` (one kind of metadata, as it would be stored) over [`MAX_METADATA_BYTES`].
+pub fn check_metadata_size(name: &str, value: &Value) -> Result<(), BapiError> {
+    let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(BapiError::invalid_value(
+            name,
+            format!("{name} may take at most 8 KB as JSON; this would take {size} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a JSON value holds a NUL character in any string or key.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// The bytes `raw` stands for once `%XX` escapes are decoded.
+fn percent_decoded(raw: &str) -> impl Iterator<Item = u8> + '_ {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *bytes.get(i)?;
+        let hex = |at: usize| bytes.get(at).and_then(|c| (*c as char).to_digit(16));
+        if b == b'%'
+            && let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2))
+        {
+            i += 3;
+            return u8::try_from(high * 16 + low).ok();
+        }
+        i += 1;
+        Some(b)
+    })
+}
+
+/// Refuses a request whose decoded path or query string holds control characters.
+pub fn check_request_target(uri: &http::Uri) -> Result<(), BapiError> {
+    let path_bad = percent_decoded(uri.path()).any(|b| b < 0x20 || b == 0x7f);
+    let query_bad = uri.query().is_some_and(|raw| {
+        url::form_urlencoded::parse(raw.as_bytes())
+            .any(|(k, v)| k.chars().any(char::is_control) || v.chars().any(char::is_control))
+    });
+    if path_bad || query_bad {
+        return Err(BapiError::request_invalid());
+    }
+    Ok(())
+}
+
 /// A decoded query string.
 #[derive(Debug, Default)]
 pub(crate) struct Query(Vec<(String, String)>);
@@ -87,7 +147,12 @@ impl Body {
             return Ok(Self::default());
         }
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
+            // NUL is valid JSON that Postgres text refuses; refused here for both backends.
+            Ok(Value::Object(map))
+                if !map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) =>
+            {
+                Ok(Self(map))
+            }
             _ => Err(BapiError::body_invalid()),
         }
     }
@@ -115,12 +180,15 @@ impl Body {
         }
     }
 
-    /// A metadata object; `null` reads as `{}` (cleared).
+    /// A metadata object, at most [`MAX_METADATA_BYTES`]; `null` reads as `{}` (cleared).
     pub fn object(&self, name: &str) -> Result<Option<Value>, BapiError> {
         match self.0.get(name) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(Value::Object(Map::new()))),
-            Some(value @ Value::Object(_)) => Ok(Some(value.clone())),
+            Some(value @ Value::Object(_)) => {
+                check_metadata_size(name, value)?;
+                Ok(Some(value.clone()))
+            }
             Some(_) => Err(BapiError::invalid_value(
                 name,
                 format!("{name} must be a JSON object."),
@@ -166,6 +234,43 @@ pub(crate) fn merge(target: &mut Value, patch: Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn control_characters_in_the_target_are_refused() {
+        for bad in [
+            "/v1/users/%00",
+            "/v1/users/a%0Ab",
+            "/v1/users/x%7f",
+            "/v1/users?query=%00",
+            "/v1/events?after=%1f",
+            "/v1/users?%00=1",
+        ] {
+            let uri: http::Uri = bad.parse().unwrap();
+            assert!(check_request_target(&uri).is_err(), "{bad}");
+        }
+        for good in [
+            "/v1/users/user_2abc",
+            "/v1/users?query=J%C3%BCrgen%20M&limit=5",
+            "/v1/users/100%25",
+            "/v1/users/%zz",
+        ] {
+            let uri: http::Uri = good.parse().unwrap();
+            assert!(check_request_target(&uri).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn nul_in_a_body_and_oversized_metadata_are_refused() {
+        assert!(Body::parse(br#"{"first_name": "a\u0000b"}"#).is_err());
+        assert!(Body::parse(br#"{"public_metadata": {"k\u0000": 1}}"#).is_err());
+        assert!(Body::parse(br#"{"public_metadata": {"deep": ["\u0000"]}}"#).is_err());
+        let fits = json!({ "public_metadata": { "k": "x".repeat(8000) } });
+        let body = Body::parse(fits.to_string().as_bytes()).unwrap();
+        assert!(body.object("public_metadata").unwrap().is_some());
+        let too_big = json!({ "private_metadata": { "k": "x".repeat(8200) } });
+        let body = Body::parse(too_big.to_string().as_bytes()).unwrap();
+        assert!(body.object("private_metadata").is_err());
+    }
 
     #[test]
     fn repeated_keys_are_arrays() {

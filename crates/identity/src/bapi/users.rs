@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::Bapi;
 use super::changes::{MetadataChange, UserUpdate};
 use super::error::BapiError;
-use super::params::{Body, Query};
+use super::params::{Body, MAX_EXTERNAL_ID_CHARS, Query};
 use crate::account::ChangeError;
 use crate::admin::{AdminError, CreateUser};
 use crate::passwords::Password;
@@ -181,10 +181,7 @@ pub(crate) async fn create(State(bapi): State<Bapi>, bytes: Bytes) -> Answer {
         last_name: body.string("last_name")?.flatten(),
         username,
         image_url: None,
-        external_id: body
-            .string("external_id")?
-            .flatten()
-            .filter(|e| !e.is_empty()),
+        external_id: external_id_field(&body)?.flatten(),
         public_metadata: body.object("public_metadata")?,
         private_metadata: body.object("private_metadata")?,
         unsafe_metadata: body.object("unsafe_metadata")?,
@@ -194,6 +191,21 @@ pub(crate) async fn create(State(bapi): State<Bapi>, bytes: Bytes) -> Answer {
     body.flag("skip_password_requirement")?;
     let user = bapi.identity.create_user(create).await?;
     render_one(&bapi, &user).await
+}
+
+/// `external_id` as given (`None` absent, `Some(None)` cleared by `null` or `""`), at most
+/// [`MAX_EXTERNAL_ID_CHARS`] characters.
+fn external_id_field(body: &Body) -> Result<Option<Option<String>>, BapiError> {
+    let given = body.string("external_id")?;
+    if let Some(Some(id)) = &given
+        && id.chars().count() > MAX_EXTERNAL_ID_CHARS
+    {
+        return Err(BapiError::invalid_value(
+            "external_id",
+            format!("external_id may be at most {MAX_EXTERNAL_ID_CHARS} characters."),
+        ));
+    }
+    Ok(given.map(|id| id.filter(|id| !id.is_empty())))
 }
 
 /// `PATCH /v1/users/{user_id}`: fields present change, absent ones stay; metadata objects
@@ -209,9 +221,7 @@ pub(crate) async fn update(
         last_name: text_field(&body, "last_name", |t| validate::name("last_name", t))?,
         username: text_field(&body, "username", validate::username)?,
         image_url: None,
-        external_id: body
-            .string("external_id")?
-            .map(|e| e.filter(|e| !e.is_empty())),
+        external_id: external_id_field(&body)?,
         public_metadata: body.object("public_metadata")?,
         private_metadata: body.object("private_metadata")?,
         unsafe_metadata: body.object("unsafe_metadata")?,

@@ -30,18 +30,39 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if v6.is_loopback() || v6.is_unspecified() {
+                return false;
+            }
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation
+            let [first, second, ..] = v6.segments();
+            !(v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local (deprecated)
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first & 0xffc0) == 0xfec0
+                // 2001:db8::/32 documentation, 2001::/32 Teredo (a tunnel to an IPv4 host),
+                // 64:ff9b:1::/48 local-use NAT64
+                || (first == 0x2001 && (second == 0x0db8 || second == 0))
+                || (first == 0x64 && second == 0xff9b))
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
+/// `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:aabb:ccdd::/48`. Connecting to any of
+/// them can reach that IPv4 host, so they are judged by it.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let o = v6.octets();
+    let last = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    match v6.segments() {
+        [0, 0, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last),
+        [0x2002, ..] => Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        _ => None,
     }
 }
 
@@ -82,7 +103,10 @@ pub fn build(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, 
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("latchkey-webhooks/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(8);
+        .pool_max_idle_per_host(8)
+        // A proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`) would resolve the
+        // endpoint's name itself, past the check on the addresses connected to.
+        .no_proxy();
     if !allow_private {
         builder = builder.dns_resolver(Arc::new(PublicOnly));
     }
@@ -130,6 +154,16 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:5",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "ff02::1",
             "224.0.0.1",
             "255.255.255.255",
         ] {
@@ -140,6 +174,8 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "93.184.216.34",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }

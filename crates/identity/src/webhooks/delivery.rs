@@ -309,7 +309,9 @@ impl Worker {
                 }
                 Outcome {
                     status: Some(status),
-                    body: Some(String::from_utf8_lossy(&kept).into_owned()),
+                    // NUL is valid UTF-8 that Postgres text refuses (a UTF-16 or binary body
+                    // would make the attempt unrecordable, and the delivery repeat forever).
+                    body: Some(String::from_utf8_lossy(&kept).replace('\0', "\u{fffd}")),
                     error: None,
                     retry_after,
                     duration: started.elapsed(),

@@ -449,6 +449,15 @@ pub async fn clerk_session_tokens_follow_the_sdks_rules(ctx: TestContext) {
             fake.mint("user_fake000001", Some("https://evil.example")),
             "token_azp_mismatch",
         ),
+        (
+            "a session with a task left",
+            fake.mint_with_status(
+                "user_fake000001",
+                Some("https://app.example.com"),
+                Some("pending"),
+            ),
+            "session_pending",
+        ),
     ] {
         let error: Value = app.get("/api/me").bearer(&token).expect(401).await.json();
         assert_eq!(error["error"]["code"], code, "{name}");
@@ -496,5 +505,22 @@ pub async fn clerk_session_tokens_follow_the_sdks_rules(ctx: TestContext) {
         reply.header("location"),
         Some("https://accounts.fake.example/sign-in?redirect_url=%2Fdashboard")
     );
+    app.stop().await;
+
+    // With the issuer's keys out of reach, nobody is signed out: pages and APIs answer 503.
+    let mut unreachable = clerk_settings(&fake);
+    unreachable.api_url = format!(
+        "http://127.0.0.1:{}/v1",
+        latchkey_testkit::pgbouncer::free_port()
+    );
+    let app = ctx.spawn_with(|c| c.clerk = Some(unreachable)).await;
+    let error: Value = app.get("/api/me").bearer(&good).expect(503).await.json();
+    assert_eq!(error["error"]["code"], "keys_unavailable");
+    let mut signed_in = Browser::new(&app.url);
+    signed_in.cookies.insert("__session".to_owned(), good);
+    signed_in
+        .cookies
+        .insert("__client_uat".to_owned(), (iat - 100).to_string());
+    signed_in.get("/dashboard", 503).await;
     app.stop().await;
 }

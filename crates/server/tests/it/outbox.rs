@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use latchkey_identity::admin::CreateUser;
+use latchkey_store::Row as _;
 use latchkey_testkit::receiver::{Mode, TestReceiver};
 use latchkey_testkit::{TestApp, TestContext};
 use serde_json::Value;
@@ -517,4 +518,47 @@ pub async fn two_instances_share_a_burst_without_sending_twice_at_once(ctx: Test
     assert_eq!(repeated, 0, "no message was sent twice at all");
     second.stop().await;
     first.stop().await;
+}
+
+pub async fn a_receiver_answering_with_nul_bytes_is_recorded(ctx: TestContext) {
+    let (app, receiver, endpoint) = app_with_receiver(&ctx, "5s", Duration::from_secs(2)).await;
+    // A UTF-16 "OK": valid UTF-8 with NUL bytes, which Postgres text refuses.
+    receiver.set_mode(Mode::Reply {
+        status: 200,
+        body: b"O\0K\0",
+    });
+    let user = app
+        .identity
+        .create_user(CreateUser {
+            email_address: Some("nul@example.com".to_owned()),
+            ..CreateUser::default()
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let deliveries = app.identity.deliveries(&endpoint, 10).await.unwrap();
+        if deliveries.iter().any(|d| d.status == "succeeded") {
+            let done = deliveries.iter().find(|d| d.status == "succeeded").unwrap();
+            assert_eq!((done.attempts, done.last_status), (1, Some(200)));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the delivery was not recorded: {deliveries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut tx = app.db.begin_read().await.unwrap();
+    let q = tx.query("SELECT response_body FROM identity_webhook_attempts WHERE endpoint_id = $1");
+    let q = q.bind(&endpoint);
+    let rows = tx.fetch_all(q).await.unwrap();
+    tx.commit().await.unwrap();
+    let bodies: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("response_body").unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["O\u{fffd}K\u{fffd}".to_owned()]);
+    assert_eq!(receiver.arrivals().len(), 1, "sent once: {}", user.id);
+    app.stop().await;
 }

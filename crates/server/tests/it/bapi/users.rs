@@ -409,3 +409,66 @@ pub async fn deleting_a_user_emits_user_deleted_and_then_answers_404(ctx: TestCo
     }
     app.stop().await;
 }
+
+pub async fn oversized_and_nul_bearing_input_is_refused_with_nothing_written(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    let key = secret_key(&app).await;
+    let user = create_user(&app, &key, &json!({"email_address": ["big@example.com"]})).await;
+    let id = user["id"].as_str().unwrap().to_owned();
+
+    // NUL in a path, a query or a body (Postgres text refuses it; it must not become a 500).
+    for path in [
+        "/v1/users/user_%00".to_owned(),
+        "/v1/users?query=%00".to_owned(),
+        "/v1/users?user_id=a%00b".to_owned(),
+        "/v1/events?after=%00".to_owned(),
+    ] {
+        let reply = call(&app, Method::GET, &path, &key).expect(400).await;
+        assert_eq!(error_code(&reply), "request_invalid", "{path}");
+    }
+    for body in [
+        json!({"external_id": "a\u{0}b"}),
+        json!({"first_name": "\u{0}"}),
+        json!({"public_metadata": {"k": "\u{0}"}}),
+    ] {
+        let reply = call(&app, Method::PATCH, &format!("/v1/users/{id}"), &key)
+            .json(&body)
+            .expect(400)
+            .await;
+        assert_eq!(error_code(&reply), "request_body_invalid", "{body}");
+    }
+
+    // Metadata over 8 KB, given at once or merged over several calls; a long external_id.
+    let big = "x".repeat(5000);
+    let reply = call(&app, Method::PATCH, &format!("/v1/users/{id}"), &key)
+        .json(&json!({"public_metadata": {"a": big, "b": big}}))
+        .expect(422)
+        .await;
+    assert_eq!(error_code(&reply), "form_param_value_invalid");
+    let metadata = format!("/v1/users/{id}/metadata");
+    call(&app, Method::PATCH, &metadata, &key)
+        .json(&json!({"private_metadata": {"a": big}}))
+        .expect(200)
+        .await;
+    let reply = call(&app, Method::PATCH, &metadata, &key)
+        .json(&json!({"private_metadata": {"b": big}}))
+        .expect(422)
+        .await;
+    assert_eq!(error_code(&reply), "form_param_format_invalid");
+    let reply = call(&app, Method::POST, "/v1/users", &key)
+        .json(&json!({"email_address": ["long@example.com"], "external_id": "e".repeat(256)}))
+        .expect(422)
+        .await;
+    assert_eq!(error_code(&reply), "form_param_value_invalid");
+
+    // Nothing of the refused calls was written.
+    let stored = get(&app, &key, &format!("/v1/users/{id}"), 200).await;
+    assert_eq!(stored["public_metadata"], json!({}));
+    assert_eq!(stored["private_metadata"], json!({"a": big}));
+    assert_eq!(stored["first_name"], Value::Null);
+    assert_eq!(
+        get(&app, &key, "/v1/users/count", 200).await["total_count"],
+        1
+    );
+    app.stop().await;
+}
