@@ -63,6 +63,14 @@ fn check(form: &NoteForm) -> Option<&'static str> {
         Some("Titles are at most 200 characters.")
     } else if form.body.chars().count() > MAX_BODY {
         Some("Notes are at most 10,000 characters.")
+    } else if title.chars().any(char::is_control)
+        || form
+            .body
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        // NUL among them: Postgres text refuses it where SQLite would store it.
+        Some("Notes cannot contain control characters.")
     } else {
         None
     }

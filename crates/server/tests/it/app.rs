@@ -159,6 +159,18 @@ pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
         )
         .await;
 
+    // NUL (which Postgres text refuses) gets the form back with a message, not an error page.
+    for (title, body) in [("A\u{0}B", "fine"), ("Fine", "line\nbreak\u{0}")] {
+        let refused = owner
+            .submit(
+                "/dashboard/notes",
+                "/dashboard/notes",
+                &[("title", title), ("body", body)],
+                422,
+            )
+            .await;
+        assert!(refused.text().contains("cannot contain control characters"));
+    }
     owner
         .submit(
             "/dashboard/notes",
