@@ -58,6 +58,13 @@ pub enum Tombstoned {
     AlreadyDeleted,
 }
 
+/// `text` with NUL replaced by U+FFFD: Postgres text refuses NUL (SQLite keeps it), and a
+/// signed event must not fail to apply forever over one character. Ids are not touched: an id
+/// with NUL fails, as it should. Metadata is stored as JSON text, where NUL is escaped.
+fn storable(text: Option<&str>) -> Option<String> {
+    text.map(|t| t.replace('\0', "\u{fffd}"))
+}
+
 /// Inserts or updates the row for `user` if `user.updated_at` is newer than what is stored.
 ///
 /// # Errors
@@ -85,11 +92,11 @@ pub async fn upsert_from_source(
         )
         .bind(&new_id)
         .bind(&user.id)
-        .bind(user.primary_email().map(|e| e.email_address.as_str()))
-        .bind(user.first_name.as_deref())
-        .bind(user.last_name.as_deref())
-        .bind(user.username.as_deref())
-        .bind(user.image_url.as_deref())
+        .bind(storable(user.primary_email().map(|e| e.email_address.as_str())))
+        .bind(storable(user.first_name.as_deref()))
+        .bind(storable(user.last_name.as_deref()))
+        .bind(storable(user.username.as_deref()))
+        .bind(storable(user.image_url.as_deref()))
         .bind(metadata)
         .bind(now_ms)
         .bind(user.updated_at)

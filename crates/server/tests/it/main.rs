@@ -35,6 +35,7 @@ fn main() -> std::process::ExitCode {
         sync::every_order_of_a_history_converges,
         sync::a_late_update_never_resurrects_a_deleted_user,
         sync::an_update_for_an_unknown_user_inserts_it_and_older_versions_change_nothing,
+        sync::a_nul_character_in_a_users_name_is_stored_replaced,
         sync::concurrent_copies_of_one_message_apply_once,
         sync::many_users_in_parallel_end_in_their_latest_state,
         sync::forgeries_are_refused_and_write_nothing,

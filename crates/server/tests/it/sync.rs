@@ -708,3 +708,24 @@ pub async fn deliveries_signed_by_the_official_svix_library_verify(ctx: TestCont
     call.body(body).expect(400).await;
     app.stop().await;
 }
+
+pub async fn a_nul_character_in_a_users_name_is_stored_replaced(ctx: TestContext) {
+    let (app, signer) = receiver(&ctx).await;
+    // Postgres text refuses NUL; a signed event must not fail to apply (and be retried) for it.
+    let event = user_event(
+        "user.created",
+        "user_nul",
+        1_716_883_200_000,
+        "nul@example.com",
+        "Nu\u{0}l",
+    );
+    let receipt: Value = app
+        .deliver(&signer, "msg_nul", &event)
+        .expect(200)
+        .await
+        .json();
+    assert_eq!(receipt["outcome"], "applied");
+    let users = app.app_users().await;
+    assert_eq!(users[0].first_name.as_deref(), Some("Nu\u{fffd}l"));
+    app.stop().await;
+}
