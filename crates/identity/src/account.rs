@@ -165,7 +165,7 @@ impl Identity {
         let normalized = validate::email(email_address).map(|e| e.normalized).ok();
         let now = now_ms();
         let mut tx = self.inner.db.begin().await?;
-        if let Some(ip) = ctx.ip_text() {
+        if let Some(ip) = ctx.throttle_key() {
             let attempt = throttle::take(
                 &mut tx,
                 &format!("signin-ip:{ip}"),

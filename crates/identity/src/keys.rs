@@ -136,8 +136,11 @@ impl SigningKeys {
 /// Adds a new current key and retires the previous one; returns the new key's id.
 ///
 /// # Errors
-/// Database failures.
+/// Database failures; [`KeysError::WrongMasterKey`] (nothing written) when `master` cannot
+/// open the keys already stored: a key sealed under another secret would be one no running
+/// instance can use, and retiring theirs would leave them none.
 pub async fn rotate(db: &Db, master: &MasterKey) -> Result<String, KeysError> {
+    load_state(db, master).await?;
     insert_new_key(db, master, true).await
 }
 

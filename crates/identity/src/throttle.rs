@@ -84,6 +84,18 @@ pub async fn take(
     })
 }
 
+/// Deletes counters whose window started before `before` (ms), which no limit counts any
+/// more: without this, every address that ever tried would keep a row.
+///
+/// # Errors
+/// Database failures.
+pub async fn sweep(tx: &mut Tx, before: i64) -> Result<u64, StoreError> {
+    let q = tx
+        .query("DELETE FROM identity_throttles WHERE window_start < $1")
+        .bind(before);
+    tx.execute(q).await
+}
+
 /// The counter's state without taking a number (`None` if no attempt in the current window).
 ///
 /// # Errors

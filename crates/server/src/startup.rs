@@ -84,7 +84,7 @@ impl Application {
     /// See [`StartError`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
         install_crypto_provider();
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        create_private_dir(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
             source,
         })?;
@@ -481,6 +481,16 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
         }
         Err(error) => Err(fail(error.to_string())),
     }
+}
+
+/// Creates `path` and any missing parents readable by this user only (the data directory holds
+/// the master key and, on SQLite, the database); an existing directory keeps its mode.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {

@@ -182,6 +182,19 @@ pub(crate) async fn prepare_sqlite_file(url: &DatabaseUrl) -> Result<(), StoreEr
             .await
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
     }
+    if let Some(path) = &path {
+        // Readable by this user only (password hashes, addresses); SQLite gives its `-wal` and
+        // `-shm` files the database file's mode. An existing file keeps its own.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::Unavailable(sqlx::Error::Io(e))),
+        }
+    }
     let mut conn = sqlx::AnyConnection::connect(&url.driver_url(false)).await?;
     sqlx::raw_sql("PRAGMA journal_mode = WAL")
         .execute(&mut conn)

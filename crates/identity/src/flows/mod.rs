@@ -193,7 +193,7 @@ impl Identity {
         ctx: &RequestContext,
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
-        let Some(ip) = ctx.ip_text() else {
+        let Some(ip) = ctx.throttle_key() else {
             return Ok(None);
         };
         let attempt = throttle::take(

@@ -89,7 +89,7 @@ impl Identity {
             .to_owned();
         check_new_password(form.password.expose(), &[&email.normalized, &local_part])?;
 
-        if let Some(ip) = ctx.ip_text() {
+        if let Some(ip) = ctx.throttle_key() {
             let now = now_ms();
             let mut tx = self.inner.db.begin().await?;
             let attempt = throttle::take(

@@ -25,7 +25,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const CONCURRENCY: usize = 4;
 /// Sent and failed mails are kept this long (the dev mailbox shows them), then deleted; so are
 /// finished sign-up, sign-in and reset verifications.
-const KEEP_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+const KEEP_MS: i64 = 7 * DAY_MS;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 enum Transport {
@@ -144,6 +145,8 @@ impl MailWorker {
         let mut tx = self.identity.db().begin().await?;
         outbox::sweep(&mut tx, before).await?;
         crate::verifications::sweep(&mut tx, before).await?;
+        // Every limit's window is an hour at most; a day-old counter counts for nothing.
+        crate::throttle::sweep(&mut tx, latchkey_protocol::time::now_ms() - DAY_MS).await?;
         tx.commit().await
     }
 

@@ -44,11 +44,21 @@ pub async fn serve_creates_its_data_dir_then_reuses_it(ctx: TestContext) {
             "round {round}: /healthz took {took:?}"
         );
         assert!(data_dir.is_dir(), "the data directory was created");
+        // Only this user may read the master key and the database.
+        let mode = |path: &std::path::Path| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&data_dir), 0o700, "the data directory");
+        assert_eq!(mode(&data_dir.join("master.key")), 0o600, "the master key");
         if ctx.backend == Backend::Sqlite {
             assert!(
                 data_dir.join("latchkey.db").is_file(),
                 "the SQLite file lives in the data directory"
             );
+            for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+                assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+            }
         }
         wait_until_ok(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
         terminate(&child).await;

@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use latchkey_store::Row as _;
 use latchkey_testkit::browser::{Browser, csrf_token};
 use latchkey_testkit::{TestApp, TestContext};
 use serde_json::Value;
@@ -765,6 +766,34 @@ pub async fn rotated_keys_keep_old_tokens_verifying(ctx: TestContext) {
         .unwrap()
         .to_owned();
     assert_ne!(new_kid, old_kid);
+
+    // Run with another master secret (here: a data directory without this one's master.key),
+    // a rotation is refused and writes nothing.
+    let stranger = ctx.temp_dir();
+    let mut command = latchkey(&ctx.temp_dir());
+    command
+        .args(["keys", "rotate", "--data-dir"])
+        .arg(&stranger)
+        .env(
+            "DATABASE_URL",
+            app.config.database_url.expose_for_child_process(),
+        );
+    let refused = finish(command).await;
+    assert_ne!(refused.code, Some(0), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("another master secret"),
+        "{}",
+        refused.stderr
+    );
+    let mut tx = app.db.begin_read().await.unwrap();
+    let q = tx.query(
+        "SELECT count(*) AS n, sum(CASE WHEN retired_at IS NULL THEN 1 ELSE 0 END) AS current \
+         FROM identity_signing_keys",
+    );
+    let row = tx.fetch_one(q).await.unwrap();
+    let (n, current): (i64, i64) = (row.try_get("n").unwrap(), row.try_get("current").unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!((n, current), (2, 1), "the keys are as they were");
     second.stop().await;
     app.stop().await;
 }
@@ -823,4 +852,51 @@ pub async fn wrong_current_passwords_on_the_account_page_lock_password_changes(c
     browser.get("/user", 200).await;
     sign_in(&mut app.browser(), "guess@example.com", PASSWORD, 303).await;
     app.stop().await;
+}
+
+pub async fn stale_throttle_counters_are_swept(ctx: TestContext) {
+    let config = ctx.fresh_config().await;
+    let first = ctx.start(config.clone()).await;
+    let now = latchkey_protocol::time::now_ms();
+    let mut tx = first.db.begin().await.unwrap();
+    for (bucket, window_start) in [
+        ("signin-ip:192.0.2.1", now - 2 * 24 * 60 * 60 * 1000),
+        ("signin-ip:192.0.2.2", now - 60 * 1000),
+    ] {
+        let q = tx
+            .query(
+                "INSERT INTO identity_throttles (bucket, window_start, count) VALUES ($1, $2, 3)",
+            )
+            .bind(bucket)
+            .bind(window_start);
+        tx.execute(q).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    first.stop().await;
+    // The next start sweeps at once (then hourly).
+    let second = ctx.start(config).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut tx = second.db.begin_read().await.unwrap();
+        let q = tx.query(
+            "SELECT bucket FROM identity_throttles WHERE bucket LIKE 'signin-ip:192.0.2.%' ORDER BY bucket",
+        );
+        let buckets: Vec<String> = tx
+            .fetch_all(q)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("bucket").unwrap())
+            .collect();
+        tx.commit().await.unwrap();
+        if buckets == ["signin-ip:192.0.2.2"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not swept: {buckets:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    second.stop().await;
 }
