@@ -197,6 +197,21 @@ pub fn needs_touch(session: &SessionRecord, now: i64) -> bool {
     now - session.last_active_at >= TOUCH_EVERY_MS
 }
 
+/// Deletes sessions that ended, or expired, before `before` (ms): they open nothing and only
+/// remain listed (`GET /v1/sessions`) until then.
+///
+/// # Errors
+/// Database failures.
+pub async fn sweep(tx: &mut Tx, before: i64) -> Result<u64, StoreError> {
+    let q = tx
+        .query(
+            "DELETE FROM identity_sessions WHERE (ended_at IS NOT NULL AND ended_at < $1) \
+             OR expire_at < $1",
+        )
+        .bind(before);
+    tx.execute(q).await
+}
+
 /// Records activity and slides the expiry.
 ///
 /// # Errors

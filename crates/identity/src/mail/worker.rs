@@ -147,6 +147,7 @@ impl MailWorker {
         crate::verifications::sweep(&mut tx, before).await?;
         // Every limit's window is an hour at most; a day-old counter counts for nothing.
         crate::throttle::sweep(&mut tx, latchkey_protocol::time::now_ms() - DAY_MS).await?;
+        crate::sessions::sweep(&mut tx, latchkey_protocol::time::now_ms() - 30 * DAY_MS).await?;
         tx.commit().await
     }
 

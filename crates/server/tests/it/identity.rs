@@ -854,9 +854,18 @@ pub async fn wrong_current_passwords_on_the_account_page_lock_password_changes(c
     app.stop().await;
 }
 
-pub async fn stale_throttle_counters_are_swept(ctx: TestContext) {
+pub async fn stale_throttle_counters_and_old_sessions_are_swept(ctx: TestContext) {
     let config = ctx.fresh_config().await;
     let first = ctx.start(config.clone()).await;
+    // Sessions that ended (or expired) over 30 days ago go too; others stay.
+    let user = first
+        .identity
+        .create_user(latchkey_identity::admin::CreateUser {
+            email_address: Some("sweep@example.com".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let now = latchkey_protocol::time::now_ms();
     let mut tx = first.db.begin().await.unwrap();
     for (bucket, window_start) in [
@@ -869,6 +878,25 @@ pub async fn stale_throttle_counters_are_swept(ctx: TestContext) {
             )
             .bind(bucket)
             .bind(window_start);
+        tx.execute(q).await.unwrap();
+    }
+    let month = 31 * 24 * 60 * 60 * 1000;
+    for (id, ended_at, expire_at) in [
+        ("sess_old", Some(now - month), now - month + 1000),
+        ("sess_recent", Some(now - 1000), now + 1000),
+        ("sess_live", None, now + 60_000),
+    ] {
+        let q = tx
+            .query(
+                "INSERT INTO identity_sessions (id, user_id, client_id, token_hash, status, \
+                 created_at, updated_at, last_active_at, expire_at, ended_at) \
+                 VALUES ($1, $2, $1, $1, 'ended', $3, $3, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(&user.id)
+            .bind(now - month - 1000)
+            .bind(expire_at)
+            .bind(ended_at);
         tx.execute(q).await.unwrap();
     }
     tx.commit().await.unwrap();
@@ -889,12 +917,25 @@ pub async fn stale_throttle_counters_are_swept(ctx: TestContext) {
             .map(|r| r.try_get("bucket").unwrap())
             .collect();
         tx.commit().await.unwrap();
-        if buckets == ["signin-ip:192.0.2.2"] {
+        let mut tx = second.db.begin_read().await.unwrap();
+        let q = tx.query(
+            "SELECT id FROM identity_sessions \
+             WHERE id IN ('sess_old', 'sess_recent', 'sess_live') ORDER BY id",
+        );
+        let sessions: Vec<String> = tx
+            .fetch_all(q)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("id").unwrap())
+            .collect();
+        tx.commit().await.unwrap();
+        if buckets == ["signin-ip:192.0.2.2"] && sessions == ["sess_live", "sess_recent"] {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "not swept: {buckets:?}"
+            "not swept: {buckets:?} {sessions:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
         identity::signing_in_again_issues_a_new_session_and_ends_the_old_one,
         identity::a_password_change_ends_every_other_session,
         identity::wrong_current_passwords_on_the_account_page_lock_password_changes,
-        identity::stale_throttle_counters_are_swept,
+        identity::stale_throttle_counters_and_old_sessions_are_swept,
         identity::a_revoked_session_stops_at_once_and_gets_no_new_token,
         identity::forged_and_foreign_tokens_are_refused,
         identity::throttles_answer_429_with_retry_after,
