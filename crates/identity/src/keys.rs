@@ -2,10 +2,11 @@
 //! first start, kept in the database with the private key sealed under the master secret, and
 //! published at `/.well-known/jwks.json`.
 //!
-//! Rotation adds a key and retires the current one; a retired key stays published for
-//! [`PUBLISHED_AFTER_RETIREMENT_MS`] so tokens it signed (60 s lifetime) keep verifying. Every
-//! instance reloads the key set every [`RELOAD_EVERY`], so a rotation by one instance (or by
-//! `latchkey keys rotate`) reaches the others without a restart.
+//! Rotation adds a key that is published at once but signs only from [`SIGN_AFTER_PUBLISHED`]
+//! later, when the current one retires: every instance reloads the key set every
+//! [`RELOAD_EVERY`], so by then all of them publish (and verify with) the new key before any
+//! token signed with it exists. A retired key stays published for
+//! [`PUBLISHED_AFTER_RETIREMENT_MS`] so tokens it signed (60 s lifetime) keep verifying.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ use crate::secrets::MasterKey;
 pub const PUBLISHED_AFTER_RETIREMENT_MS: i64 = 10 * 60 * 1000;
 /// How often instances reload keys from the database.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// How long a rotated-in key is published before it signs: two reload periods.
+pub const SIGN_AFTER_PUBLISHED: Duration = Duration::from_secs(60);
 const SEAL_PURPOSE: &str = "signing-key";
 pub const KID_PREFIX: &str = "ins";
 
@@ -69,7 +72,7 @@ impl SigningKeys {
         let state = match load_state(db, master).await? {
             Some(state) => state,
             None => {
-                insert_new_key(db, master, false).await?;
+                insert_new_key(db, master, None).await?;
                 load_state(db, master)
                     .await?
                     .ok_or_else(|| KeysError::Corrupt("no key after creating one".to_owned()))?
@@ -133,24 +136,31 @@ impl SigningKeys {
     }
 }
 
-/// Adds a new current key and retires the previous one; returns the new key's id.
+/// Adds a key that signs from `sign_after` from now, when the keys signing until then retire
+/// ([`SIGN_AFTER_PUBLISHED`] normally; zero to switch at once, e.g. for a leaked key, at the
+/// cost of other instances refusing the new key's tokens until they reload). Returns the new
+/// key's id.
 ///
 /// # Errors
 /// Database failures; [`KeysError::WrongMasterKey`] (nothing written) when `master` cannot
 /// open the keys already stored: a key sealed under another secret would be one no running
 /// instance can use, and retiring theirs would leave them none.
-pub async fn rotate(db: &Db, master: &MasterKey) -> Result<String, KeysError> {
+pub async fn rotate(
+    db: &Db,
+    master: &MasterKey,
+    sign_after: Duration,
+) -> Result<String, KeysError> {
     load_state(db, master).await?;
-    insert_new_key(db, master, true).await
+    insert_new_key(db, master, Some(sign_after)).await
 }
 
 /// Generates an RSA-2048 key off the async runtime (it takes a noticeable fraction of a second)
-/// and stores it; with `retire_others`, the keys signing until now are retired in the same
-/// transaction.
+/// and stores it; with `retire_others_after`, it signs from that long after now, and the keys
+/// signing until then retire at that moment (written in the same transaction).
 async fn insert_new_key(
     db: &Db,
     master: &MasterKey,
-    retire_others: bool,
+    retire_others_after: Option<Duration>,
 ) -> Result<String, KeysError> {
     let kid = latchkey_protocol::id::new_id(KID_PREFIX);
     let kid_for_key = kid.clone();
@@ -175,11 +185,18 @@ async fn insert_new_key(
     let now = latchkey_protocol::time::now_ms();
     let public = serde_json::to_string(&jwk).map_err(|e| KeysError::Corrupt(e.to_string()))?;
     let sealed = master.seal(SEAL_PURPOSE, &der);
+    let signs_from = now
+        + retire_others_after.map_or(0, |after| {
+            i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2)
+        });
     let mut tx = db.begin().await?;
-    if retire_others {
+    if retire_others_after.is_some() {
         let q = tx
-            .query("UPDATE identity_signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(now);
+            .query(
+                "UPDATE identity_signing_keys SET retired_at = $1 \
+                 WHERE retired_at IS NULL OR retired_at > $1",
+            )
+            .bind(signs_from);
         tx.execute(q).await?;
     }
     let q = tx
@@ -190,7 +207,8 @@ async fn insert_new_key(
         .bind(&kid)
         .bind(public)
         .bind(sealed)
-        .bind(now);
+        // `created_at` is when it starts signing (possibly ahead); it is published from now.
+        .bind(signs_from);
     tx.execute(q).await?;
     tx.commit().await?;
     tracing::info!(key.id = %kid, "created a session-token signing key");
@@ -203,7 +221,7 @@ async fn load_state(db: &Db, master: &MasterKey) -> Result<Option<KeyState>, Key
     let mut tx = db.begin_read().await?;
     let q = tx
         .query(
-            "SELECT kid, public_jwk, private_key_sealed, retired_at FROM identity_signing_keys \
+            "SELECT kid, public_jwk, private_key_sealed, created_at, retired_at FROM identity_signing_keys \
              WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid DESC",
         )
         .bind(now - PUBLISHED_AFTER_RETIREMENT_MS);
@@ -218,7 +236,9 @@ async fn load_state(db: &Db, master: &MasterKey) -> Result<Option<KeyState>, Key
         let jwk: Jwk =
             serde_json::from_str(&public).map_err(|e| KeysError::Corrupt(format!("{kid}: {e}")))?;
         let retired: Option<i64> = row.try_get("retired_at").map_err(StoreError::from)?;
-        if current.is_none() && retired.is_none() {
+        let signs_from: i64 = row.try_get("created_at").map_err(StoreError::from)?;
+        // The newest key whose signing time has come and which has not retired yet.
+        if current.is_none() && signs_from <= now && retired.is_none_or(|at| at > now) {
             let sealed: String = row
                 .try_get("private_key_sealed")
                 .map_err(StoreError::from)?;

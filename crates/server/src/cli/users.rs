@@ -84,8 +84,14 @@ pub enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Add a new session-token signing key; the old one stays published until its tokens expired
-    Rotate,
+    /// Add a new session-token signing key: published at once, signing after 60 s (when every
+    /// instance has it); the old one stays published until its tokens expired
+    Rotate {
+        /// Sign with the new key at once (a single instance, or a leaked key); other instances
+        /// refuse its tokens until their next key reload (up to 30 s)
+        #[arg(long)]
+        now: bool,
+    },
     /// Make a new management API secret key (`sk_live_…`) and print it; it is shown only once
     SecretKey,
     /// List the management API secret keys (their first characters, never the keys)
@@ -364,7 +370,7 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
             })
             .await
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { now } => {
             let master = match startup::master_key(config) {
                 Ok(master) => master,
                 Err(error) => return fail(EXIT_FAILURE, &error),
@@ -373,13 +379,18 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
                 Ok(db) => db,
                 Err(error) => return fail(EXIT_FAILURE, &error),
             };
-            let result = latchkey_identity::keys::rotate(&db, &master).await;
+            let sign_after = if now {
+                std::time::Duration::ZERO
+            } else {
+                latchkey_identity::keys::SIGN_AFTER_PUBLISHED
+            };
+            let result = latchkey_identity::keys::rotate(&db, &master, sign_after).await;
             db.close().await;
             match result {
                 Ok(kid) => {
                     print(&format!(
-                        "new signing key {kid}; running servers switch to it within {} s, and the old key stays published for {} minutes",
-                        latchkey_identity::keys::RELOAD_EVERY.as_secs(),
+                        "new signing key {kid}, published now; running servers sign with it within {} s, and the old key stays published for {} minutes",
+                        sign_after.as_secs() + latchkey_identity::keys::RELOAD_EVERY.as_secs(),
                         latchkey_identity::keys::PUBLISHED_AFTER_RETIREMENT_MS / 60_000
                     ));
                     ExitCode::SUCCESS

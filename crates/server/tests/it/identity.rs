@@ -740,32 +740,54 @@ pub async fn rotated_keys_keep_old_tokens_verifying(ctx: TestContext) {
     let rotated = cli(&app, &ctx, &["keys", "rotate"]).await;
     assert_eq!(rotated.code, Some(0), "{}", rotated.stderr);
     // Another instance on the same database (same public URL, so the same issuer) starts with
-    // both keys published.
+    // both keys published, and, for the first minute, still signs with the old one: the new
+    // key must reach every instance before a token signed with it does.
     let mut config = app.config.clone();
     config.public_url = Some(url::Url::parse(&app.url).unwrap());
-    let second = ctx.start(config).await;
-    let jwks: Value = second
-        .get("/.well-known/jwks.json")
-        .expect(200)
-        .await
-        .json();
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids.len(), 2, "{jwks}");
-    assert!(kids.contains(&old_kid.as_str()));
+    let second = ctx.start(config.clone()).await;
+    let published = async |instance: &latchkey_testkit::TestApp| -> Vec<String> {
+        let jwks: Value = instance
+            .get("/.well-known/jwks.json")
+            .expect(200)
+            .await
+            .json();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let kids = published(&second).await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(kids.contains(&old_kid));
+    let staged_kid = kids.iter().find(|k| **k != old_kid).unwrap().clone();
     second.get("/v1/me").bearer(&old_token).expect(200).await;
-    // It signs new tokens with the new key.
-    let mut fresh = second.browser();
-    sign_in(&mut fresh, "rotate@example.com", PASSWORD, 303).await;
-    let new_kid = header(fresh.cookie("__session").unwrap())["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_ne!(new_kid, old_kid);
+    let signed_kid = async |instance: &latchkey_testkit::TestApp| -> String {
+        let mut fresh = instance.browser();
+        sign_in(&mut fresh, "rotate@example.com", PASSWORD, 303).await;
+        header(fresh.cookie("__session").unwrap())["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        signed_kid(&second).await,
+        old_kid,
+        "not signing with the new key yet"
+    );
+    second.stop().await;
+
+    // `--now` switches at once (the staged key never signs).
+    let rotated = cli(&app, &ctx, &["keys", "rotate", "--now"]).await;
+    assert_eq!(rotated.code, Some(0), "{}", rotated.stderr);
+    let third = ctx.start(config).await;
+    let kids = published(&third).await;
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    let new_kid = signed_kid(&third).await;
+    assert!(new_kid != old_kid && new_kid != staged_kid, "{new_kid}");
+    third.get("/v1/me").bearer(&old_token).expect(200).await;
+    third.stop().await;
 
     // Run with another master secret (here: a data directory without this one's master.key),
     // a rotation is refused and writes nothing.
@@ -793,8 +815,7 @@ pub async fn rotated_keys_keep_old_tokens_verifying(ctx: TestContext) {
     let row = tx.fetch_one(q).await.unwrap();
     let (n, current): (i64, i64) = (row.try_get("n").unwrap(), row.try_get("current").unwrap());
     tx.commit().await.unwrap();
-    assert_eq!((n, current), (2, 1), "the keys are as they were");
-    second.stop().await;
+    assert_eq!((n, current), (3, 1), "the keys are as they were");
     app.stop().await;
 }
 
