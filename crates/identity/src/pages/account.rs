@@ -7,7 +7,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{csrf_refused, format_utc, html, see_other, unavailable};
+use super::{format_utc, html, see_other, unavailable};
 use crate::account::ChangeError;
 use crate::passwords::Password;
 use crate::sessions::{self, SessionRecord};
@@ -215,11 +215,9 @@ pub(super) async fn guard(
     headers: &HeaderMap,
     token: Option<&str>,
 ) -> Result<(SessionRecord, UserRecord), Response> {
-    identity
-        .inner
-        .csrf
-        .verify(headers, token)
-        .map_err(|e| csrf_refused(e, "/user"))?;
+    if let Some(refused) = identity.refuse_forged_form(headers, token, "/user") {
+        return Err(refused);
+    }
     require(identity, headers).await
 }
 

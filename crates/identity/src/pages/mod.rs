@@ -97,6 +97,32 @@ pub(crate) fn csrf_refused(error: latchkey_web::csrf::CsrfError, back_href: &str
     )
 }
 
+impl Identity {
+    /// The page refusing a form post without a valid CSRF token (linking back to
+    /// `back_href`), or `None` if the token is good.
+    pub(crate) fn refuse_forged_form(
+        &self,
+        headers: &http::HeaderMap,
+        csrf_token: Option<&str>,
+        back_href: &str,
+    ) -> Option<Response> {
+        self.inner
+            .csrf
+            .verify(headers, csrf_token)
+            .err()
+            .map(|error| csrf_refused(error, back_href))
+    }
+
+    /// Who is asking, as this instance's proxy setting says to read it.
+    pub(crate) fn request_context(
+        &self,
+        headers: &http::HeaderMap,
+        peer: crate::context::Peer,
+    ) -> crate::context::RequestContext {
+        crate::context::RequestContext::read(headers, peer, self.inner.config.trust_forwarded_for)
+    }
+}
+
 /// The answer when the database or hasher is unavailable.
 pub(crate) fn unavailable(back_href: &str) -> Response {
     message(

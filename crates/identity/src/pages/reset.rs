@@ -9,8 +9,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::verify::{NoticeParams, notice_text, request_refused};
-use super::{csrf_refused, html, see_other, unavailable};
-use crate::context::{Peer, RequestContext};
+use super::{html, see_other, unavailable};
+use crate::context::Peer;
 use crate::flows::CodeError;
 use crate::passwords::Password;
 use crate::state::Identity;
@@ -50,14 +50,12 @@ pub(crate) async fn forgot(
     headers: HeaderMap,
     Form(form): Form<ForgotForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/forgot-password")
     {
-        return csrf_refused(error, "/forgot-password");
+        return refused;
     }
-    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let ctx = identity.request_context(&headers, peer);
     match identity
         .request_password_reset(&form.email_address, &ctx)
         .await
@@ -118,17 +116,15 @@ pub(crate) async fn reset(
     headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/reset-password")
     {
-        return csrf_refused(error, "/reset-password");
+        return refused;
     }
     let Some(token) = Identity::verification_token(&headers) else {
         return see_other("/forgot-password", &[]);
     };
-    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let ctx = identity.request_context(&headers, peer);
     match identity
         .reset_password(&token, &form.code, Password::new(form.password), &ctx)
         .await

@@ -7,9 +7,9 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{csrf_refused, html, message, redirect_query, see_other, unavailable};
+use super::{html, message, redirect_query, see_other, unavailable};
 use crate::account::{SignInError, SignInOutcome};
-use crate::context::{Peer, RequestContext};
+use crate::context::Peer;
 use crate::flows::sign_up::{SignUp, SignUpError};
 use crate::passwords::Password;
 use crate::state::Identity;
@@ -132,14 +132,12 @@ pub(crate) async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-in")
     {
-        return csrf_refused(error, "/sign-in");
+        return refused;
     }
-    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let ctx = identity.request_context(&headers, peer);
     let previous = Identity::client_token(&headers);
     let redirect = identity.safe_redirect(&form.redirect_url);
     let result = identity
@@ -229,14 +227,12 @@ pub(crate) async fn sign_up(
     headers: HeaderMap,
     Form(form): Form<SignUpForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-up")
     {
-        return csrf_refused(error, "/sign-up");
+        return refused;
     }
-    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let ctx = identity.request_context(&headers, peer);
     let request = SignUp {
         email_address: form.email_address.clone(),
         password: Password::new(form.password),
@@ -297,12 +293,8 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<SignOutForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
-    {
-        return csrf_refused(error, "/");
+    if let Some(refused) = identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/") {
+        return refused;
     }
     if let Some(token) = Identity::client_token(&headers)
         && let Err(error) = identity.sign_out(&token).await

@@ -9,8 +9,8 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{csrf_refused, html, message, see_other, unavailable};
-use crate::context::{Peer, RequestContext};
+use super::{html, message, see_other, unavailable};
+use crate::context::Peer;
 use crate::flows::{CodeError, Pending, RequestError, VERIFICATION_COOKIE};
 use crate::state::Identity;
 use crate::verifications::{BrowserToken, Purpose, Verification};
@@ -237,17 +237,15 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/verify")
     {
-        return csrf_refused(error, "/verify");
+        return refused;
     }
     let Some(token) = Identity::verification_token(&headers) else {
         return see_other("/sign-in", &[]);
     };
-    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let ctx = identity.request_context(&headers, peer);
     let previous = Identity::client_token(&headers);
     match identity
         .sign_in_with_code(&token, &form.code, previous.as_ref(), &ctx)
@@ -311,12 +309,10 @@ pub(crate) async fn resend(
     headers: HeaderMap,
     Form(form): Form<PlainForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-in")
     {
-        return csrf_refused(error, "/sign-in");
+        return refused;
     }
     let all = [
         Purpose::SignUp,
@@ -367,14 +363,12 @@ pub(crate) async fn request_sign_in_code(
     headers: HeaderMap,
     Form(form): Form<CodeRequestForm>,
 ) -> Response {
-    if let Err(error) = identity
-        .inner
-        .csrf
-        .verify(&headers, form.csrf_token.as_deref())
+    if let Some(refused) =
+        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-in")
     {
-        return csrf_refused(error, "/sign-in");
+        return refused;
     }
-    let ctx = RequestContext::read(&headers, peer, identity.inner.config.trust_forwarded_for);
+    let ctx = identity.request_context(&headers, peer);
     let redirect = identity.safe_redirect(&form.redirect_url);
     match identity
         .request_sign_in_code(&form.email_address, &redirect, &ctx)
