@@ -63,6 +63,10 @@ pub struct Config {
     pub clerk: Option<ClerkSettings>,
     /// Mail: the SMTP relay (or the dev mailbox), the sender, retries, code lifetimes.
     pub mail: crate::mail_config::MailConfig,
+    /// Client connections: header and idle timeouts, the bound on open connections.
+    pub connections: crate::serve::ConnectionLimits,
+    /// Host names besides the public URL's that requests may name in `Host`.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Settings of real Clerk, when the app verifies Clerk's sessions instead of latchkey's.
@@ -157,6 +161,10 @@ settings! {
     MAIL_RETRY_SCHEDULE = "mail_retry_schedule", "--mail-retry-schedule", "LATCHKEY_MAIL_RETRY_SCHEDULE";
     EMAIL_CODE_LIFETIME = "email_code_lifetime", "--email-code-lifetime", "LATCHKEY_EMAIL_CODE_LIFETIME";
     RESET_CODE_LIFETIME = "reset_code_lifetime", "--reset-code-lifetime", "LATCHKEY_RESET_CODE_LIFETIME";
+    HEADER_TIMEOUT = "header_timeout", "--header-timeout", "LATCHKEY_HEADER_TIMEOUT";
+    IDLE_TIMEOUT = "idle_timeout", "--idle-timeout", "LATCHKEY_IDLE_TIMEOUT";
+    MAX_CONNECTIONS = "max_connections", "--max-connections", "LATCHKEY_MAX_CONNECTIONS";
+    ALLOWED_HOSTS = "allowed_hosts", "--allowed-hosts", "LATCHKEY_ALLOWED_HOSTS";
 }
 
 /// Where a value came from, named the way the operator wrote it.
@@ -435,6 +443,7 @@ impl Config {
             })?
             .unwrap_or(Duration::from_secs(15));
         let mail = crate::mail_config::resolve(sources)?;
+        let (connections, allowed_hosts) = resolve_http(sources)?;
         Ok(Self {
             addr,
             data_dir,
@@ -456,8 +465,57 @@ impl Config {
             authorized_parties,
             clerk,
             mail,
+            connections,
+            allowed_hosts,
         })
     }
+}
+
+/// The HTTP server's limits and the extra hosts it answers for.
+fn resolve_http(
+    sources: &Sources,
+) -> Result<(crate::serve::ConnectionLimits, Vec<String>), ConfigError> {
+    let defaults = crate::serve::ConnectionLimits::default();
+    let timeout = |s: &str| {
+        let timeout = parse_duration(s)?;
+        if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(3600) {
+            return Err("the timeout must be between 100ms and 1h".to_owned());
+        }
+        Ok(timeout)
+    };
+    let limits = crate::serve::ConnectionLimits {
+        header_timeout: sources
+            .parse(HEADER_TIMEOUT, timeout)?
+            .unwrap_or(defaults.header_timeout),
+        idle_timeout: sources
+            .parse(IDLE_TIMEOUT, timeout)?
+            .unwrap_or(defaults.idle_timeout),
+        max_connections: sources.parse(MAX_CONNECTIONS, |s| match s.parse::<usize>() {
+            Ok(n) if (16..=1_000_000).contains(&n) => Ok(n),
+            _ => Err(format!("\"{s}\" is not a number from 16 to 1000000")),
+        })?,
+    };
+    let hosts = sources
+        .parse(ALLOWED_HOSTS, |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    let valid = h.len() <= 253
+                        && h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+                    if valid {
+                        Ok(h.to_ascii_lowercase())
+                    } else {
+                        Err(format!(
+                            "\"{h}\" is not a host name such as auth.example.com (no scheme or port)"
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?
+        .unwrap_or_default();
+    Ok((limits, hosts))
 }
 
 /// `250ms`, `5s`, `5m`, `2h`, `1d`, or a plain number of seconds.

@@ -9,7 +9,9 @@ mod bridge;
 pub mod cli;
 pub mod config;
 mod health;
+pub mod host;
 pub mod mail_config;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;
 

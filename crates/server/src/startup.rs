@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::host::AllowedHosts;
 use crate::{Config, MIGRATIONS, bridge, health};
 
 /// Why the server could not start.
@@ -74,6 +75,8 @@ pub struct Application {
     local_addr: SocketAddr,
     public_url: url::Url,
     initial_secret_key: Option<String>,
+    connections: crate::serve::ConnectionLimits,
+    max_connections: usize,
 }
 
 impl Application {
@@ -89,6 +92,10 @@ impl Application {
             source,
         })?;
         let master = master_key(&config)?;
+        let descriptors = crate::serve::raise_descriptor_limit();
+        let max_connections = config.connections.max_connections.unwrap_or_else(|| {
+            crate::serve::derived_max_connections(descriptors, config.database_max_connections)
+        });
         let db = prepare_database(&config).await?;
 
         let listener = TcpListener::bind(config.addr)
@@ -162,6 +169,10 @@ impl Application {
             .layer(axum::middleware::from_fn_with_state(
                 identity.clone(),
                 latchkey_identity::auth::refresh_session_token,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(AllowedHosts::new(&public_url, &config.allowed_hosts)),
+                crate::host::check_host,
             ));
         let router = latchkey_web::with_tracing(routes);
 
@@ -175,6 +186,8 @@ impl Application {
             local_addr,
             public_url,
             initial_secret_key,
+            connections: config.connections.clone(),
+            max_connections,
         })
     }
 
@@ -209,7 +222,7 @@ impl Application {
     /// workers and closes the database.
     ///
     /// # Errors
-    /// If the listener fails.
+    /// None today: accept failures are handled (and logged) by the accept loop.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -218,32 +231,35 @@ impl Application {
         let mut workers = spawn_workers(&self.identity, &token);
         workers.push(tokio::spawn(self.delivery.run(token.clone())));
         workers.push(tokio::spawn(self.mail.run(token.clone())));
-        let serve_token = token.clone();
         tracing::info!(
             listen.addr = %self.local_addr,
             public.url = %self.public_url,
             database = %self.db.url(),
+            max.connections = self.max_connections,
             "latchkey is serving"
         );
         announce_mail(&self.identity, &self.public_url);
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let serve_token = token.clone();
+        tokio::spawn(async move {
             shutdown.await;
-            serve_token.cancel();
             tracing::info!("shutting down: finishing in-flight requests");
+            serve_token.cancel();
         });
-        let result = server.await;
+        crate::serve::serve(
+            self.listener,
+            self.router,
+            self.connections,
+            self.max_connections,
+            token.clone(),
+        )
+        .await;
         token.cancel();
         for worker in workers {
             let _ = worker.await;
         }
         self.db.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
 

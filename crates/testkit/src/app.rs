@@ -97,6 +97,8 @@ impl TestContext {
             authorized_parties: None,
             clerk: None,
             mail: latchkey_server::mail_config::MailConfig::default(),
+            connections: latchkey_server::serve::ConnectionLimits::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 

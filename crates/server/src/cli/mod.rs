@@ -136,6 +136,18 @@ pub struct SettingsArgs {
     /// How long a password-reset code is valid [default: 30m] [env: LATCHKEY_RESET_CODE_LIFETIME]
     #[arg(long, global = true, value_name = "DURATION")]
     pub reset_code_lifetime: Option<String>,
+    /// A client must send a request's head within this long of connecting (or of the request's first byte) [default: 10s] [env: LATCHKEY_HEADER_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+    /// A keep-alive connection with nothing to do is closed after this long [default: 60s] [env: LATCHKEY_IDLE_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Open client connections at most, 16 or more; at the bound a newcomer replaces the longest-idle connection [default: the open-files limit less 64 and 3 per database connection, at most 10000] [env: LATCHKEY_MAX_CONNECTIONS]
+    #[arg(long, global = true, value_name = "N")]
+    pub max_connections: Option<String>,
+    /// Host names, comma-separated, that requests may name besides the public URL's; others get 421 [env: LATCHKEY_ALLOWED_HOSTS]
+    #[arg(long, global = true, value_name = "HOSTS")]
+    pub allowed_hosts: Option<String>,
 }
 
 impl SettingsArgs {
@@ -189,6 +201,10 @@ impl SettingsArgs {
             (config::MAIL_RETRY_SCHEDULE, self.mail_retry_schedule),
             (config::EMAIL_CODE_LIFETIME, self.email_code_lifetime),
             (config::RESET_CODE_LIFETIME, self.reset_code_lifetime),
+            (config::HEADER_TIMEOUT, self.header_timeout),
+            (config::IDLE_TIMEOUT, self.idle_timeout),
+            (config::MAX_CONNECTIONS, self.max_connections),
+            (config::ALLOWED_HOSTS, self.allowed_hosts),
         ];
         for (setting, value) in given {
             if let Some(value) = value {

@@ -10,6 +10,7 @@ mod e2e;
 mod email;
 mod health;
 mod identity;
+mod limits;
 mod outbox;
 mod pooler;
 mod store;
@@ -26,6 +27,7 @@ fn main() -> std::process::ExitCode {
         health::healthz_answers,
         health::readyz_reports_the_database,
         health::shutdown_lets_in_flight_requests_finish,
+        limits::requests_naming_another_host_get_421,
         store::migrations_apply_once_and_refuse_edits,
         store::duplicate_versions_are_refused,
         store::committed_writes_are_read_back_and_rolled_back_ones_are_not,
@@ -104,6 +106,7 @@ fn main() -> std::process::ExitCode {
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
         test_case!(cli::the_config_file_is_a_layer_below_the_environment).once(),
         test_case!(cli::help_documents_every_setting).once(),
+        test_case!(limits::idle_and_slow_connections_cannot_exhaust_a_256_descriptor_server).once(),
         test_case!(sync::deliveries_signed_by_the_official_svix_library_verify).once(),
         test_case!(identity::a_session_token_from_the_pages_verifies_with_a_standard_jose_library)
             .once(),

@@ -15,7 +15,12 @@ pub const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
 /// trust-store (`SSL_CERT_FILE`, `SSL_CERT_DIR`) settings leak in, and the working directory
 /// has no `latchkey.toml`.
 pub fn latchkey(cwd: &Path) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(LATCHKEY);
+    clean_command(LATCHKEY, cwd)
+}
+
+/// `program` with the clean environment of [`latchkey`] (for a shell that then runs it).
+pub fn clean_command(program: &str, cwd: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
     for (key, _) in std::env::vars() {
         if key.starts_with("LATCHKEY_")
             || key.ends_with("DATABASE_URL")
