@@ -163,7 +163,7 @@ impl Application {
                 identity.clone(),
                 latchkey_identity::auth::refresh_session_token,
             ));
-        let router = latchkey_web::with_tracing(routes);
+        let router = latchkey_web::with_tracing(latchkey_web::with_private_responses(routes));
 
         Ok(Self {
             listener,

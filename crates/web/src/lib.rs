@@ -8,10 +8,12 @@ pub mod assets;
 pub mod cookies;
 pub mod csrf;
 mod error;
+mod headers;
 pub mod pages;
 pub mod redirect;
 pub mod time;
 mod trace;
 
 pub use error::{ApiError, ErrorBody, ErrorChain, ErrorDetail};
+pub use headers::with_private_responses;
 pub use trace::with_tracing;

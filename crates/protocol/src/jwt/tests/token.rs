@@ -34,7 +34,11 @@ fn assert_malformed(token: &str, what: &str) {
 #[test]
 fn padded_segments_are_refused_even_when_validly_signed() {
     let token = signing_key().sign(&claims());
-    assert_eq!(verify(&token), Ok(claims()), "the unpadded original verifies");
+    assert_eq!(
+        verify(&token),
+        Ok(claims()),
+        "the unpadded original verifies"
+    );
     let segments: Vec<&str> = token.split('.').collect();
     for padding in ["=", "=="] {
         // The signature covers the text as sent, so a padded header or payload is re-signed:
@@ -50,7 +54,10 @@ fn padded_segments_are_refused_even_when_validly_signed() {
             &sign_as_given(&format!("{}.{payload}", segments[0]), unpadded),
             &format!("payload + {padding}"),
         );
-        assert_malformed(&format!("{token}{padding}"), &format!("signature + {padding}"));
+        assert_malformed(
+            &format!("{token}{padding}"),
+            &format!("signature + {padding}"),
+        );
     }
     // Every segment padded the standard way, and padding inside a segment.
     let padded: Vec<String> = segments
