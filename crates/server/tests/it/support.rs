@@ -16,7 +16,9 @@ pub const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
 /// has no `latchkey.toml`.
 pub fn latchkey(cwd: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(LATCHKEY);
-    for (key, _) in std::env::vars() {
+    // `vars_os`: a non-UTF-8 variable in the caller's environment must not panic the tests.
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
         if key.starts_with("LATCHKEY_")
             || key.ends_with("DATABASE_URL")
             || key.starts_with("SSL_CERT_")
