@@ -139,12 +139,7 @@ impl Identity {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.throttle_key)
             .expect("any key length");
         mac.update(normalized_email.as_bytes());
-        let digest: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hex::encode(mac.finalize().into_bytes());
         format!("account:{digest}")
     }
 

@@ -518,25 +518,45 @@ fn resolve_http(
     Ok((limits, hosts))
 }
 
-/// `250ms`, `5s`, `5m`, `2h`, `1d`, or a plain number of seconds.
+/// Longest duration any setting or age takes: ten years. Longer is a typo, and staying far
+/// from the integer limits means adding it to a clock reading can never overflow.
+const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// `250ms`, `5s`, `5m`, `2h`, `1d`, or a plain number of seconds, up to 3650d.
+///
+/// Strict on purpose: ASCII digits, then at most one of those units; no sign, space, fraction
+/// or compound (`1h30m`). Friendlier parsers (jiff's, humantime's) accept many more spellings,
+/// which would widen what the settings documented in the README accept for no gain.
+///
+/// # Errors
+/// Anything else, or more than 3650 days, with a one-line reason.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    let not_a_duration = || format!("\"{text}\" is not a duration such as 250ms, 5s, 5m, 2h or 1d");
+    let too_long = || format!("\"{text}\" is longer than the longest accepted duration, 3650d");
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration such as 5s, 5m or 2h"))?;
-    let millis = match unit {
+    let millis_per_unit: u64 = match unit {
         "ms" => 1,
         "" | "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("\"{text}\" is not a duration such as 5s, 5m or 2h")),
+        _ => return Err(not_a_duration()),
     };
-    Ok(Duration::from_millis(value.saturating_mul(millis)))
+    if number.is_empty() {
+        return Err(not_a_duration());
+    }
+    // `number` is ASCII digits, so parsing fails only when it overflows.
+    let value: u64 = number.parse().map_err(|_| too_long())?;
+    let millis = value.checked_mul(millis_per_unit).ok_or_else(too_long)?;
+    let duration = Duration::from_millis(millis);
+    if duration > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(duration)
 }
 
 fn clerk_settings(sources: &Sources) -> Result<Option<ClerkSettings>, ConfigError> {
@@ -756,6 +776,51 @@ mod tests {
             !err.contains("MfKQ9"),
             "the message does not echo secrets: {err}"
         );
+    }
+
+    #[test]
+    fn durations_take_the_documented_forms() {
+        for (text, millis) in [
+            ("250ms", 250),
+            ("5s", 5_000),
+            ("5m", 300_000),
+            ("2h", 7_200_000),
+            ("1d", 86_400_000),
+            ("90", 90_000),
+            (" 7d ", 604_800_000),
+            ("0", 0),
+            ("3650d", 315_360_000_000),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_overflowing_durations_are_refused() {
+        for garbage in [
+            "", "s", "ms", "-5s", "+5s", "5 s", "1.5h", "1h30m", "5x", "5S", "five", "٣s", "5sec",
+        ] {
+            let err = parse_duration(garbage).unwrap_err();
+            assert!(
+                err.contains("is not a duration such as"),
+                "{garbage:?}: {err}"
+            );
+        }
+        for huge in [
+            "3651d",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999d",
+            "213503982334601d",
+            "18446744073709551615ms",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(err.contains("longer than the longest"), "{huge}: {err}");
+        }
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Application {
                 Arc::new(AllowedHosts::new(&public_url, &config.allowed_hosts)),
                 crate::host::check_host,
             ));
-        let router = latchkey_web::with_tracing(routes);
+        let router = latchkey_web::with_tracing(latchkey_web::with_private_responses(routes));
 
         Ok(Self {
             listener,

@@ -155,8 +155,7 @@ async fn run_locked(
 }
 
 fn checksum(sql: &str) -> String {
-    let digest = Sha256::digest(sql.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
 fn now_ms() -> i64 {
@@ -164,4 +163,16 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Databases hold these checksums: the spelling (lowercase hex of SHA-256) must never change.
+    #[test]
+    fn checksums_are_lowercase_hex_sha256() {
+        assert_eq!(
+            super::checksum("CREATE TABLE t (id INTEGER);\n"),
+            "cb7bba9473513daa6e6daf9337f9d5822cbc95cac71c944b6bf85958041038e1"
+        );
+    }
 }

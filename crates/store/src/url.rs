@@ -142,24 +142,12 @@ impl DatabaseUrl {
     }
 }
 
-/// Decodes `%XX` escapes (and nothing else: `+` stays a plus in a path).
+/// Decodes `%XX` escapes (and nothing else: `+` stays a plus in a path, and a `%` not
+/// followed by two hex digits stays as written).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..=i + 2]).ok();
-            if let Some(value) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(value);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl FromStr for DatabaseUrl {
@@ -272,5 +260,17 @@ mod tests {
         assert_eq!(url.sqlite_path().unwrap(), path);
         assert!(url.driver_url(false).ends_with("?mode=rwc"));
         assert!(url.driver_url(true).ends_with("?mode=ro"));
+    }
+
+    #[test]
+    fn only_two_hex_digits_make_an_escape() {
+        let url: DatabaseUrl = "sqlite:///tmp/a%20b%+1c%2.db".parse().unwrap();
+        assert_eq!(
+            url.sqlite_path().unwrap(),
+            Path::new("/tmp/a b%+1c%2.db"),
+            "%+1 is not an escape (a sign is not a hex digit)"
+        );
+        let url: DatabaseUrl = "postgres://u@h/db%5fone".parse().unwrap();
+        assert_eq!(url.postgres_database().unwrap(), "db_one");
     }
 }

@@ -52,10 +52,7 @@ fn generate() -> String {
 }
 
 fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Whether `key` could be one of ours at all, so garbage costs no database read.

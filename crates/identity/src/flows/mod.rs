@@ -148,7 +148,7 @@ impl Identity {
         mac.update(verification_id.as_bytes());
         mac.update(b"\0");
         mac.update(code.expose().as_bytes());
-        verifications::hex(&mac.finalize().into_bytes())
+        hex::encode(mac.finalize().into_bytes())
     }
 
     fn code_lifetime_ms(&self, purpose: Purpose) -> i64 {
@@ -165,7 +165,7 @@ impl Identity {
             .expect("HMAC takes any key length");
         mac.update(b"mail\0");
         mac.update(normalized.as_bytes());
-        format!("mail:{}", verifications::hex(&mac.finalize().into_bytes()))
+        format!("mail:{}", hex::encode(mac.finalize().into_bytes()))
     }
 
     /// Counts one mail to `normalized`, known address or not.

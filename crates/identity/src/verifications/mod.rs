@@ -15,7 +15,6 @@ mod tokens;
 
 use latchkey_store::{DbRow, Row as _, StoreError, Tx};
 
-pub(crate) use tokens::hex;
 pub use tokens::{BrowserToken, Code};
 
 pub const PREFIX: &str = "ver";

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::{Deserialize, Serialize};
 
-use super::{ALGORITHM, URL_SAFE_LENIENT, der};
+use super::{ALGORITHM, URL_SAFE_STRICT, der};
 
 /// Smallest modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -95,10 +95,10 @@ impl VerifyingKey {
         if let Some(use_) = jwk.use_.as_deref().filter(|use_| *use_ != "sig") {
             return Err(KeyError::NotForSigning(use_.to_owned()));
         }
-        let n = URL_SAFE_LENIENT
+        let n = URL_SAFE_STRICT
             .decode(&jwk.n)
             .map_err(|_| KeyError::NotBase64("n"))?;
-        let e = URL_SAFE_LENIENT
+        let e = URL_SAFE_STRICT
             .decode(&jwk.e)
             .map_err(|_| KeyError::NotBase64("e"))?;
         Self::from_components(jwk.kid.clone(), &n, &e)

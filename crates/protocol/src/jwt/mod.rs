@@ -25,8 +25,7 @@ pub use verify::{
     verify_session_token,
 };
 
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::GeneralPurpose;
 
 /// The only signature algorithm minted or accepted.
 pub const ALGORITHM: &str = "RS256";
@@ -43,11 +42,10 @@ pub const CATEGORY_IGNORE: &str = "cl_I7d4PD111III";
 /// `sub` prefix of machine identities (M2M tokens), refused as session subjects.
 pub const MACHINE_SUBJECT_PREFIX: &str = "mch_";
 
-/// Base64url with or without padding, as JWT libraries are loose about it.
-const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+/// Base64url as RFC 7515 §2 defines it for JWS segments and RFC 7518 §6.3.1 for JWK members:
+/// no padding, and the unused bits of the last character zero. A token has one spelling, so
+/// a padded or otherwise re-spelled copy of a valid token is refused rather than verified.
+const URL_SAFE_STRICT: GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 #[cfg(test)]
 mod tests;

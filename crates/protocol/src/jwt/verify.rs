@@ -7,7 +7,7 @@ use base64::Engine as _;
 use super::claims::{MissingClaim, RawClaims, RawHeader};
 use super::{
     ALGORITHM, CATEGORY_IGNORE, CATEGORY_SESSION, KeySource, MACHINE_SUBJECT_PREFIX, MAX_RSA_BITS,
-    SessionClaims, TYPE_JWT, URL_SAFE_LENIENT,
+    SessionClaims, TYPE_JWT, URL_SAFE_STRICT,
 };
 
 /// Clerk's default clock skew (`DEFAULT_CLOCK_SKEW_IN_MS`).
@@ -153,7 +153,7 @@ pub fn verify_session_token(
         .map_err(|_| TokenError::Malformed("the header is not a JSON object with alg"))?;
     let payload = decode(parts.payload, "the payload is not base64url")?;
     let mut signature = [0; MAX_RSA_BITS / 8];
-    let signature_len = URL_SAFE_LENIENT
+    let signature_len = URL_SAFE_STRICT
         .decode_slice(parts.signature, &mut signature)
         .map_err(|error| match error {
             DecodeSliceError::OutputSliceTooSmall => {
@@ -220,9 +220,9 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Base64url, padded or not; `refusal` names the segment.
+/// Strict base64url (see [`URL_SAFE_STRICT`]); `refusal` names the segment.
 fn decode(segment: &str, refusal: &'static str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_LENIENT
+    URL_SAFE_STRICT
         .decode(segment)
         .map_err(|_| TokenError::Malformed(refusal))
 }

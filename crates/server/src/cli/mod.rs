@@ -3,13 +3,14 @@
 //! Settings are global flags, so every subcommand takes `--data-dir`, `--database-url` and the
 //! rest. Flags only carry values here; layering and validation live in [`crate::config`].
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config, Sources};
+use crate::config::{self, Config, ConfigError, Origin, Sources};
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -259,7 +260,11 @@ pub enum Command {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (config_file, mut sources) = cli.settings.into_sources(std::env::vars());
+    let env = match utf8_environment(std::env::vars_os()) {
+        Ok(env) => env,
+        Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    let (config_file, mut sources) = cli.settings.into_sources(env);
     if let Err(error) = sources.load_file(config_file.as_deref()) {
         return fail(EXIT_CONFIG, &error);
     }
@@ -321,6 +326,41 @@ async fn run(command: Command, config: Config) -> ExitCode {
 }
 
 /// Prints `latchkey: <error: cause: cause>` on one line to stderr and returns `status`.
+/// The environment variables latchkey reads: every setting's, and the config file's path.
+fn own_variables() -> impl Iterator<Item = &'static str> {
+    config::ALL
+        .iter()
+        .map(|setting| setting.env)
+        .chain(["LATCHKEY_CONFIG"])
+}
+
+/// The environment as text. A variable whose name or value is not UTF-8 (which
+/// `std::env::vars` would panic on) is skipped, as it cannot concern latchkey; unless it is one
+/// of latchkey's own, which is refused by name rather than taken as unset. The value is never
+/// shown: it may be a secret.
+fn utf8_environment(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (name, value) in vars {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => env.push((name, value)),
+            Err(_) => {
+                if let Some(own) = own_variables().find(|own| *own == name) {
+                    return Err(ConfigError::Invalid {
+                        origin: Origin::Env(own),
+                        message: "the value is not UTF-8 text".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(env)
+}
+
 pub(crate) fn fail(status: u8, error: &dyn std::error::Error) -> ExitCode {
     let line = latchkey_web::ErrorChain(error)
         .to_string()
@@ -348,6 +388,31 @@ mod tests {
                 "{} is parsed but ignored",
                 setting.flag
             );
+        }
+    }
+
+    #[test]
+    fn non_utf8_variables_are_skipped_unless_they_are_latchkeys() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt as _;
+
+        let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let env = super::utf8_environment([
+            (bytes(b"JUNK"), bytes(b"\xff\xfe")),
+            (bytes(b"JUNK_\xff"), bytes(b"x")),
+            (bytes(b"LATCHKEY_ADDR"), bytes(b"127.0.0.1:1")),
+            (bytes(b"LATCHKEY_NOT_A_SETTING"), bytes(b"\xff")),
+        ])
+        .unwrap();
+        assert_eq!(
+            env,
+            [("LATCHKEY_ADDR".to_owned(), "127.0.0.1:1".to_owned())]
+        );
+        for own in ["LATCHKEY_SECRET", "DATABASE_URL", "LATCHKEY_CONFIG"] {
+            let error = super::utf8_environment([(bytes(own.as_bytes()), bytes(b"s3cr\xfft"))])
+                .unwrap_err()
+                .to_string();
+            assert_eq!(error, format!("invalid {own}: the value is not UTF-8 text"));
         }
     }
 }

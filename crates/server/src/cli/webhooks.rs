@@ -91,54 +91,43 @@ fn failure(error: &EndpointError) -> ExitCode {
     }
 }
 
-/// `--since`: an RFC 3339 UTC time (`…Z`) or an age before now.
-fn parse_since(text: &str) -> Result<i64, String> {
-    if let Ok(age) = crate::config::parse_duration(text) {
-        let age = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
-        return Ok(latchkey_protocol::time::now_ms().saturating_sub(age));
+/// `--since`: an RFC 3339 time (`2026-11-26T08:00:00Z`, or with an offset such as `+02:00`)
+/// or an age before `now_ms` (`30m`, `2h`, `7d`), as Unix milliseconds. An age never holds `-`
+/// or `:`, so text with either is read as a time, and an impossible date (`2026-02-31`) is
+/// reported as such rather than as "not an age".
+fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
+    let text = text.trim();
+    if text.contains(['-', ':']) {
+        return text
+            .parse::<jiff::Timestamp>()
+            .map(jiff::Timestamp::as_millisecond)
+            .map_err(|e| {
+                format!("--since {text:?} is not a valid time such as 2026-11-26T08:00:00Z ({e})")
+            });
     }
-    parse_rfc3339_utc(text).ok_or_else(|| {
-        format!("--since {text:?} is neither a time like 2026-11-26T08:00:00Z nor an age like 2h")
-    })
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as Unix milliseconds.
-fn parse_rfc3339_utc(text: &str) -> Option<i64> {
-    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix('z'))?;
-    let (date, time) = text.split_once(['T', 't', ' '])?;
-    let mut date_parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (
-        date_parts.next()??,
-        date_parts.next()??,
-        date_parts.next()??,
-    );
-    let time = time.split('.').next()?;
-    let mut time_parts = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (
-        time_parts.next()??,
-        time_parts.next()??,
-        time_parts.next()??,
-    );
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    // Days from civil (Howard Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000)
+    let age = crate::config::parse_duration(text).map_err(|e| {
+        format!(
+            "--since {text:?} is neither a time like 2026-11-26T08:00:00Z nor an age like 2h ({e})"
+        )
+    })?;
+    let age = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    Ok(now_ms.saturating_sub(age))
 }
 
 pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
+    // A bad `--since` is a usage error, refused before the database is opened.
+    let since = match &command {
+        WebhooksCommand::Replay {
+            since: Some(text), ..
+        } => match parse_since(text, latchkey_protocol::time::now_ms()) {
+            Ok(since) => Some(since),
+            Err(message) => {
+                let _ = writeln!(std::io::stderr().lock(), "latchkey: {message}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        _ => None,
+    };
     let identity: Identity = match identity_for_command(config).await {
         Ok(identity) => identity,
         Err(error) => return fail(EXIT_FAILURE, &error),
@@ -245,24 +234,15 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
         },
         WebhooksCommand::Replay {
             endpoint,
-            since,
+            since: _,
             failed_only,
-        } => {
-            let since = match since.as_deref().map(parse_since).transpose() {
-                Ok(since) => since,
-                Err(message) => {
-                    let _ = writeln!(std::io::stderr().lock(), "latchkey: {message}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
-            match identity.replay(&endpoint, since, failed_only).await {
-                Ok(count) => {
-                    print(&format!("queued {count} deliveries to {endpoint}"));
-                    ExitCode::SUCCESS
-                }
-                Err(error) => failure(&error),
+        } => match identity.replay(&endpoint, since, failed_only).await {
+            Ok(count) => {
+                print(&format!("queued {count} deliveries to {endpoint}"));
+                ExitCode::SUCCESS
             }
-        }
+            Err(error) => failure(&error),
+        },
         WebhooksCommand::Resend { event, endpoint } => {
             match identity.resend(&event, &endpoint).await {
                 Ok(()) => {
@@ -279,13 +259,49 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use super::parse_since;
+
+    const NOW: i64 = 1_764_000_000_000;
+
     #[test]
-    fn rfc3339_times_parse() {
-        assert_eq!(super::parse_rfc3339_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            super::parse_rfc3339_utc("2024-05-28T08:00:00.412Z"),
-            Some(1_716_883_200_000)
-        );
-        assert_eq!(super::parse_rfc3339_utc("2024-05-28T08:00:00+02:00"), None);
+    fn times_and_ages_give_the_right_instant() {
+        for (text, ms) in [
+            ("1970-01-01T00:00:00Z", 0),
+            ("2024-05-28T08:00:00Z", 1_716_883_200_000),
+            ("2024-05-28T08:00:00.412Z", 1_716_883_200_412),
+            ("2024-05-28T10:00:00+02:00", 1_716_883_200_000),
+            ("2024-02-29T00:00:00Z", 1_709_164_800_000),
+            ("2h", NOW - 7_200_000),
+            ("30m", NOW - 1_800_000),
+            ("7d", NOW - 604_800_000),
+            ("250ms", NOW - 250),
+        ] {
+            assert_eq!(parse_since(text, NOW), Ok(ms), "{text}");
+        }
+    }
+
+    #[test]
+    fn impossible_dates_and_garbage_are_refused() {
+        for text in [
+            "2026-02-31T00:00:00Z",
+            "2026-11-26-99T08:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T24:30:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-02-31",
+            "2026-11-26-99",
+            "2026-11-26T08:00:00",
+        ] {
+            let err = parse_since(text, NOW).unwrap_err();
+            assert!(
+                err.starts_with(&format!("--since {text:?} is not a valid time")),
+                "{text}: {err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        for text in ["yesterday", "", "2h30m", "99999999999999999999d"] {
+            let err = parse_since(text, NOW).unwrap_err();
+            assert!(err.contains("is neither a time"), "{text}: {err}");
+        }
     }
 }

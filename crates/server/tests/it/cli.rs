@@ -266,6 +266,57 @@ pub async fn bad_settings_stop_with_one_line_naming_them(ctx: TestContext) {
     .await;
 }
 
+/// A variable that is not UTF-8 (any byte string is a valid Unix environment value) does not
+/// stop latchkey unless it is one of latchkey's own, which is refused in one line.
+pub async fn non_utf8_environment_variables_do_not_panic(ctx: TestContext) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let junk = OsStr::from_bytes(b"\xff\xfe");
+    let cwd = ctx.temp_dir();
+    let mut command = latchkey(&cwd);
+    command
+        .arg("migrate")
+        .env("OTHER_TOOL_JUNK", junk)
+        .env(OsStr::from_bytes(b"JUNK_\xff_NAME"), "x");
+    let done = finish(command).await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(done.stdout.starts_with("migrations: "), "{}", done.stdout);
+
+    for own in ["LATCHKEY_ADDR", "LATCHKEY_SECRET", "DATABASE_URL"] {
+        let cwd = ctx.temp_dir();
+        let mut command = latchkey(&cwd);
+        command.arg("serve").env(own, junk);
+        let done = finish(command).await;
+        assert_eq!(done.code, Some(2), "{own}: {}", done.stderr);
+        assert_eq!(
+            done.stderr,
+            format!("latchkey: invalid {own}: the value is not UTF-8 text\n")
+        );
+        assert!(!cwd.join("latchkey-data").exists(), "nothing was created");
+    }
+}
+
+/// `webhooks replay --since` takes real times and ages only, and a bad one is a usage error
+/// before the database is opened.
+pub async fn impossible_since_times_are_refused_in_one_line(ctx: TestContext) {
+    for since in [
+        "2026-02-31T00:00:00Z",
+        "2026-11-26-99T08:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-02-31",
+        "99999999999d",
+    ] {
+        expect_config_error(
+            &ctx,
+            &["webhooks", "replay", "--endpoint", "ep_x", "--since", since],
+            &[],
+            &format!("--since {since:?}"),
+        )
+        .await;
+    }
+}
+
 pub async fn the_config_file_is_a_layer_below_the_environment(ctx: TestContext) {
     let cwd = ctx.temp_dir();
     std::fs::write(cwd.join("latchkey.toml"), "addr = \"not an address\"\n").unwrap();

@@ -8,6 +8,7 @@ mod bapi;
 mod cli;
 mod e2e;
 mod email;
+mod headers;
 mod health;
 mod identity;
 mod limits;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
         cli::serve_creates_its_data_dir_then_reuses_it,
         cli::migrate_creates_the_schema_once,
         cli::management_api_secret_keys_are_made_listed_and_revoked,
+        headers::personal_answers_are_not_stored_and_nothing_is_sniffed,
         health::healthz_answers,
         health::readyz_reports_the_database,
         health::shutdown_lets_in_flight_requests_finish,
@@ -107,6 +109,8 @@ fn main() -> std::process::ExitCode {
         test_case!(cli::the_config_file_is_a_layer_below_the_environment).once(),
         test_case!(cli::help_documents_every_setting).once(),
         test_case!(limits::idle_and_slow_connections_cannot_exhaust_a_256_descriptor_server).once(),
+        test_case!(cli::non_utf8_environment_variables_do_not_panic).once(),
+        test_case!(cli::impossible_since_times_are_refused_in_one_line).once(),
         test_case!(sync::deliveries_signed_by_the_official_svix_library_verify).once(),
         test_case!(identity::a_session_token_from_the_pages_verifies_with_a_standard_jose_library)
             .once(),

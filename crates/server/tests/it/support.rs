@@ -21,7 +21,9 @@ pub fn latchkey(cwd: &Path) -> tokio::process::Command {
 /// `program` with the clean environment of [`latchkey`] (for a shell that then runs it).
 pub fn clean_command(program: &str, cwd: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(program);
-    for (key, _) in std::env::vars() {
+    // `vars_os`: a non-UTF-8 variable in the caller's environment must not panic the tests.
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
         if key.starts_with("LATCHKEY_")
             || key.ends_with("DATABASE_URL")
             || key.starts_with("SSL_CERT_")

@@ -141,12 +141,12 @@ fn decode(headers: &str, body: &str) -> String {
         let bytes = unfolded.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
+            let mut byte = [0_u8];
             if bytes[i] == b'='
-                && i + 2 < bytes.len()
-                && let Ok(byte) =
-                    u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16)
+                && let Some(digits) = bytes.get(i + 1..i + 3)
+                && hex::decode_to_slice(digits, &mut byte).is_ok()
             {
-                out.push(byte);
+                out.extend(byte);
                 i += 3;
             } else {
                 out.push(bytes[i]);
@@ -173,5 +173,14 @@ mod tests {
             Some("123456".to_owned())
         );
         assert_eq!(first_code("x123456 1234567"), None);
+    }
+
+    #[test]
+    fn quoted_printable_escapes_are_two_hex_digits() {
+        let headers = "Content-Transfer-Encoding: quoted-printable";
+        assert_eq!(
+            decode(headers, "caf=C3=A9 a=3Db =+1 soft=\r\nbreak =4"),
+            "café a=b =+1 softbreak =4"
+        );
     }
 }

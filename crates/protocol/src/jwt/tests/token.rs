@@ -2,21 +2,15 @@
 //! signature (PROTOCOLS.md §4.5 steps 1–5).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use serde_json::json;
 
 use super::super::*;
 use super::fixtures::*;
 
-#[test]
-fn padded_segments_are_accepted() {
-    let token = signing_key().sign(&claims());
-    let padded: Vec<String> = token
-        .split('.')
-        .map(|part| URL_SAFE.encode(URL_SAFE_NO_PAD.decode(part).unwrap()))
-        .collect();
-    // The signature covers the text as sent, so re-sign the padded header and payload.
-    let signed = format!("{}.{}", padded[0], padded[1]);
+/// `signed` (`<header>.<payload>`, spelled as given) with a valid RS256 signature by the test
+/// key, the signature spelled by `encode`.
+fn sign_as_given(signed: &str, encode: impl Fn(&[u8]) -> String) -> String {
     let pair = ring::signature::RsaKeyPair::from_pkcs8(&test_pkcs8()).unwrap();
     let mut signature = vec![0; pair.public().modulus_len()];
     pair.sign(
@@ -26,9 +20,92 @@ fn padded_segments_are_accepted() {
         &mut signature,
     )
     .unwrap();
-    let token = format!("{signed}.{}", URL_SAFE.encode(signature));
-    assert!(token.contains('='));
-    assert_eq!(verify(&token), Ok(claims()));
+    format!("{signed}.{}", encode(&signature))
+}
+
+fn assert_malformed(token: &str, what: &str) {
+    assert!(
+        matches!(verify(token), Err(TokenError::Malformed(_))),
+        "{what}: {:?}",
+        verify(token)
+    );
+}
+
+#[test]
+fn padded_segments_are_refused_even_when_validly_signed() {
+    let token = signing_key().sign(&claims());
+    assert_eq!(
+        verify(&token),
+        Ok(claims()),
+        "the unpadded original verifies"
+    );
+    let segments: Vec<&str> = token.split('.').collect();
+    for padding in ["=", "=="] {
+        // The signature covers the text as sent, so a padded header or payload is re-signed:
+        // only the padding can fail the token.
+        let header = format!("{}{padding}", segments[0]);
+        let payload = format!("{}{padding}", segments[1]);
+        let unpadded = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        assert_malformed(
+            &sign_as_given(&format!("{header}.{}", segments[1]), unpadded),
+            &format!("header + {padding}"),
+        );
+        assert_malformed(
+            &sign_as_given(&format!("{}.{payload}", segments[0]), unpadded),
+            &format!("payload + {padding}"),
+        );
+        assert_malformed(
+            &format!("{token}{padding}"),
+            &format!("signature + {padding}"),
+        );
+    }
+    // Every segment padded the standard way, and padding inside a segment.
+    let padded: Vec<String> = segments
+        .iter()
+        .map(|part| URL_SAFE.encode(URL_SAFE_NO_PAD.decode(part).unwrap()))
+        .collect();
+    let signed = format!("{}.{}", padded[0], padded[1]);
+    assert_malformed(
+        &sign_as_given(&signed, |bytes| URL_SAFE.encode(bytes)),
+        "all padded",
+    );
+    let (left, right) = segments[2].split_at(8);
+    assert_malformed(
+        &format!("{}.{}.{left}=={right}", segments[0], segments[1]),
+        "padding inside the signature",
+    );
+}
+
+#[test]
+fn non_canonical_trailing_bits_in_the_signature_are_refused() {
+    let token = signing_key().sign(&claims());
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    // 256 bytes are 342 characters: the last carries 2 bits of data and 4 unused ones, which
+    // a canonical encoding leaves zero.
+    assert_eq!(signature.len() % 4, 2);
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = signature.as_bytes()[signature.len() - 1];
+    let value = ALPHABET.iter().position(|&c| c == last).unwrap();
+    assert_eq!(value & 0b1111, 0, "the original is canonical");
+    let respelled = format!(
+        "{signed}.{}{}",
+        &signature[..signature.len() - 1],
+        char::from(ALPHABET[value | 1])
+    );
+    assert_malformed(&respelled, "non-canonical last character");
+}
+
+#[test]
+fn the_standard_alphabet_is_refused() {
+    let token = signing_key().sign(&claims());
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    // The same bytes in the standard alphabet (`+` and `/` for `-` and `_`), unpadded.
+    let standard = sign_as_given(signed, |bytes| STANDARD_NO_PAD.encode(bytes));
+    assert!(
+        standard.contains(['+', '/']),
+        "this signature needs the two characters that differ"
+    );
+    assert_malformed(&standard, "standard alphabet");
 }
 
 #[test]
