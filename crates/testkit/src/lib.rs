@@ -19,6 +19,7 @@ pub mod fake_clerk;
 mod harness;
 pub mod interop;
 pub mod mailbox;
+pub mod openapi;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;

@@ -202,6 +202,16 @@ impl BapiError {
         )
     }
 
+    /// A body past the body limit; latchkey's own code, as Clerk documents none.
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_body_too_large",
+            "Request body too large",
+            "The request body is larger than the 2 MB this API accepts.",
+        )
+    }
+
     /// A request that is well-formed but cannot apply to the resource as it is.
     pub fn bad_request(long_message: impl Into<String>) -> Self {
         Self::new(

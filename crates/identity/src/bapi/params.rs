@@ -3,6 +3,9 @@
 //! one by one so a wrong type is reported against its parameter. Unknown body fields are
 //! ignored, as Clerk's SDKs may send fields latchkey does not know.
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::error::BapiError;
@@ -125,6 +128,18 @@ impl Query {
 pub(crate) struct Body(Map<String, Value>);
 
 impl Body {
+    /// The body as axum read it: past the body limit (axum's default, 2 MB) a 413 and any
+    /// other failure to read a 400, in Clerk's envelope rather than axum's plain text.
+    pub fn read(bytes: Result<Bytes, BytesRejection>) -> Result<Self, BapiError> {
+        match bytes {
+            Ok(bytes) => Self::parse(&bytes),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(BapiError::body_too_large())
+            }
+            Err(_) => Err(BapiError::body_invalid()),
+        }
+    }
+
     /// An empty body reads as `{}`; anything but a JSON object is refused.
     pub fn parse(bytes: &[u8]) -> Result<Self, BapiError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use latchkey_protocol::clerk;
 use serde_json::{Value, json};
@@ -154,8 +155,11 @@ fn password_field(body: &Body) -> Result<Option<Password>, BapiError> {
 }
 
 /// `POST /v1/users` with Clerk's CreateUser parameters.
-pub(crate) async fn create(State(bapi): State<Bapi>, bytes: Bytes) -> Answer {
-    let body = Body::parse(&bytes)?;
+pub(crate) async fn create(
+    State(bapi): State<Bapi>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let body = Body::read(bytes)?;
     if body.has("password_digest") {
         return Err(BapiError::unknown_param("password_digest"));
     }
@@ -213,9 +217,9 @@ fn external_id_field(body: &Body) -> Result<Option<Option<String>>, BapiError> {
 pub(crate) async fn update(
     State(bapi): State<Bapi>,
     Path(id): Path<String>,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let body = Body::parse(&bytes)?;
+    let body = Body::read(bytes)?;
     let profile = ProfileChange {
         first_name: text_field(&body, "first_name", |t| validate::name("first_name", t))?,
         last_name: text_field(&body, "last_name", |t| validate::name("last_name", t))?,
@@ -253,9 +257,9 @@ fn metadata_change(body: &Body) -> Result<MetadataChange, BapiError> {
 pub(crate) async fn replace_metadata(
     State(bapi): State<Bapi>,
     Path(id): Path<String>,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let change = metadata_change(&Body::parse(&bytes)?)?;
+    let change = metadata_change(&Body::read(bytes)?)?;
     let user = bapi
         .identity
         .change_metadata(&id, change, false)
@@ -268,9 +272,9 @@ pub(crate) async fn replace_metadata(
 pub(crate) async fn merge_metadata(
     State(bapi): State<Bapi>,
     Path(id): Path<String>,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let change = metadata_change(&Body::parse(&bytes)?)?;
+    let change = metadata_change(&Body::read(bytes)?)?;
     let user = bapi
         .identity
         .change_metadata(&id, change, true)

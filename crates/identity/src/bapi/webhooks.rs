@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use serde_json::{Value, json};
 
@@ -53,8 +54,11 @@ pub(crate) async fn list(State(bapi): State<Bapi>) -> Answer {
 }
 
 /// `POST /v1/webhook_endpoints` with `{"url", "events"}`: the endpoint and its `secret`.
-pub(crate) async fn create(State(bapi): State<Bapi>, bytes: Bytes) -> Answer {
-    let body = Body::parse(&bytes)?;
+pub(crate) async fn create(
+    State(bapi): State<Bapi>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let body = Body::read(bytes)?;
     let url = body
         .string("url")?
         .flatten()

@@ -3,6 +3,7 @@
 //! webhook endpoints are in the submodules.
 
 pub mod feed;
+pub mod openapi;
 pub mod sessions;
 pub mod users;
 

@@ -85,6 +85,7 @@ fn main() -> std::process::ExitCode {
         bapi::sessions::each_key_is_limited_to_1000_requests_per_10_seconds,
         bapi::feed::the_event_feed_pages_through_settled_events,
         bapi::feed::webhook_endpoints_are_managed_through_the_api,
+        bapi::openapi::every_documented_response_matches_its_schema,
         email::sign_up::a_sign_up_waits_for_its_code_and_the_app_sees_the_verified_address,
         email::sign_up::a_taken_address_gets_the_same_answer_and_its_owner_a_notice,
         email::sign_up::a_password_sign_in_of_an_unverified_account_asks_for_its_code,
