@@ -32,6 +32,11 @@ pub struct Config {
     pub direct_database_url: Option<DatabaseUrl>,
     /// Upper bound on pooled database connections.
     pub database_max_connections: u32,
+    /// The longest one database statement may run (Postgres cancels it; the client gives up
+    /// a second later).
+    pub database_statement_timeout: Duration,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub database_acquire_timeout: Duration,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// Secrets that may sign Clerk webhooks to `/api/webhooks/clerk` (several during a
@@ -138,6 +143,8 @@ settings! {
     DATABASE_URL = "database_url", "--database-url", "DATABASE_URL";
     DIRECT_DATABASE_URL = "direct_database_url", "--direct-database-url", "DIRECT_DATABASE_URL";
     DATABASE_MAX_CONNECTIONS = "database_max_connections", "--database-max-connections", "LATCHKEY_DATABASE_MAX_CONNECTIONS";
+    DATABASE_STATEMENT_TIMEOUT = "database_statement_timeout", "--database-statement-timeout", "LATCHKEY_DATABASE_STATEMENT_TIMEOUT";
+    DATABASE_ACQUIRE_TIMEOUT = "database_acquire_timeout", "--database-acquire-timeout", "LATCHKEY_DATABASE_ACQUIRE_TIMEOUT";
     LOG_FORMAT = "log_format", "--log-format", "LATCHKEY_LOG_FORMAT";
     CLERK_WEBHOOK_SIGNING_SECRET = "clerk_webhook_signing_secret", "--clerk-webhook-signing-secret", "CLERK_WEBHOOK_SIGNING_SECRET";
     SECRET = "secret", "--secret", "LATCHKEY_SECRET";
@@ -356,6 +363,16 @@ impl Config {
                 _ => Err(format!("\"{s}\" is not a number from 1 to 1000")),
             })?
             .unwrap_or(16);
+        let database_statement_timeout = sources
+            .parse(DATABASE_STATEMENT_TIMEOUT, |s| {
+                bounded_duration(s, "100ms", "24h")
+            })?
+            .unwrap_or(Duration::from_secs(30));
+        let database_acquire_timeout = sources
+            .parse(DATABASE_ACQUIRE_TIMEOUT, |s| {
+                bounded_duration(s, "100ms", "300s")
+            })?
+            .unwrap_or(Duration::from_secs(5));
         let log_format = sources
             .parse(LOG_FORMAT, |s| match s {
                 "text" => Ok(LogFormat::Text),
@@ -451,6 +468,8 @@ impl Config {
             database_url,
             direct_database_url,
             database_max_connections,
+            database_statement_timeout,
+            database_acquire_timeout,
             log_format,
             clerk_webhook_signing_secrets,
             secret,
@@ -555,6 +574,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = Duration::from_millis(millis);
     if duration > MAX_DURATION {
         return Err(too_long());
+    }
+    Ok(duration)
+}
+
+/// A duration from `min` to `max`, both given as written (`100ms`, `24h`) for the message.
+fn bounded_duration(text: &str, min: &str, max: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < parse_duration(min)? || duration > parse_duration(max)? {
+        return Err(format!("\"{text}\" is out of range; give {min} to {max}"));
     }
     Ok(duration)
 }
@@ -728,6 +756,41 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("invalid public_url in latchkey.toml: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn database_timeouts_default_parse_and_refuse_out_of_range_values() {
+        let config = Config::resolve(&Sources::default()).unwrap();
+        assert_eq!(config.database_statement_timeout, Duration::from_secs(30));
+        assert_eq!(config.database_acquire_timeout, Duration::from_secs(5));
+
+        let config = Config::resolve(&sources(
+            &[(DATABASE_ACQUIRE_TIMEOUT, "750ms")],
+            &[("LATCHKEY_DATABASE_STATEMENT_TIMEOUT", "2m")],
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(config.database_statement_timeout, Duration::from_secs(120));
+        assert_eq!(config.database_acquire_timeout, Duration::from_millis(750));
+
+        let err = Config::resolve(&sources(
+            &[],
+            &[("LATCHKEY_DATABASE_STATEMENT_TIMEOUT", "0")],
+            &[],
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid LATCHKEY_DATABASE_STATEMENT_TIMEOUT: "),
+            "{err}"
+        );
+        let err = Config::resolve(&sources(&[], &[], &[("database_acquire_timeout", "10m")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid database_acquire_timeout in latchkey.toml: "),
             "{err}"
         );
     }

@@ -542,6 +542,8 @@ pub async fn prepare_database(config: &Config) -> Result<Db, StartError> {
 pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     let settings = PoolSettings {
         max_connections: config.database_max_connections,
+        statement_timeout: config.database_statement_timeout,
+        acquire_timeout: config.database_acquire_timeout,
         ..PoolSettings::default()
     };
     Db::connect(&config.database_url, &settings)

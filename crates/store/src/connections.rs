@@ -10,6 +10,10 @@
 //! * a transaction dropped unfinished (an error, a cancelled request) is rolled back by a
 //!   spawned task, which first drains whatever the interrupted statement left on the wire; if
 //!   that fails the connection is closed, never reused;
+//! * nothing waits on the database without a limit: a statement that outlives its bound, a
+//!   rollback or a graceful close that outlives the cleanup bound, has its connection dropped
+//!   on the spot, so a database that stops answering cannot keep a slot for the TCP timeout
+//!   (about 15 minutes on Linux);
 //! * a connection idle for [`PING_IF_IDLE_FOR`] or more is pinged before reuse, so one broken
 //!   by a database restart is replaced instead of failing a request;
 //! * connections older than the maximum lifetime or idle past the idle timeout are closed.
@@ -34,10 +38,26 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub(crate) struct ConnectionPool {
     url: String,
     permits: Arc<Semaphore>,
+    max_connections: usize,
     /// Most recently released last: reuse the warmest connection first.
     idle: Mutex<Vec<Idle>>,
     acquire_timeout: Duration,
+    limits: Limits,
     closed: AtomicBool,
+}
+
+/// How long work on a checked-out connection may wait for the database.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Client-side bound on one statement. Set a little above the server's own statement
+    /// timeout, so that a database that is merely slow reports its cancellation first; this one
+    /// fires only when the database stopped answering and so cannot enforce its own.
+    pub(crate) statement: Duration,
+    /// Bound on background cleanup: rolling back a dropped transaction, closing a connection.
+    pub(crate) cleanup: Duration,
+    /// The least time a transaction's opening statement gets, even when waiting for a slot
+    /// used up the acquire timeout.
+    pub(crate) open_at_least: Duration,
 }
 
 struct Idle {
@@ -47,24 +67,37 @@ struct Idle {
 }
 
 impl ConnectionPool {
-    pub(crate) fn new(url: String, max_connections: u32, acquire_timeout: Duration) -> Arc<Self> {
+    pub(crate) fn new(
+        url: String,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        limits: Limits,
+    ) -> Arc<Self> {
+        let max_connections = usize::try_from(max_connections.max(1)).unwrap_or(1);
         Arc::new(Self {
             url,
-            permits: Arc::new(Semaphore::new(
-                usize::try_from(max_connections.max(1)).unwrap_or(1),
-            )),
+            permits: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
             idle: Mutex::new(Vec::new()),
             acquire_timeout,
+            limits,
             closed: AtomicBool::new(false),
         })
     }
 
-    /// A connection, waiting up to the acquire timeout for a free slot and a working link.
-    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<PooledConn, StoreError> {
+    /// When a caller starting now must have its connection by.
+    pub(crate) fn acquire_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.acquire_timeout
+    }
+
+    /// A connection, waiting until `deadline` for a free slot and a working link.
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        deadline: tokio::time::Instant,
+    ) -> Result<PooledConn, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
         }
-        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
         let permit = tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
@@ -77,7 +110,7 @@ impl ConnectionPool {
                 .pop();
             let Some(mut idle) = candidate else { break };
             if idle.opened.elapsed() >= MAX_LIFETIME || idle.released.elapsed() >= IDLE_TIMEOUT {
-                close_in_background(idle.conn);
+                self.close_in_background(idle.conn);
                 continue;
             }
             if idle.released.elapsed() >= PING_IF_IDLE_FOR {
@@ -105,7 +138,7 @@ impl ConnectionPool {
 
     fn release(&self, conn: AnyConnection, opened: Instant) {
         if self.closed.load(Ordering::Acquire) || opened.elapsed() >= MAX_LIFETIME {
-            close_in_background(conn);
+            self.close_in_background(conn);
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -115,7 +148,7 @@ impl ConnectionPool {
             .is_some_and(|oldest| oldest.released.elapsed() >= IDLE_TIMEOUT)
         {
             let oldest = idle.remove(0);
-            close_in_background(oldest.conn);
+            self.close_in_background(oldest.conn);
         }
         idle.push(Idle {
             conn,
@@ -125,20 +158,30 @@ impl ConnectionPool {
     }
 
     /// Refuses new work and closes idle connections; connections in use close when returned.
+    /// Each close is bounded like any cleanup, so shutdown does not wait on a silent database.
     pub(crate) async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
         for connection in idle {
-            let _ = connection.conn.close().await;
+            let _ = tokio::time::timeout(self.limits.cleanup, connection.conn.close()).await;
         }
     }
-}
 
-fn close_in_background(conn: AnyConnection) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = conn.close().await;
-        });
+    /// Slots currently checked out (including those held by background rollbacks).
+    pub(crate) fn in_use(&self) -> usize {
+        self.max_connections
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// Says goodbye to the server off the request path. If the goodbye is not through within
+    /// the cleanup bound the connection is dropped anyway, which closes its socket.
+    fn close_in_background(&self, conn: AnyConnection) {
+        let limit = self.limits.cleanup;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(limit, conn.close()).await;
+            });
+        }
     }
 }
 
@@ -179,6 +222,18 @@ impl PooledConn {
     pub(crate) fn set_clean(&mut self, clean: bool) {
         self.clean = clean;
     }
+
+    /// The pool's time limits.
+    pub(crate) fn limits(&self) -> Limits {
+        self.pool.limits
+    }
+
+    /// Drops the connection without a goodbye: for a link that stopped answering, where a
+    /// graceful close would only wait on the silent peer. Its socket closes now and its slot
+    /// frees.
+    pub(crate) fn discard(mut self) {
+        drop(self.conn.take());
+    }
 }
 
 impl Drop for PooledConn {
@@ -187,8 +242,30 @@ impl Drop for PooledConn {
             if self.clean {
                 self.pool.release(conn, self.opened);
             } else {
-                close_in_background(conn);
+                self.pool.close_in_background(conn);
             }
         }
     }
+}
+
+/// Runs `work` (a statement on a checked-out connection) for at most `limit`; `None` when the
+/// limit passed first, in which case the caller must discard the connection: whatever the
+/// statement left on the wire is unknown.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Option<Result<T, StoreError>> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => Some(result.map_err(StoreError::from)),
+        Err(_) => None,
+    }
+}
+
+/// The error for a statement the database did not answer within its bound. An I/O timeout,
+/// so it is classed as [`StoreError::Unavailable`] like any other lost link.
+pub(crate) fn timed_out() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the database did not answer within the statement timeout",
+    )))
 }

@@ -84,11 +84,12 @@ pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
             match db.code().as_deref() {
                 // Postgres: serialization_failure, deadlock_detected, lock_not_available.
                 Some("40001" | "40P01" | "55P03") => ErrorClass::Conflict,
-                // Postgres: connection exceptions, too many connections, shutting down,
-                // cannot connect now.
+                // Postgres: connection exceptions, too many connections, query_canceled (the
+                // statement timeout fired: the database did not answer in time), shutting
+                // down, cannot connect now.
                 Some(code)
                     if code.starts_with("08")
-                        || matches!(code, "53300" | "57P01" | "57P02" | "57P03") =>
+                        || matches!(code, "53300" | "57014" | "57P01" | "57P02" | "57P03") =>
                 {
                     ErrorClass::Unavailable
                 }

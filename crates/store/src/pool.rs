@@ -4,10 +4,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, Connection as _};
+use sqlx::{Any, AssertSqlSafe, Connection as _};
+use tokio::time::Instant;
 
-use crate::connections::{ConnectionPool, PooledConn};
+use crate::connections::{ConnectionPool, Limits, PooledConn, bounded, timed_out};
 use crate::{Backend, DatabaseUrl, StoreError};
+
+/// How much longer than the server's statement timeout the client waits before it gives up on
+/// a statement itself. A slow database reports its own cancellation within this margin; a
+/// silent one does not, and then only the client's bound ends the wait.
+const CLIENT_GRACE: Duration = Duration::from_secs(1);
+/// The least time the opening `BEGIN` gets (or the acquire timeout, if shorter), even when
+/// waiting for a slot used up the acquire timeout: a healthy connection is not thrown away for
+/// a queue it did not cause (behind PgBouncer, `BEGIN` itself may queue for a server
+/// connection).
+const OPEN_AT_LEAST: Duration = Duration::from_secs(1);
 
 /// Sizes and timeouts for the connection pools.
 #[derive(Debug, Clone)]
@@ -15,8 +26,16 @@ pub struct PoolSettings {
     /// Upper bound on open connections (Postgres) or concurrent readers (SQLite; SQLite always
     /// has exactly one writer connection).
     pub max_connections: u32,
-    /// How long a caller waits for a free connection before the database counts as unavailable.
+    /// How long a caller waits for a free connection, a working link and its `BEGIN` before the
+    /// database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// The longest one statement may run. Postgres cancels it itself (`statement_timeout`);
+    /// on both backends the client also gives up a second later and drops the connection, for a
+    /// database that stopped answering and so cannot cancel anything.
+    pub statement_timeout: Duration,
+    /// The longest background cleanup may take (rolling back a dropped transaction, closing a
+    /// connection) before the connection is dropped without it and its slot freed.
+    pub cleanup_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -24,6 +43,8 @@ impl Default for PoolSettings {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            cleanup_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -42,6 +63,10 @@ struct Inner {
     /// block the writer); for Postgres the same pool as `write`.
     read: Arc<ConnectionPool>,
     backend: Backend,
+    /// What opens a write and a read-only transaction; through a transaction pooler each also
+    /// sets the statement timeout for that transaction.
+    begin_write: Arc<str>,
+    begin_read: Arc<str>,
     /// `false` through a transaction pooler: statements go out unnamed and are never cached.
     persistent: bool,
     url: DatabaseUrl,
@@ -60,24 +85,57 @@ impl Db {
     /// by the first transaction (and recovers by itself once the database is back); for SQLite
     /// the file is created and switched to WAL here.
     ///
+    /// The statement timeout reaches Postgres as a startup option on a direct connection (no
+    /// round trip). Through a transaction pooler it goes out as `SET LOCAL` in the same message
+    /// as each `BEGIN`: a session setting would stay on whichever server connection ran it,
+    /// and PgBouncer refuses unknown startup options, but a `SET LOCAL` batched with the
+    /// `BEGIN` costs no extra round trip and lasts exactly one transaction. SQLite has no
+    /// server to enforce it (its busy timeout still bounds lock waits); there, as everywhere,
+    /// the client-side bound applies.
+    ///
     /// # Errors
     /// If the SQLite file cannot be created or opened.
     pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = url.backend();
         let timeout = settings.acquire_timeout;
+        // Postgres reads a bare number as milliseconds; 0 would mean "no limit".
+        let statement_ms = u64::try_from(settings.statement_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, i32::MAX.unsigned_abs().into());
+        let limits = Limits {
+            statement: settings.statement_timeout.saturating_add(CLIENT_GRACE),
+            cleanup: settings.cleanup_timeout,
+            open_at_least: OPEN_AT_LEAST.min(settings.acquire_timeout),
+        };
         let (write, read) = match backend {
             Backend::Sqlite => {
                 prepare_sqlite_file(url).await?;
                 (
-                    ConnectionPool::new(url.driver_url(false), 1, timeout),
-                    ConnectionPool::new(url.driver_url(true), settings.max_connections, timeout),
+                    ConnectionPool::new(url.pool_url(false, statement_ms), 1, timeout, limits),
+                    ConnectionPool::new(
+                        url.pool_url(true, statement_ms),
+                        settings.max_connections,
+                        timeout,
+                        limits,
+                    ),
                 )
             }
             Backend::Postgres => {
-                let pool =
-                    ConnectionPool::new(url.driver_url(false), settings.max_connections, timeout);
+                let pool = ConnectionPool::new(
+                    url.pool_url(false, statement_ms),
+                    settings.max_connections,
+                    timeout,
+                    limits,
+                );
                 (pool.clone(), pool)
+            }
+        };
+        let opening = |statement: &str| -> Arc<str> {
+            if url.is_pooler() {
+                format!("{statement}; SET LOCAL statement_timeout = {statement_ms}").into()
+            } else {
+                statement.into()
             }
         };
         Ok(Self {
@@ -85,6 +143,8 @@ impl Db {
                 write,
                 read,
                 backend,
+                begin_write: opening(backend.begin_write()),
+                begin_read: opening(backend.begin_read()),
                 persistent: !url.is_pooler(),
                 url: url.clone(),
             }),
@@ -111,7 +171,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Tx::begin(
             &self.inner.write,
-            self.inner.backend.begin_write(),
+            &self.inner.begin_write,
             self.inner.persistent,
         )
         .await
@@ -124,7 +184,7 @@ impl Db {
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         Tx::begin(
             &self.inner.read,
-            self.inner.backend.begin_read(),
+            &self.inner.begin_read,
             self.inner.persistent,
         )
         .await
@@ -140,11 +200,10 @@ impl Db {
     /// [`StoreError::Unavailable`] if no connection could be had in time.
     pub async fn read_one(&self) -> Result<SingleRead, StoreError> {
         let wrap = !self.inner.persistent;
-        let mut conn = self.inner.read.acquire().await?;
+        let deadline = self.inner.read.acquire_deadline();
+        let mut conn = self.inner.read.acquire(deadline).await?;
         if wrap {
-            sqlx::raw_sql(self.inner.backend.begin_read())
-                .execute(conn.conn())
-                .await?;
+            conn = open(conn, &self.inner.begin_read, deadline).await?;
         }
         Ok(SingleRead {
             conn,
@@ -168,6 +227,47 @@ impl Db {
     pub async fn close(&self) {
         self.inner.write.close().await;
         self.inner.read.close().await;
+    }
+
+    /// Connections checked out now, counting those a background rollback still holds: 0 once
+    /// every transaction has ended and its cleanup is done.
+    #[must_use]
+    pub fn connections_in_use(&self) -> usize {
+        let write = self.inner.write.in_use();
+        if Arc::ptr_eq(&self.inner.write, &self.inner.read) {
+            write
+        } else {
+            write + self.inner.read.in_use()
+        }
+    }
+}
+
+/// Sends a transaction's opening statement on a fresh checkout. It counts as part of getting a
+/// connection: a database that cannot start a transaction by the acquire deadline (or within
+/// [`OPEN_AT_LEAST`] of the checkout, if later) is unavailable, and the caller hears so
+/// within about the acquire timeout, not the statement timeout.
+async fn open(
+    mut conn: PooledConn,
+    statement: &Arc<str>,
+    deadline: Instant,
+) -> Result<PooledConn, StoreError> {
+    let now = Instant::now();
+    let limits = conn.limits();
+    let limit = deadline
+        .max(now + limits.open_at_least)
+        .min(now + limits.statement);
+    let outcome = tokio::time::timeout_at(
+        limit,
+        sqlx::raw_sql(AssertSqlSafe(statement.clone())).execute(conn.conn()),
+    )
+    .await;
+    match outcome {
+        Ok(Ok(_)) => Ok(conn),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => {
+            conn.discard();
+            Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+        }
     }
 }
 
@@ -204,8 +304,11 @@ pub(crate) async fn prepare_sqlite_file(url: &DatabaseUrl) -> Result<(), StoreEr
 }
 
 /// A database transaction. Dropping it without [`Tx::commit`] or [`Tx::rollback`] rolls it
-/// back in the background.
+/// back in the background, within the cleanup timeout or not at all: past it the connection is
+/// dropped, which ends the transaction on the server too.
 pub struct Tx {
+    /// `None` once the transaction ended, or once a statement outlived its bound and the
+    /// connection was dropped.
     conn: Option<PooledConn>,
     persistent: bool,
 }
@@ -230,8 +333,10 @@ impl SingleRead {
     /// # Errors
     /// The classified database error.
     pub async fn fetch_optional(mut self, query: Query) -> Result<Option<AnyRow>, StoreError> {
-        let row = query.fetch_optional(self.conn.conn()).await?;
-        self.finish().await?;
+        let limit = self.conn.limits().statement;
+        let outcome = bounded(limit, query.fetch_optional(self.conn.conn())).await;
+        let (this, row) = self.settle(outcome)?;
+        this.finish().await?;
         Ok(row)
     }
 
@@ -240,8 +345,10 @@ impl SingleRead {
     /// # Errors
     /// The classified database error, or `RowNotFound`.
     pub async fn fetch_one(mut self, query: Query) -> Result<AnyRow, StoreError> {
-        let row = query.fetch_one(self.conn.conn()).await?;
-        self.finish().await?;
+        let limit = self.conn.limits().statement;
+        let outcome = bounded(limit, query.fetch_one(self.conn.conn())).await;
+        let (this, row) = self.settle(outcome)?;
+        this.finish().await?;
         Ok(row)
     }
 
@@ -250,14 +357,31 @@ impl SingleRead {
     /// # Errors
     /// The classified database error.
     pub async fn fetch_all(mut self, query: Query) -> Result<Vec<AnyRow>, StoreError> {
-        let rows = query.fetch_all(self.conn.conn()).await?;
-        self.finish().await?;
+        let limit = self.conn.limits().statement;
+        let outcome = bounded(limit, query.fetch_all(self.conn.conn())).await;
+        let (this, rows) = self.settle(outcome)?;
+        this.finish().await?;
         Ok(rows)
     }
 
-    async fn finish(&mut self) -> Result<(), StoreError> {
+    /// A statement's outcome; past its bound the connection is dropped at once, as in
+    /// [`Tx`].
+    fn settle<T>(self, outcome: Option<Result<T, StoreError>>) -> Result<(Self, T), StoreError> {
+        match outcome {
+            Some(Ok(value)) => Ok((self, value)),
+            Some(Err(error)) => Err(error),
+            None => {
+                self.conn.discard();
+                Err(timed_out())
+            }
+        }
+    }
+
+    async fn finish(mut self) -> Result<(), StoreError> {
         if self.wrap {
-            sqlx::raw_sql("COMMIT").execute(self.conn.conn()).await?;
+            let limit = self.conn.limits().statement;
+            let outcome = bounded(limit, sqlx::raw_sql("COMMIT").execute(self.conn.conn())).await;
+            self = self.settle(outcome)?.0;
         }
         // A statement that ran to completion leaves nothing on the wire; one that failed or
         // was cancelled leaves the connection unmarked, and so closed rather than reused.
@@ -272,22 +396,33 @@ pub type Query = sqlx::query::Query<'static, Any, AnyArguments>;
 impl Tx {
     async fn begin(
         pool: &Arc<ConnectionPool>,
-        statement: &'static str,
+        statement: &Arc<str>,
         persistent: bool,
     ) -> Result<Self, StoreError> {
-        let mut conn = pool.acquire().await?;
-        sqlx::raw_sql(statement).execute(conn.conn()).await?;
+        let deadline = pool.acquire_deadline();
+        let conn = pool.acquire(deadline).await?;
+        let conn = open(conn, statement, deadline).await?;
         Ok(Self {
             conn: Some(conn),
             persistent,
         })
     }
 
-    fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        self.conn
-            .as_mut()
-            .expect("a transaction holds its connection until it ends")
-            .conn()
+    /// The connection, while the transaction still has one.
+    fn live(&mut self) -> Result<&mut PooledConn, StoreError> {
+        self.conn.as_mut().ok_or_else(lost_connection)
+    }
+
+    /// A statement's outcome; past its bound the connection is dropped at once (what the
+    /// database did with the statement is unknown, and it may not be answering at all), which
+    /// frees its slot and leaves nothing for a background rollback to wait on.
+    fn settle<T>(&mut self, outcome: Option<Result<T, StoreError>>) -> Result<T, StoreError> {
+        outcome.unwrap_or_else(|| {
+            if let Some(conn) = self.conn.take() {
+                conn.discard();
+            }
+            Err(timed_out())
+        })
     }
 
     /// A statement to run in this transaction. Write it in the SQL both backends share;
@@ -307,7 +442,9 @@ impl Tx {
     /// # Errors
     /// The classified database error.
     pub async fn execute(&mut self, query: Query) -> Result<u64, StoreError> {
-        Ok(query.execute(self.conn()).await?.rows_affected())
+        let conn = self.live()?;
+        let outcome = bounded(conn.limits().statement, query.execute(conn.conn())).await;
+        self.settle(outcome).map(|done| done.rows_affected())
     }
 
     /// Runs a statement that returns at most one row.
@@ -315,7 +452,9 @@ impl Tx {
     /// # Errors
     /// The classified database error.
     pub async fn fetch_optional(&mut self, query: Query) -> Result<Option<AnyRow>, StoreError> {
-        Ok(query.fetch_optional(self.conn()).await?)
+        let conn = self.live()?;
+        let outcome = bounded(conn.limits().statement, query.fetch_optional(conn.conn())).await;
+        self.settle(outcome)
     }
 
     /// Runs a statement that returns exactly one row.
@@ -323,7 +462,9 @@ impl Tx {
     /// # Errors
     /// The classified database error, or `RowNotFound`.
     pub async fn fetch_one(&mut self, query: Query) -> Result<AnyRow, StoreError> {
-        Ok(query.fetch_one(self.conn()).await?)
+        let conn = self.live()?;
+        let outcome = bounded(conn.limits().statement, query.fetch_one(conn.conn())).await;
+        self.settle(outcome)
     }
 
     /// Runs a statement and collects every row.
@@ -331,7 +472,9 @@ impl Tx {
     /// # Errors
     /// The classified database error.
     pub async fn fetch_all(&mut self, query: Query) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(query.fetch_all(self.conn()).await?)
+        let conn = self.live()?;
+        let outcome = bounded(conn.limits().statement, query.fetch_all(conn.conn())).await;
+        self.settle(outcome)
     }
 
     /// Makes the transaction's writes permanent.
@@ -350,12 +493,33 @@ impl Tx {
         self.finish("ROLLBACK").await
     }
 
+    /// Sends `COMMIT` or `ROLLBACK`. The connection goes back to the pool only if that
+    /// completed; after an error it is closed, after a timeout dropped.
     async fn finish(&mut self, statement: &'static str) -> Result<(), StoreError> {
-        let mut conn = self.conn.take().expect("a transaction ends once");
-        sqlx::raw_sql(statement).execute(conn.conn()).await?;
-        conn.set_clean(true);
-        Ok(())
+        let mut conn = self.conn.take().ok_or_else(lost_connection)?;
+        let limit = conn.limits().statement;
+        let outcome = bounded(limit, sqlx::raw_sql(statement).execute(conn.conn())).await;
+        match outcome {
+            Some(Ok(_)) => {
+                conn.set_clean(true);
+                Ok(())
+            }
+            Some(Err(error)) => Err(error),
+            None => {
+                conn.discard();
+                Err(timed_out())
+            }
+        }
     }
+}
+
+/// The error for a statement on a transaction whose connection was dropped when an earlier
+/// statement timed out.
+fn lost_connection() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        "the transaction lost its connection when a statement timed out",
+    )))
 }
 
 impl Drop for Tx {
@@ -365,11 +529,16 @@ impl Drop for Tx {
         };
         // Unfinished: an error or a cancelled request. Roll back off the request path; the
         // driver first drains whatever an interrupted statement left unread. A connection that
-        // cannot be rolled back is closed rather than reused.
+        // cannot be rolled back is closed rather than reused, and one whose database does not
+        // answer within the cleanup bound is dropped on the spot: the slot frees either way.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if sqlx::raw_sql("ROLLBACK").execute(conn.conn()).await.is_ok() {
-                    conn.set_clean(true);
+                let limit = conn.limits().cleanup;
+                let rollback = sqlx::raw_sql("ROLLBACK").execute(conn.conn());
+                match tokio::time::timeout(limit, rollback).await {
+                    Ok(Ok(_)) => conn.set_clean(true),
+                    Ok(Err(_)) => {}
+                    Err(_) => conn.discard(),
                 }
             });
         }

@@ -122,6 +122,30 @@ impl DatabaseUrl {
         url.to_string()
     }
 
+    /// The URL the pools connect with: [`Self::driver_url`], plus, on a direct Postgres
+    /// connection, `statement_timeout` as a startup option. A startup option costs no round
+    /// trip and holds for every statement of the connection's life. Through a transaction
+    /// pooler it is left out: PgBouncer refuses startup parameters it is not told to ignore,
+    /// and a session setting would not follow the client to the next server connection anyway
+    /// (see [`crate::Db::connect`] for what pooler mode does instead). Migrations connect with
+    /// the plain driver URL, so a long migration is not cut short.
+    pub(crate) fn pool_url(&self, sqlite_read_only: bool, statement_timeout_ms: u64) -> String {
+        let plain = self.driver_url(sqlite_read_only);
+        if self.backend != Backend::Postgres || self.pooler {
+            return plain;
+        }
+        let Ok(mut url) = url::Url::parse(&plain) else {
+            return plain;
+        };
+        // sqlx turns `options[name]=value` into `-c name=value` in the startup packet; given
+        // after any `options` of the operator's own, it is the one that counts.
+        url.query_pairs_mut().append_pair(
+            "options[statement_timeout]",
+            &statement_timeout_ms.to_string(),
+        );
+        url.to_string()
+    }
+
     /// A form safe for logs: scheme, host, port and database, or the SQLite path.
     #[must_use]
     pub fn redacted(&self) -> String {
@@ -260,6 +284,28 @@ mod tests {
         assert_eq!(url.sqlite_path().unwrap(), path);
         assert!(url.driver_url(false).ends_with("?mode=rwc"));
         assert!(url.driver_url(true).ends_with("?mode=ro"));
+        assert_eq!(url.pool_url(true, 30_000), url.driver_url(true));
+    }
+
+    #[test]
+    fn direct_postgres_pools_carry_the_statement_timeout_and_pooled_ones_do_not() {
+        let direct: DatabaseUrl = "postgres://app@db.example.com/app?sslmode=disable"
+            .parse()
+            .unwrap();
+        let pooled = direct.pool_url(false, 30_000);
+        let parsed = url::Url::parse(&pooled).unwrap();
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert!(pairs.contains(&("sslmode".to_owned(), "disable".to_owned())));
+        assert!(pairs.contains(&("options[statement_timeout]".to_owned(), "30000".to_owned())));
+        assert!(!direct.driver_url(false).contains("statement_timeout"));
+
+        let pooler: DatabaseUrl = "postgres://app@db.example.com:6543/app?pgbouncer=true"
+            .parse()
+            .unwrap();
+        assert_eq!(pooler.pool_url(false, 30_000), pooler.driver_url(false));
     }
 
     #[test]

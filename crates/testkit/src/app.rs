@@ -83,6 +83,8 @@ impl TestContext {
             database_url: self.fresh_database().await,
             direct_database_url: None,
             database_max_connections: 16,
+            database_statement_timeout: std::time::Duration::from_secs(30),
+            database_acquire_timeout: std::time::Duration::from_secs(5),
             log_format: LogFormat::Text,
             clerk_webhook_signing_secrets: Vec::new(),
             secret: None,

@@ -68,6 +68,12 @@ pub struct SettingsArgs {
     /// Maximum pooled database connections, 1 to 1000 [default: 16] [env: LATCHKEY_DATABASE_MAX_CONNECTIONS]
     #[arg(long, global = true, value_name = "N")]
     pub database_max_connections: Option<String>,
+    /// Longest one database statement may run, 100ms to 24h; Postgres cancels it, and the client gives up a second later on a database that stopped answering [default: 30s] [env: LATCHKEY_DATABASE_STATEMENT_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub database_statement_timeout: Option<String>,
+    /// How long a request waits for a database connection before it gets 503 with Retry-After, 100ms to 300s [default: 5s] [env: LATCHKEY_DATABASE_ACQUIRE_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub database_acquire_timeout: Option<String>,
     /// Log format, text or json; the level comes from RUST_LOG [default: text] [env: LATCHKEY_LOG_FORMAT]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -169,6 +175,14 @@ impl SettingsArgs {
             (
                 config::DATABASE_MAX_CONNECTIONS,
                 self.database_max_connections,
+            ),
+            (
+                config::DATABASE_STATEMENT_TIMEOUT,
+                self.database_statement_timeout,
+            ),
+            (
+                config::DATABASE_ACQUIRE_TIMEOUT,
+                self.database_acquire_timeout,
             ),
             (config::LOG_FORMAT, self.log_format),
             (

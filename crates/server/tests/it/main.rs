@@ -14,6 +14,7 @@ mod identity;
 mod limits;
 mod outbox;
 mod pooler;
+mod stall;
 mod store;
 mod support;
 mod sync;
@@ -130,6 +131,10 @@ fn main() -> std::process::ExitCode {
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),
+        test_case!(stall::a_silent_database_frees_every_slot_within_the_bound).postgres_only(),
+        test_case!(stall::postgres_cancels_statements_past_the_statement_timeout).postgres_only(),
+        test_case!(stall::requests_during_a_database_stall_answer_503_within_the_acquire_timeout)
+            .postgres_only(),
     ]);
     latchkey_testkit::run(tests)
 }
