@@ -16,9 +16,11 @@ use crate::users::{self, AccountError, ListQuery, NewUser, UserRecord, validate}
 /// Why an operator's change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("{0}")]
+    // Transparent, so the command line's one error line says the message once, not once for
+    // the error and again for its source.
+    #[error(transparent)]
     Field(#[from] validate::FieldError),
-    #[error("{0}")]
+    #[error(transparent)]
     Password(#[from] PolicyError),
     #[error("that email address is taken")]
     EmailTaken,

@@ -50,6 +50,10 @@ pub struct IdentityConfig {
     pub email_code_lifetime_ms: i64,
     /// How long a password-reset code is valid.
     pub reset_code_lifetime_ms: i64,
+    /// Accept webhook endpoints whose URL reaches only private, loopback or link-local
+    /// addresses (the delivery worker's `DeliverySettings::allow_private_networks` is set from
+    /// the same setting).
+    pub webhook_allow_private_networks: bool,
 }
 
 impl IdentityConfig {
@@ -74,6 +78,7 @@ impl IdentityConfig {
             mail: crate::mail::MailSettings::default(),
             email_code_lifetime_ms: 10 * 60 * 1000,
             reset_code_lifetime_ms: 30 * 60 * 1000,
+            webhook_allow_private_networks: false,
         }
     }
 

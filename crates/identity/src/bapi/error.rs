@@ -357,6 +357,7 @@ impl From<EndpointError> for BapiError {
     fn from(error: EndpointError) -> Self {
         match error {
             EndpointError::BadUrl(_) => Self::invalid_format("url", error.to_string()),
+            EndpointError::PrivateUrl(_) => Self::invalid_value("url", error.to_string()),
             EndpointError::BadEventType(_) => Self::invalid_value("events", error.to_string()),
             EndpointError::NotFound => Self::new(
                 StatusCode::NOT_FOUND,

@@ -12,15 +12,26 @@ const fn field(field: &'static str, message: &'static str) -> FieldError {
     FieldError { field, message }
 }
 
-/// A normalised email address: trimmed; `normalized` is lower-cased for uniqueness.
+/// A normalised email address: trimmed; `normalized` is lower-cased for uniqueness. Only
+/// [`email`] makes one, so every address stored went through its rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::manual_non_exhaustive,
+    reason = "`#[non_exhaustive]` would still let the rest of this crate build one unchecked"
+)]
 pub struct Email {
     pub address: String,
     pub normalized: String,
+    /// Keeps construction in this module.
+    checked: (),
 }
 
+/// The one judge of an email address typed anywhere (sign-up, `/user`, sign-in by code,
+/// `POST /v1/users`, `latchkey users create`): the rules below, then lettre's parsers, the
+/// ones the mail worker writes the recipient with, so an address accepted here can be mailed.
+///
 /// # Errors
-/// If `text` is not a plausible email address.
+/// If `text` is not a plausible email address, or one the mailer could not write.
 pub fn email(text: &str) -> Result<Email, FieldError> {
     let address = text.trim();
     let invalid = field("email_address", "Enter a valid email address.");
@@ -47,10 +58,30 @@ pub fn email(text: &str) -> Result<Email, FieldError> {
     {
         return Err(invalid);
     }
+    if !mailable(address) {
+        return Err(invalid);
+    }
     Ok(Email {
         address: address.to_owned(),
         normalized: address.to_lowercase(),
+        checked: (),
     })
+}
+
+/// Whether the mail worker can send to `address`: lettre's `Address` (the SMTP envelope's
+/// recipient) must take it, and its `Mailbox` parser (the `To:` header, what
+/// `mail::worker` parses) must read back exactly this address with no display name. That
+/// refuses what RFC 5322 calls specials in the local part (`a,b@x.io`,
+/// `x<svg/onload=alert(8)>@example.com`) and quoted local parts, which the header parser
+/// would rewrite into another address.
+fn mailable(address: &str) -> bool {
+    let Ok(parsed) = address.parse::<lettre::Address>() else {
+        return false;
+    };
+    matches!(
+        address.parse::<lettre::message::Mailbox>(),
+        Ok(mailbox) if mailbox.name.is_none() && mailbox.email == parsed
+    )
 }
 
 /// A first or last name: trimmed, at most 256 characters; empty means none.
@@ -130,6 +161,43 @@ mod tests {
             "a@<c>.com",
         ] {
             assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_the_mailer_cannot_write_are_refused() {
+        for bad in [
+            "a,b@x.io",
+            "x<svg/onload=alert(8)>@example.com",
+            "a;b@x.io",
+            "a(b)@x.io",
+            "a:b@x.io",
+            "[a]@x.io",
+            "a\\b@x.io",
+            "\"ab\"@x.io",
+            "\"a,b\"@x.io",
+            ".a@x.io",
+            "a.@x.io",
+            "a..b@x.io",
+            "Ada <ada@example.com>",
+            "a@x_y.io",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "first.last+tag@sub.example.co.uk",
+            "ada@example.com",
+            "o'brien@example.ie",
+            "a!#$%&*/=?^_`{|}~-z@example.com",
+            "x-1@a-b.example",
+            "Ada.Lovelace@Example.COM",
+            "jürgen@müller.example",
+        ] {
+            let checked = email(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(checked.address, good);
+            // What the mail worker does with a stored address.
+            let to: lettre::message::Mailbox = checked.address.parse().unwrap();
+            assert_eq!(to.email.to_string(), good);
         }
     }
 

@@ -1,7 +1,8 @@
 //! The HTTP client deliveries go out through: no redirects (only a 2xx from the URL itself
 //! counts), a hard timeout, and no requests to private, loopback or link-local addresses unless
 //! allowed, checked on the addresses actually connected to (so DNS cannot be used to point an
-//! endpoint at the internal network after it was added).
+//! endpoint at the internal network after it was added). The same rules judge an endpoint's
+//! URL when it is added ([`refuse_private_destination`]), so a refused one is never stored.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -113,7 +114,8 @@ pub fn build(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, 
     builder.build()
 }
 
-/// Refuses a URL whose host is a literal non-public IP (names are checked at resolution).
+/// Refuses a URL whose host is a literal non-public IP or a loopback name (other names are
+/// checked at resolution).
 ///
 /// # Errors
 /// A message naming the refused address.
@@ -121,9 +123,7 @@ pub fn refuse_private_literal(url: &url::Url) -> Result<(), String> {
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(url::Host::Domain(name))
-            if name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost") =>
-        {
+        Some(url::Host::Domain(name)) if is_loopback_name(name) => {
             return Err(format!("{name} is a loopback name"));
         }
         _ => return Ok(()),
@@ -132,6 +132,55 @@ pub fn refuse_private_literal(url: &url::Url) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{ip} is not a public address"))
+    }
+}
+
+/// `localhost` and its subdomains (RFC 6761 §6.3), in any case, with or without the final
+/// dot of a fully qualified name.
+fn is_loopback_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// How long adding an endpoint waits for its host name to resolve.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The check made when an endpoint is added: [`refuse_private_literal`], then, for a name, its
+/// addresses now (resolved within [`RESOLVE_TIMEOUT`]); a name whose every address is not
+/// public is refused. A name that does not resolve (yet, or within the timeout) is let
+/// through: DNS is often set up after the endpoint, a failed lookup may be transient, and
+/// whatever the name points at later is judged again on every connection.
+///
+/// # Errors
+/// A message naming the refused host or address.
+pub async fn refuse_private_destination(url: &url::Url) -> Result<(), String> {
+    refuse_private_literal(url)?;
+    let Some(url::Host::Domain(name)) = url.host() else {
+        return Ok(());
+    };
+    let port = url.port_or_known_default().unwrap_or(0);
+    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await {
+        Ok(Ok(resolved)) => judge_resolved(name, resolved.map(|addr| addr.ip())),
+        Ok(Err(_)) | Err(_) => Ok(()),
+    }
+}
+
+/// Refuses `name` if it resolved to addresses and none of them is public (the delivery
+/// client would find nothing to connect to).
+fn judge_resolved(name: &str, resolved: impl IntoIterator<Item = IpAddr>) -> Result<(), String> {
+    let mut any = false;
+    for ip in resolved {
+        if is_public(ip) {
+            return Ok(());
+        }
+        any = true;
+    }
+    if any {
+        Err(format!(
+            "{name} resolves only to private, loopback or link-local addresses"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -189,6 +238,14 @@ mod tests {
             "http://localhost/",
             "http://api.localhost/",
             "http://169.254.169.254/latest",
+            "http://LOCALHOST./",
+            "http://api.localhost./",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fd00:ec2::254]/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://2130706433/",
         ] {
             assert!(
                 refuse_private_literal(&url::Url::parse(url).unwrap()).is_err(),
@@ -199,5 +256,28 @@ mod tests {
             refuse_private_literal(&url::Url::parse("https://hooks.example.com/x").unwrap())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_name_is_refused_only_when_every_address_is_private() {
+        let ips =
+            |list: &[&str]| -> Vec<IpAddr> { list.iter().map(|ip| ip.parse().unwrap()).collect() };
+        assert!(judge_resolved("in.example", ips(&["10.0.0.1", "fd00::1"])).is_err());
+        assert!(judge_resolved("in.example", ips(&["::ffff:169.254.169.254"])).is_err());
+        assert!(judge_resolved("mixed.example", ips(&["10.0.0.1", "93.184.216.34"])).is_ok());
+        assert!(judge_resolved("none.example", ips(&[])).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_check_at_creation_refuses_literals_and_resolves_names() {
+        async fn check(url: &str) -> Result<(), String> {
+            refuse_private_destination(&url::Url::parse(url).unwrap()).await
+        }
+        assert!(check("http://169.254.169.254/").await.is_err());
+        assert!(check("http://[::ffff:127.0.0.1]/").await.is_err());
+        assert!(check("http://localhost:1/").await.is_err());
+        assert!(check("https://93.184.216.34/").await.is_ok());
+        // `.invalid` never resolves (RFC 6761 §6.4): let through, judged again at delivery.
+        assert!(check("https://hooks.invalid/").await.is_ok());
     }
 }

@@ -36,6 +36,11 @@ pub struct Endpoint {
 pub enum EndpointError {
     #[error("the URL must be an absolute http:// or https:// URL without credentials: {0}")]
     BadUrl(String),
+    #[error(
+        "the URL reaches no public address ({0}); webhook endpoints on private, loopback and \
+         link-local networks need LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true"
+    )]
+    PrivateUrl(String),
     #[error("unknown event type {0:?}; expected names such as user.created or session.ended")]
     BadEventType(String),
     #[error("no such endpoint")]
@@ -109,10 +114,12 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, EndpointErr
 }
 
 impl Identity {
-    /// Adds an endpoint; returns it with its new secret (shown once).
+    /// Adds an endpoint; returns it with its new secret (shown once). Unless private networks
+    /// are allowed, a URL that can only reach a private, loopback or link-local address is
+    /// refused here, by the rules deliveries are held to, before anything is written.
     ///
     /// # Errors
-    /// Invalid URL or event types, or database failures.
+    /// Invalid or private URL, invalid event types, or database failures.
     pub async fn add_endpoint(
         &self,
         url: &str,
@@ -120,6 +127,11 @@ impl Identity {
     ) -> Result<(Endpoint, SigningSecret), EndpointError> {
         let url = validate_url(url)?;
         let types = validate_event_types(event_types)?;
+        if !self.inner.config.webhook_allow_private_networks {
+            super::client::refuse_private_destination(&url)
+                .await
+                .map_err(EndpointError::PrivateUrl)?;
+        }
         let mut tx = self.inner.db.begin().await?;
         let (endpoint, secret) =
             insert_endpoint(self, &mut tx, Some(url.as_str()), &types, false).await?;

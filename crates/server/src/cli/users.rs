@@ -120,6 +120,7 @@ pub(crate) async fn identity_for_command(config: &Config) -> Result<Identity, St
     });
     let mut identity_config = latchkey_identity::IdentityConfig::new(public_url);
     identity_config.trust_forwarded_for = config.trust_forwarded_for;
+    identity_config.webhook_allow_private_networks = config.webhook_allow_private_networks;
     Ok(Identity::new(db, identity_config, &master, PasswordHasher::new(1)?).await?)
 }
 

@@ -86,7 +86,9 @@ fn json(value: &impl serde::Serialize) -> ExitCode {
 fn failure(error: &EndpointError) -> ExitCode {
     match error {
         EndpointError::NotFound => fail(EXIT_NOT_FOUND, error),
-        EndpointError::BadUrl(_) | EndpointError::BadEventType(_) => fail(EXIT_CONFIG, error),
+        EndpointError::BadUrl(_)
+        | EndpointError::PrivateUrl(_)
+        | EndpointError::BadEventType(_) => fail(EXIT_CONFIG, error),
         _ => fail(EXIT_FAILURE, error),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod codes;
+pub mod entry;
 pub mod reset;
 pub mod sign_up;
 pub mod smtp;

@@ -328,14 +328,24 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
 
 pub async fn private_addresses_are_refused_unless_allowed(ctx: TestContext) {
     let receiver = TestReceiver::start().await;
-    let app = ctx
-        .spawn_with(|c| c.webhook_retry_schedule = vec![Duration::from_millis(100)])
-        .await;
-    let (endpoint, _) = app
+    // Added while private networks were allowed, then the setting is turned off: the check
+    // at delivery still refuses it (adding it now would be refused at once).
+    let mut config = ctx.fresh_config().await;
+    config.webhook_retry_schedule = vec![Duration::from_millis(100)];
+    config.webhook_allow_private_networks = true;
+    let allowed = ctx.start(config.clone()).await;
+    let (endpoint, _) = allowed
         .identity
         .add_endpoint(&receiver.url(), &[])
         .await
         .unwrap();
+    allowed.stop().await;
+    config.webhook_allow_private_networks = false;
+    let app = ctx.start(config).await;
+    assert!(matches!(
+        app.identity.add_endpoint(&receiver.url(), &[]).await,
+        Err(latchkey_identity::webhooks::EndpointError::PrivateUrl(_))
+    ));
     app.identity
         .create_user(CreateUser {
             email_address: Some("ssrf@example.com".to_owned()),
@@ -403,7 +413,8 @@ pub async fn a_killed_server_loses_no_deliveries(ctx: TestContext) {
         command
             .args(["webhooks"])
             .args(args)
-            .args(["--data-dir", data_dir.to_str().unwrap()]);
+            .args(["--data-dir", data_dir.to_str().unwrap()])
+            .env("LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true");
         command.env("DATABASE_URL", database.expose_for_child_process());
         finish(command)
     };

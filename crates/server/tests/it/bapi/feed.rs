@@ -193,3 +193,106 @@ pub async fn webhook_endpoints_are_managed_through_the_api(ctx: TestContext) {
     app.get("/v1/webhook_endpoints").expect(401).await;
     app.stop().await;
 }
+
+/// The endpoint URLs `POST /v1/webhook_endpoints` and `latchkey webhooks add` must refuse
+/// unless private networks are allowed: metadata, IPv4-mapped loopback, RFC 1918, a loopback
+/// name, link-local, NAT64 of loopback, CGNAT, unspecified, ULA (the EC2 IPv6 metadata address).
+const PRIVATE_URLS: [&str; 10] = [
+    "http://169.254.169.254/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://10.0.0.1/",
+    "http://localhost:1/",
+    "http://[fe80::1]/hook",
+    "http://[64:ff9b::7f00:1]/",
+    "http://100.64.0.1/",
+    "http://0.0.0.0:8080/",
+    "http://[fd00:ec2::254]/",
+    "https://127.0.0.1:3000/api/webhooks/clerk",
+];
+
+/// `latchkey webhooks add --url <url>` against `app`'s database, with `env` set.
+async fn cli_add(
+    app: &latchkey_testkit::TestApp,
+    ctx: &TestContext,
+    url: &str,
+    env: &[(&str, &str)],
+) -> crate::support::Finished {
+    let mut command = crate::support::latchkey(&ctx.temp_dir());
+    command
+        .args(["webhooks", "add", "--url", url, "--json", "--data-dir"])
+        .arg(&app.config.data_dir)
+        .env(
+            "DATABASE_URL",
+            app.config.database_url.expose_for_child_process(),
+        )
+        .envs(env.iter().copied());
+    crate::support::finish(command).await
+}
+
+pub async fn private_webhook_urls_are_refused_at_creation(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    let key = secret_key(&app).await;
+    let list = || async {
+        call(&app, Method::GET, "/v1/webhook_endpoints", &key)
+            .expect(200)
+            .await
+            .json::<Value>()
+    };
+    let before = list().await;
+    for url in PRIVATE_URLS {
+        let reply = call(&app, Method::POST, "/v1/webhook_endpoints", &key)
+            .json(&json!({"url": url}))
+            .expect(422)
+            .await;
+        assert_eq!(error_code(&reply), "form_param_value_invalid", "{url}");
+        let body: Value = reply.json();
+        assert_eq!(body["errors"][0]["meta"]["param_name"], "url");
+        let message = body["errors"][0]["long_message"].as_str().unwrap();
+        assert!(
+            message.contains("no public address")
+                && message.contains("LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+            "{message}"
+        );
+    }
+    for url in ["http://169.254.169.254/", "http://localhost:1/"] {
+        let done = cli_add(&app, &ctx, url, &[]).await;
+        assert_eq!(done.code, Some(2), "{url}: {}", done.stderr);
+        assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+        assert!(
+            done.stderr
+                .starts_with("latchkey: the URL reaches no public address"),
+            "{}",
+            done.stderr
+        );
+        assert!(done.stdout.is_empty());
+    }
+    assert_eq!(list().await, before, "nothing was written");
+
+    // A public literal needs no network to be judged.
+    let created: Value = call(&app, Method::POST, "/v1/webhook_endpoints", &key)
+        .json(&json!({"url": "https://93.184.216.34/hooks"}))
+        .expect(200)
+        .await
+        .json();
+    assert_eq!(created["url"], "https://93.184.216.34/hooks");
+    app.stop().await;
+
+    // Allowed: loopback is taken from the API and the command line alike.
+    let app = ctx
+        .spawn_with(|c| c.webhook_allow_private_networks = true)
+        .await;
+    let key = secret_key(&app).await;
+    call(&app, Method::POST, "/v1/webhook_endpoints", &key)
+        .json(&json!({"url": "http://127.0.0.1:9/hook"}))
+        .expect(200)
+        .await;
+    let done = cli_add(
+        &app,
+        &ctx,
+        "http://10.0.0.1/hook",
+        &[("LATCHKEY_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")],
+    )
+    .await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    app.stop().await;
+}
