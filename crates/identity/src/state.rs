@@ -50,6 +50,8 @@ pub struct IdentityConfig {
     pub email_code_lifetime_ms: i64,
     /// How long a password-reset code is valid.
     pub reset_code_lifetime_ms: i64,
+    /// The time every identity operation goes by (the system clock unless a test moves it).
+    pub clock: latchkey_protocol::time::Clock,
 }
 
 impl IdentityConfig {
@@ -74,6 +76,7 @@ impl IdentityConfig {
             mail: crate::mail::MailSettings::default(),
             email_code_lifetime_ms: 10 * 60 * 1000,
             reset_code_lifetime_ms: 30 * 60 * 1000,
+            clock: latchkey_protocol::time::Clock::system(),
         }
     }
 
@@ -174,6 +177,18 @@ impl Identity {
         &self.inner.config
     }
 
+    /// The clock this identity goes by; tests advance it to see "an hour later".
+    #[must_use]
+    pub fn clock(&self) -> &latchkey_protocol::time::Clock {
+        &self.inner.config.clock
+    }
+
+    /// Unix milliseconds now, by [`Identity::clock`].
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.inner.config.clock.now_ms()
+    }
+
     /// This identity's instance id (`ins_…`).
     #[must_use]
     pub fn instance_id(&self) -> &str {
@@ -189,7 +204,7 @@ impl Identity {
     /// over half a millisecond of CPU, so it is made on the blocking pool, not on a thread that
     /// serves requests.
     pub async fn mint_session_token(&self, session: &SessionRecord) -> String {
-        let now = latchkey_protocol::time::now_secs();
+        let now = self.inner.config.clock.now_secs();
         let mut claims = SessionClaims::new(session.user_id.clone(), now + SESSION_TOKEN_SECS);
         claims.sid = Some(session.id.clone());
         claims.iss = Some(self.inner.config.issuer());

@@ -1,5 +1,7 @@
 //! latchkey's integration tests: the real server, real HTTP on loopback, real databases.
-//! Each test runs on SQLite and on Postgres; see `latchkey_testkit`.
+//! Each test runs on SQLite and on Postgres; see `latchkey_testkit`. Every
+//! `async fn name(ctx: TestContext)` under this directory must be listed below: a check in
+//! the same run fails naming any that is not.
 
 #![expect(clippy::unwrap_used, reason = "tests: a failed step fails the test")]
 
@@ -131,5 +133,10 @@ fn main() -> std::process::ExitCode {
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),
     ]);
-    latchkey_testkit::run(tests)
+    // Fails, as `registration::every_test_function_is_registered`, if a test function in
+    // this directory is missing from the lists above.
+    latchkey_testkit::run_discovered(
+        tests,
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it")),
+    )
 }
