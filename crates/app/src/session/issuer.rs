@@ -2,7 +2,7 @@
 //! issuer: how a publishable key names its Frontend API (the token issuer, the public JWKS and
 //! the cookie suffix) and where its Account Portal pages are. The wiring (`latchkey_server`)
 //! passes settings in and gets an [`IssuerConfig`] out; it knows nothing of Clerk's URL rules.
-//! The encoding is described in `docs/PROTOCOLS.md` §4.1.
+//! The encoding is described in `docs/PROTOCOLS.md §4.1`.
 
 use base64::Engine as _;
 
