@@ -75,6 +75,7 @@ fn main() -> std::process::ExitCode {
         app::settings_and_notes_belong_to_their_user,
         app::a_deleted_users_app_data_goes_with_the_tombstone,
         app::a_clerk_backfill_of_ten_thousand_users_leaves_no_drift,
+        app::the_own_identitys_users_page_newest_first_and_sync_without_drift,
         bapi::secret_keys_are_required_and_checked,
         bapi::users::listing_pages_filters_and_counts_users,
         bapi::users::oversized_and_nul_bearing_input_is_refused_with_nothing_written,
