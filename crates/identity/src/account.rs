@@ -9,7 +9,6 @@
 //! exceed the lockout limit.
 
 use hmac::{KeyInit as _, Mac as _};
-use latchkey_protocol::time::now_ms;
 use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
@@ -158,7 +157,7 @@ impl Identity {
         ctx: &RequestContext,
     ) -> Result<SignInOutcome, SignInError> {
         let normalized = validate::email(email_address).map(|e| e.normalized).ok();
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         if let Some(ip) = ctx.throttle_key() {
             let attempt = throttle::take(
@@ -207,7 +206,7 @@ impl Identity {
             return Err(SignInError::Banned);
         }
 
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         if let Some(bucket) = &bucket {
             throttle::clear(&mut tx, bucket).await?;
@@ -336,7 +335,7 @@ impl Identity {
         &self,
         token: &ClientToken,
     ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin_read().await?;
         let Some(session) = sessions::find_active(&mut tx, token, now).await? else {
             tx.commit().await?;
@@ -366,7 +365,7 @@ impl Identity {
     /// # Errors
     /// Database failures.
     pub async fn sign_out(&self, token: &ClientToken) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         if let Some(session) = sessions::find_active(&mut tx, token, now).await? {
             self.end_session_in(&mut tx, &session.id, EndReason::Ended, now)
@@ -386,7 +385,7 @@ impl Identity {
         change: ProfileChange,
     ) -> Result<UserRecord, ChangeError> {
         let mut tx = self.inner.db.begin().await?;
-        let user = users::update_profile(&mut tx, user_id, change, now_ms()).await?;
+        let user = users::update_profile(&mut tx, user_id, change, self.now_ms()).await?;
         self.emit_user(&mut tx, "user.updated", user_id, None)
             .await?;
         tx.commit().await?;
@@ -417,7 +416,7 @@ impl Identity {
         }
         check_new_password(new.expose(), &context)?;
         let bucket = format!("change-password:{}", user.id);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let stored = users::password_hash(&mut tx, &user.id).await?;
         if stored.is_some() {
@@ -435,7 +434,7 @@ impl Identity {
             return Err(ChangeError::WrongPassword);
         }
         let hash = self.inner.hasher.hash(new).await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         throttle::clear(&mut tx, &bucket).await?;
         users::set_password(&mut tx, &user.id, Some(hash.as_str()), now).await?;
@@ -464,7 +463,7 @@ impl Identity {
         user_id: &str,
         session_id: &str,
     ) -> Result<SessionRecord, ChangeError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         match sessions::get(&mut tx, session_id).await? {
             Some(session) if session.user_id == user_id => {}
@@ -487,7 +486,7 @@ impl Identity {
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let ended = self
             .end_all_sessions_in(&mut tx, user_id, keep, EndReason::Revoked, now)
@@ -501,7 +500,7 @@ impl Identity {
     /// # Errors
     /// [`ChangeError::NotFound`] or database failures.
     pub async fn delete_account(&self, user_id: &str) -> Result<(), ChangeError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let Some(user) = users::get(&mut tx, user_id).await? else {
             return Err(ChangeError::NotFound);
@@ -531,7 +530,7 @@ impl Identity {
             return Ok(users::Lockout::default());
         };
         let bucket = self.account_bucket(&email.email_address.to_lowercase());
-        let now = now_ms();
+        let now = self.now_ms();
         Ok(
             match throttle::peek(tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await? {
                 Some(attempt) => users::Lockout {

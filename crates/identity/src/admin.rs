@@ -3,7 +3,6 @@
 //! the pages; every change commits in one transaction.
 
 use latchkey_protocol::clerk;
-use latchkey_protocol::time::now_ms;
 use latchkey_store::StoreError;
 use serde_json::Value;
 
@@ -162,7 +161,7 @@ impl Identity {
             unsafe_metadata: create.unsafe_metadata,
         };
         let mut tx = self.inner.db.begin().await?;
-        let user = users::create(&mut tx, new, now_ms()).await?;
+        let user = users::create(&mut tx, new, self.now_ms()).await?;
         self.emit_user(&mut tx, "user.created", &user.id, None)
             .await?;
         tx.commit().await?;
@@ -201,12 +200,43 @@ impl Identity {
         Ok(users::to_clerk(user, lockout))
     }
 
+    /// One page of accounts as Clerk's JSON (keyset paging as [`users::list`]), listed and
+    /// rendered in one read transaction, so a page is one consistent snapshot and costs one
+    /// `BEGIN`/`COMMIT` however many users it holds.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn list_users_json(&self, query: &ListQuery) -> Result<Vec<clerk::User>, StoreError> {
+        let mut tx = self.inner.db.begin_read().await?;
+        let records = users::list(&mut tx, query).await?;
+        let rendered = self.users_json_in(&mut tx, &records).await?;
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    /// Clerk's JSON for `records`, lockout state read in `tx`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn users_json_in(
+        &self,
+        tx: &mut latchkey_store::Tx,
+        records: &[UserRecord],
+    ) -> Result<Vec<clerk::User>, StoreError> {
+        let mut rendered = Vec::with_capacity(records.len());
+        for user in records {
+            let lockout = self.lockout_of(tx, user).await?;
+            rendered.push(users::to_clerk(user, lockout));
+        }
+        Ok(rendered)
+    }
+
     /// Bans (ending every session) or unbans an account.
     ///
     /// # Errors
     /// [`AdminError::NotFound`] or database failures.
     pub async fn set_banned(&self, user_id: &str, banned: bool) -> Result<UserRecord, AdminError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         users::set_banned(&mut tx, user_id, banned, now).await?;
         if banned {

@@ -26,8 +26,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// exclusively, as Clerk's SDK does), else the browser session.
 async fn authenticated_user(identity: &Identity, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(token) = bearer(headers) {
-        let options = VerifyOptions::new(latchkey_protocol::time::now_ms())
-            .with_issuer(identity.config().issuer());
+        let options = VerifyOptions::new(identity.now_ms()).with_issuer(identity.config().issuer());
         return verify_session_token(token, &identity.keys().verifying(), &options)
             .map(|claims| claims.sub)
             .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()));

@@ -102,7 +102,7 @@ impl Identity {
 
     /// Whether `token` is a session token of ours with at least a few seconds left.
     fn is_fresh(&self, token: &str) -> bool {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let options =
             VerifyOptions::new(now + REMINT_BEFORE_EXPIRY_SECS * 1000).with_clock_skew_ms(0);
         verify_session_token(token, &self.inner.keys.verifying(), &options).is_ok()

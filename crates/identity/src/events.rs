@@ -56,7 +56,7 @@ impl Identity {
         data: Value,
         ctx: Option<&RequestContext>,
     ) -> Result<String, StoreError> {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let id = latchkey_protocol::id::new_id(EVENT_PREFIX);
         let body = json!({
             "data": data,
@@ -151,7 +151,7 @@ impl Identity {
         if sessions.is_empty() {
             return Ok(());
         }
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let loaded;
         let user = match user {
             Some(user) => Some(user),

@@ -54,6 +54,8 @@ pub struct IdentityConfig {
     /// addresses (the delivery worker's `DeliverySettings::allow_private_networks` is set from
     /// the same setting).
     pub webhook_allow_private_networks: bool,
+    /// The time every identity operation goes by (the system clock unless a test moves it).
+    pub clock: latchkey_protocol::time::Clock,
 }
 
 impl IdentityConfig {
@@ -79,6 +81,7 @@ impl IdentityConfig {
             email_code_lifetime_ms: 10 * 60 * 1000,
             reset_code_lifetime_ms: 30 * 60 * 1000,
             webhook_allow_private_networks: false,
+            clock: latchkey_protocol::time::Clock::system(),
         }
     }
 
@@ -179,6 +182,18 @@ impl Identity {
         &self.inner.config
     }
 
+    /// The clock this identity goes by; tests advance it to see "an hour later".
+    #[must_use]
+    pub fn clock(&self) -> &latchkey_protocol::time::Clock {
+        &self.inner.config.clock
+    }
+
+    /// Unix milliseconds now, by [`Identity::clock`].
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.inner.config.clock.now_ms()
+    }
+
     /// This identity's instance id (`ins_…`).
     #[must_use]
     pub fn instance_id(&self) -> &str {
@@ -194,7 +209,7 @@ impl Identity {
     /// over half a millisecond of CPU, so it is made on the blocking pool, not on a thread that
     /// serves requests.
     pub async fn mint_session_token(&self, session: &SessionRecord) -> String {
-        let now = latchkey_protocol::time::now_secs();
+        let now = self.inner.config.clock.now_secs();
         let mut claims = SessionClaims::new(session.user_id.clone(), now + SESSION_TOKEN_SECS);
         claims.sid = Some(session.id.clone());
         claims.iss = Some(self.inner.config.issuer());

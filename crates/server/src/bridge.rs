@@ -53,6 +53,8 @@ impl UserSource for IdentityUsers {
         })
     }
 
+    /// One page, newest first, in one read transaction (see
+    /// [`Identity::list_users_json`]).
     fn list_users<'a>(
         &'a self,
         limit: u32,
@@ -65,19 +67,10 @@ impl UserSource for IdentityUsers {
                 starting_after: starting_after.map(str::to_owned),
                 ..ListQuery::default()
             };
-            let users = async {
-                let mut tx = self.0.db().begin_read().await?;
-                let users = latchkey_identity::users::list(&mut tx, &query).await?;
-                tx.commit().await?;
-                Ok::<_, latchkey_store::StoreError>(users)
-            }
-            .await
-            .map_err(|e| unavailable(&e))?;
-            let mut out = Vec::with_capacity(users.len());
-            for user in &users {
-                out.push(self.0.user_json(user).await.map_err(|e| unavailable(&e))?);
-            }
-            Ok(out)
+            self.0
+                .list_users_json(&query)
+                .await
+                .map_err(|e| unavailable(&e))
         })
     }
 }

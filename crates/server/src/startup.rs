@@ -7,9 +7,10 @@ use std::path::Path;
 
 use axum::Router;
 use axum::routing::get;
+use latchkey_app::session::issuer::{backend_jwks_url, frontend_jwks_url};
 use latchkey_app::session::{
-    Auth, BackendApi, IssuerConfig, IssuerKind, RemoteJwks, SessionVerifier, SourceError,
-    StaticKeys, UserSource, clerk_frontend_api,
+    Auth, BackendApi, IssuerConfig, RemoteJwks, SessionVerifier, SourceError, StaticKeys,
+    UserSource, clerk_frontend_api,
 };
 use latchkey_identity::keys::{KeysError, RELOAD_EVERY};
 use latchkey_identity::mail::{MailSettings, MailWorker};
@@ -19,6 +20,7 @@ use latchkey_identity::throttle::Limit;
 use latchkey_identity::webhooks::{DeliverySettings, Worker};
 use latchkey_identity::{Identity, IdentityConfig};
 use latchkey_protocol::jwt::{KeySource, VerifyingKey};
+use latchkey_protocol::time::Clock;
 use latchkey_store::{Db, PoolSettings, StoreError};
 use latchkey_web::csrf::Csrf;
 use std::sync::Arc;
@@ -86,6 +88,15 @@ impl Application {
     /// # Errors
     /// See [`StartError`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// As [`Application::build`], with the identity part and the app's verification of its
+    /// tokens going by `clock` (tests move it forward instead of writing old timestamps).
+    ///
+    /// # Errors
+    /// See [`StartError`].
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
         install_crypto_provider();
         create_private_dir(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
@@ -115,7 +126,10 @@ impl Application {
 
         let identity = Identity::new(
             db.clone(),
-            identity_config(&config, &public_url),
+            IdentityConfig {
+                clock,
+                ..identity_config(&config, &public_url)
+            },
             &master,
             PasswordHasher::default_for_machine()?,
         )
@@ -287,17 +301,13 @@ fn spawn_workers(
 /// real Clerk when its settings are given.
 fn app_auth(config: &Config, identity: &Identity, db: &Db) -> Result<Auth, StartError> {
     let Some(clerk) = &config.clerk else {
-        let issuer = IssuerConfig {
-            kind: IssuerKind::Latchkey,
-            issuer: Some(identity.config().issuer()),
-            authorized_parties: config.authorized_parties.clone(),
-            cookie_suffix: None,
-            sign_in_url: "/sign-in".to_owned(),
-            account_url: "/user".to_owned(),
-            sign_out_path: Some("/sign-out".to_owned()),
-        };
+        let issuer = IssuerConfig::latchkey(
+            identity.config().issuer(),
+            config.authorized_parties.clone(),
+        );
         let verifier =
-            SessionVerifier::new(issuer, Arc::new(bridge::IdentityKeys(identity.clone())));
+            SessionVerifier::new(issuer, Arc::new(bridge::IdentityKeys(identity.clone())))
+                .with_clock(identity.clock().clone());
         return Ok(Auth::new(
             verifier,
             db.clone(),
@@ -316,14 +326,10 @@ fn app_auth(config: &Config, identity: &Identity, db: &Db) -> Result<Auth, Start
         let key = VerifyingKey::from_spki_pem(pem).map_err(|e| StartError::Clerk(e.to_string()))?;
         Arc::new(StaticKeys(Arc::new(KeySource::Single(key))))
     } else if let Some((api, _)) = &frontend {
-        Arc::new(RemoteJwks::new(
-            format!("{api}/.well-known/jwks.json"),
-            None,
-            http.clone(),
-        ))
+        Arc::new(RemoteJwks::new(frontend_jwks_url(api), None, http.clone()))
     } else if let Some(secret) = &clerk.secret_key {
         Arc::new(RemoteJwks::new(
-            format!("{}/v1/jwks", clerk.api_url),
+            backend_jwks_url(&clerk.api_url),
             Some(format!("Bearer {}", secret.0)),
             http.clone(),
         ))
@@ -341,43 +347,17 @@ fn app_auth(config: &Config, identity: &Identity, db: &Db) -> Result<Auth, Start
             Arc::new(NoSource)
         }
     };
-    let accounts = frontend.as_ref().map(|(api, _)| account_portal(api));
-    let sign_in_url = clerk
-        .sign_in_url
-        .clone()
-        .or_else(|| accounts.as_ref().map(|a| format!("{a}/sign-in")))
-        .unwrap_or_else(|| "/sign-in".to_owned());
-    let issuer = IssuerConfig {
-        kind: IssuerKind::Clerk,
-        issuer: frontend.as_ref().map(|(api, _)| api.clone()),
-        authorized_parties: config.authorized_parties.clone(),
-        cookie_suffix: frontend.map(|(_, suffix)| suffix),
-        sign_in_url,
-        account_url: clerk
-            .account_url
-            .clone()
-            .or_else(|| accounts.map(|a| format!("{a}/user")))
-            .unwrap_or_else(|| "/user".to_owned()),
-        sign_out_path: None,
-    };
+    let issuer = IssuerConfig::clerk(
+        clerk.publishable_key.as_deref(),
+        clerk.sign_in_url.clone(),
+        clerk.account_url.clone(),
+        config.authorized_parties.clone(),
+    );
     Ok(Auth::new(
         SessionVerifier::new(issuer, keys),
         db.clone(),
         source,
     ))
-}
-
-/// Clerk's Account Portal for a Frontend API URL: `clerk.example.com` → `accounts.example.com`,
-/// `slug.clerk.accounts.dev` → `slug.accounts.dev`.
-fn account_portal(frontend_api: &str) -> String {
-    let host = frontend_api.trim_start_matches("https://");
-    if let Some(rest) = host.strip_prefix("clerk.") {
-        format!("https://accounts.{rest}")
-    } else if let Some(slug) = host.strip_suffix(".clerk.accounts.dev") {
-        format!("https://{slug}.accounts.dev")
-    } else {
-        format!("https://{host}")
-    }
 }
 
 /// A user source for Clerk without a secret key: every lookup fails (provisioning disabled).

@@ -119,7 +119,17 @@ impl TestContext {
     /// Starts the server with exactly `config` (for example a second instance on the same
     /// database).
     pub async fn start(&self, config: Config) -> TestApp {
-        TestApp::start(config).await
+        TestApp::start(config, latchkey_protocol::time::Clock::system()).await
+    }
+
+    /// As [`TestContext::start`], going by `clock`: a second instance (or a restart) on the
+    /// same clock as a [`TestApp::clock`] that was moved forward.
+    pub async fn start_with_clock(
+        &self,
+        config: Config,
+        clock: latchkey_protocol::time::Clock,
+    ) -> TestApp {
+        TestApp::start(config, clock).await
     }
 
     pub(crate) async fn cleanup(&self) {
@@ -155,9 +165,9 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    async fn start(config: Config) -> Self {
+    async fn start(config: Config, clock: latchkey_protocol::time::Clock) -> Self {
         latchkey_server::telemetry::init_with_default(LogFormat::Text, "off");
-        let app = Application::build(config.clone())
+        let app = Application::build_with_clock(config.clone(), clock)
             .await
             .unwrap_or_else(|e| panic!("the server did not start: {}", ErrorLine(&e)));
         let addr = app.local_addr();
@@ -176,6 +186,14 @@ impl TestApp {
             stop,
             task: Some(task),
         }
+    }
+
+    /// The clock the server goes by: `app.clock().advance(Duration::from_secs(3600))` makes
+    /// it "an hour later" for every identity operation and token check, without touching the
+    /// database.
+    #[must_use]
+    pub fn clock(&self) -> &latchkey_protocol::time::Clock {
+        self.identity.clock()
     }
 
     /// `GET path`.

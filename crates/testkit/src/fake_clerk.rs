@@ -1,4 +1,4 @@
-//! A local stand-in for Clerk's Backend API, behaving as PROTOCOLS.md §5 documents it: a bare
+//! A local stand-in for Clerk's Backend API, behaving as docs/PROTOCOLS.md §5 documents it: a bare
 //! JSON array of users from `GET /v1/users` (limit 1-500, newest first, `starting_after`
 //! cursor), `GET /v1/users/{id}`, `GET /v1/jwks`, bearer secret keys, and 429 with
 //! `Retry-After` when rate limiting. It also mints session tokens as Clerk's Frontend API does.

@@ -1,6 +1,8 @@
 //! Runs each test once per backend, each on its own Tokio runtime, and cleans up after it
 //! whether it passed or panicked.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -48,6 +50,36 @@ impl TestCase {
 /// The integration binary's `main`: runs `tests` on every backend.
 #[must_use]
 pub fn run(tests: Vec<TestCase>) -> ExitCode {
+    run_inner(tests, None)
+}
+
+/// As [`run`], plus one more test, `registration::every_test_function_is_registered`, that
+/// fails naming each test function under `sources` (the test crate's directory) that `tests`
+/// leaves out, so a forgotten registration cannot go unnoticed (see [`crate::registry`]).
+#[must_use]
+pub fn run_discovered(tests: Vec<TestCase>, sources: &Path) -> ExitCode {
+    run_inner(tests, Some(sources.to_owned()))
+}
+
+fn registration_check(sources: PathBuf, registered: BTreeSet<String>) -> Trial {
+    Trial::test(
+        "registration::every_test_function_is_registered",
+        move || {
+            let missing = crate::registry::unregistered(&sources, &registered)?;
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "test functions not registered in test_cases![...] (they would never run): {}",
+                    missing.join(", ")
+                )
+                .into())
+            }
+        },
+    )
+}
+
+fn run_inner(tests: Vec<TestCase>, sources: Option<PathBuf>) -> ExitCode {
     let args = Arguments::from_args();
     let pg = PgServer::from_env().map(Arc::new);
     if pg.is_none() && !args.list {
@@ -58,6 +90,10 @@ pub fn run(tests: Vec<TestCase>) -> ExitCode {
         );
     }
     let mut trials = Vec::new();
+    if let Some(sources) = sources {
+        let registered = tests.iter().map(|t| t.name.clone()).collect();
+        trials.push(registration_check(sources, registered));
+    }
     for test in tests {
         for &backend in test.backends {
             let name = format!("{}::{}", backend.name(), test.name);

@@ -1,7 +1,8 @@
 //! Test support for latchkey's integration tests.
 //!
 //! Integration tests are plain `async fn name(ctx: TestContext)` functions listed with
-//! [`test_cases!`] and run by [`run`], which runs each one on SQLite and on Postgres (when
+//! [`test_cases!`] and run by [`run_discovered`] (which also fails when a test function in the
+//! sources is missing from the list) or [`run`], which runs each one on SQLite and on Postgres (when
 //! `LATCHKEY_TEST_POSTGRES_URL` names a server) as separate tests, `sqlite::name` and
 //! `postgres::name`. A test starts the real server, workers included, with
 //! [`TestContext::spawn`]; every database and directory it creates is removed afterwards.
@@ -24,12 +25,13 @@ pub mod pgbouncer;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;
+pub mod registry;
 pub mod smtp;
 pub mod webdriver;
 
 pub use app::{TestApp, TestContext};
 pub use client::{Call, Reply};
-pub use harness::{TestCase, run};
+pub use harness::{TestCase, run, run_discovered};
 pub use latchkey_store::Backend;
 
 /// The future a test returns.

@@ -39,9 +39,8 @@ impl TokenCache {
         live.then(|| claims.clone())
     }
 
-    pub(crate) fn put(&self, token: &str, claims: &SessionClaims) {
+    pub(crate) fn put(&self, token: &str, claims: &SessionClaims, now_ms: i64) {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now_ms = latchkey_protocol::time::now_ms();
         let mut entries = self
             .entries
             .lock()

@@ -12,11 +12,13 @@
 
 mod cache;
 mod extract;
+pub mod issuer;
 pub mod keys;
 pub mod source;
 mod verify;
 
 pub use extract::{Auth, AuthRejection, CurrentUser, MaybeUser};
+pub use issuer::{IssuerConfig, IssuerKind, clerk_frontend_api};
 pub use keys::{BoxFuture, KeyProvider, RemoteJwks, StaticKeys};
 pub use source::{BackendApi, SourceError, UserSource};
-pub use verify::{IssuerConfig, IssuerKind, SessionVerifier, SignedOut, clerk_frontend_api};
+pub use verify::{SessionVerifier, SignedOut};

@@ -2,42 +2,16 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use http::HeaderMap;
 use latchkey_protocol::jwt::{
     SessionClaims, TokenError, VerifyOptions, decode_unverified_claims, verify_session_token,
 };
+use latchkey_protocol::time::Clock;
 use latchkey_web::cookies;
 
 use super::cache::TokenCache;
+use super::issuer::{IssuerConfig, IssuerKind};
 use super::keys::KeyProvider;
-
-/// Who issues the session tokens the app accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssuerKind {
-    /// latchkey's own identity part.
-    Latchkey,
-    /// Real Clerk.
-    Clerk,
-}
-
-/// How the app verifies sessions and where it sends people to sign in.
-#[derive(Debug, Clone)]
-pub struct IssuerConfig {
-    pub kind: IssuerKind,
-    /// The `iss` tokens must carry, when known.
-    pub issuer: Option<String>,
-    /// Origins allowed as `azp`; when set, tokens without `azp` are refused.
-    pub authorized_parties: Option<Vec<String>>,
-    /// Clerk's cookie suffix (from the publishable key) for `__session_<suffix>` cookies.
-    pub cookie_suffix: Option<String>,
-    /// Where signed-out visitors of pages are sent (`redirect_url` is added).
-    pub sign_in_url: String,
-    /// Where "Manage account" leads.
-    pub account_url: String,
-    /// A same-site path that signs out by form post (latchkey's identity), if any.
-    pub sign_out_path: Option<String>,
-}
 
 /// Why a request counts as signed out. Only the reason code is ever logged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +52,7 @@ pub struct SessionVerifier {
     pub config: IssuerConfig,
     keys: Arc<dyn KeyProvider>,
     cache: TokenCache,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for SessionVerifier {
@@ -106,7 +81,16 @@ impl SessionVerifier {
             config,
             keys,
             cache: TokenCache::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// Verifies token times by `clock` instead of the system clock: in one process with
+    /// latchkey's identity part, the clock that part mints tokens by (tests move it).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn cookie<'a>(&self, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -159,7 +143,7 @@ impl SessionVerifier {
                 token.ok_or(SignedOut::NoToken)?
             }
         };
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.clock.now_ms();
         if let Some(claims) = self.cache.get(token, now) {
             return Ok(claims);
         }
@@ -183,58 +167,14 @@ impl SessionVerifier {
             }
             other => other?,
         };
-        self.cache.put(token, &claims);
+        self.cache.put(token, &claims, now);
         Ok(claims)
     }
-}
-
-/// The Frontend API URL a Clerk publishable key encodes (`pk_test_`/`pk_live_` + base64 of
-/// `host$`), and the cookie suffix Clerk derives from the key.
-#[must_use]
-pub fn clerk_frontend_api(publishable_key: &str) -> Option<(String, String)> {
-    let encoded = publishable_key
-        .strip_prefix("pk_live_")
-        .or_else(|| publishable_key.strip_prefix("pk_test_"))?;
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    let decoded = String::from_utf8(engine.decode(encoded).ok()?).ok()?;
-    let host = decoded.strip_suffix('$')?;
-    if host.is_empty() || host.contains(['/', ' ', '$']) {
-        return None;
-    }
-    let digest = ring::digest::digest(
-        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        publishable_key.as_bytes(),
-    );
-    let suffix: String = base64::engine::general_purpose::STANDARD
-        .encode(digest.as_ref())
-        .replace('+', "-")
-        .replace('/', "_")
-        .chars()
-        .take(8)
-        .collect();
-    Some((format!("https://{host}"), suffix))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn publishable_keys_decode_to_the_frontend_api() {
-        let key = format!(
-            "pk_test_{}",
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode("clerk.example.com$")
-        );
-        let (issuer, suffix) = clerk_frontend_api(&key).unwrap();
-        assert_eq!(issuer, "https://clerk.example.com");
-        assert_eq!(suffix.len(), 8);
-        assert_eq!(clerk_frontend_api("sk_test_nope"), None);
-        assert_eq!(clerk_frontend_api("pk_test_%%%"), None);
-    }
 
     #[test]
     fn authorization_follows_clerks_parsing() {

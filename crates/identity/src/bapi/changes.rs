@@ -3,7 +3,6 @@
 //! `user.updated` event (and `session.revoked` events when sessions end), exactly as the pages'
 //! changes do. Password hashing happens before the transaction, never inside it.
 
-use latchkey_protocol::time::now_ms;
 use serde_json::Value;
 
 use super::params::merge;
@@ -67,7 +66,7 @@ impl Identity {
             }
             None => None,
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let mut user = users::update_profile(&mut tx, user_id, update.profile, now).await?;
         if let Some(hash) = &hash {
@@ -143,7 +142,7 @@ impl Identity {
                 }));
             }
         }
-        let user = users::update_profile(&mut tx, user_id, profile, now_ms()).await?;
+        let user = users::update_profile(&mut tx, user_id, profile, self.now_ms()).await?;
         self.emit_user(&mut tx, "user.updated", user_id, None)
             .await?;
         tx.commit().await?;

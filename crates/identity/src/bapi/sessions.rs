@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use latchkey_protocol::time::now_ms;
 use serde_json::Value;
 
 use super::Bapi;
@@ -64,7 +63,7 @@ pub(crate) async fn list(State(bapi): State<Bapi>, RawQuery(raw): RawQuery) -> A
     let mut tx = bapi.identity.db().begin_read().await?;
     let records = sessions::list_all(&mut tx, &user_id, fetch).await?;
     tx.commit().await?;
-    let now = now_ms();
+    let now = bapi.identity.now_ms();
     let page: Vec<_> = records
         .iter()
         .map(|s| sessions::to_clerk(s, None, now))
@@ -100,7 +99,7 @@ pub(crate) async fn revoke(State(bapi): State<Bapi>, Path(id): Path<String>) -> 
         Err(other) => return Err(other.into()),
     };
     tracing::info!(session.id = %id, "session revoked by an operator");
-    let session = sessions::to_clerk(&revoked, None, now_ms());
+    let session = sessions::to_clerk(&revoked, None, bapi.identity.now_ms());
     Ok(Json(
         serde_json::to_value(session).map_err(|e| BapiError::internal(&e))?,
     ))

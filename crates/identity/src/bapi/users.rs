@@ -84,11 +84,7 @@ fn list_query(query: &Query, paging: bool) -> Result<ListQuery, BapiError> {
 /// Clerk's JSON for accounts, lockout state included, read in one transaction.
 async fn render(bapi: &Bapi, records: &[UserRecord]) -> Result<Vec<clerk::User>, BapiError> {
     let mut tx = bapi.identity.db().begin_read().await?;
-    let mut rendered = Vec::with_capacity(records.len());
-    for user in records {
-        let lockout = bapi.identity.lockout_of(&mut tx, user).await?;
-        rendered.push(users::to_clerk(user, lockout));
-    }
+    let rendered = bapi.identity.users_json_in(&mut tx, records).await?;
     tx.commit().await?;
     Ok(rendered)
 }

@@ -5,7 +5,6 @@
 //! Adding an address someone else holds looks exactly like adding a free one: a pending entry
 //! with a code "on its way" (a stand-in), listed, sent again and cancelled the same way.
 
-use latchkey_protocol::time::now_ms;
 use latchkey_store::StoreError;
 
 use super::{CodeError, Opening, RequestError};
@@ -74,7 +73,7 @@ impl Identity {
         {
             return Err(EmailError::AlreadyYours);
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let pending = verifications::list_open(&mut tx, &user.id, Purpose::AddEmail).await?;
         if pending
@@ -127,7 +126,7 @@ impl Identity {
             id: verification_id,
             user_id,
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         match verifications::find(&mut tx, key).await? {
             Some(v) if v.purpose == Purpose::AddEmail => {}
@@ -166,7 +165,7 @@ impl Identity {
             id: verification_id,
             user_id,
         };
-        match self.renew_verification(key, now_ms()).await? {
+        match self.renew_verification(key, self.now_ms()).await? {
             Purpose::AddEmail => Ok(()),
             _ => Err(RequestError::Ended),
         }
@@ -185,7 +184,7 @@ impl Identity {
             id: verification_id,
             user_id,
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let Some(found) = verifications::find(&mut tx, key)
             .await?
@@ -209,7 +208,7 @@ impl Identity {
     /// # Errors
     /// [`EmailError::NotFound`] or database failures.
     pub async fn set_primary_email(&self, user_id: &str, email_id: &str) -> Result<(), EmailError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         match user_emails::set_primary(&mut tx, user_id, email_id, now).await? {
             user_emails::Primary::Changed { previous } => {
@@ -236,7 +235,7 @@ impl Identity {
         if user.primary_email_address_id.as_deref() == Some(email_id) {
             return Err(EmailError::Primary);
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         if !user_emails::remove(&mut tx, &user.id, email_id, now).await? {
             return Err(EmailError::NotFound);

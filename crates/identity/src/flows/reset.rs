@@ -2,8 +2,6 @@
 //! same policy as sign-up, which ends every session. Known and unknown addresses get the same
 //! answer after the same database work; only known ones are mailed.
 
-use latchkey_protocol::time::now_ms;
-
 use super::{CodeError, Pending, RequestError};
 use crate::context::RequestContext;
 use crate::passwords::{Password, check_new_password};
@@ -45,7 +43,7 @@ impl Identity {
     ) -> Result<usize, CodeError> {
         let code = Code::parse(code).ok_or(CodeError::Malformed)?;
         let mut tx = self.inner.db.begin().await?;
-        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now_ms()).await? {
+        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, self.now_ms()).await? {
             tx.commit().await?;
             return Err(CodeError::Throttled { retry_after_secs });
         }
@@ -60,7 +58,7 @@ impl Identity {
         if found.attempts_left() == 0 {
             return Err(CodeError::TooManyAttempts);
         }
-        if found.expire_at <= now_ms() {
+        if found.expire_at <= self.now_ms() {
             return Err(CodeError::Expired);
         }
         let normalized = found.email_address.to_lowercase();
@@ -68,7 +66,7 @@ impl Identity {
         check_new_password(new_password.expose(), &[&normalized, &local_part])?;
         let hash = self.inner.hasher.hash(new_password).await?;
 
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let verification = match self
             .check_code(&mut tx, Key::Token(token), &code, now)

@@ -2,7 +2,6 @@
 //! an account that never verified its address), and entering it, which verifies the address
 //! (if it was not yet) and starts the session. A sign-up's code ends the same way.
 
-use latchkey_protocol::time::now_ms;
 use latchkey_store::{StoreError, Tx};
 
 use super::{CodeError, Opening, Pending, RequestError};
@@ -39,7 +38,7 @@ impl Identity {
         ctx: &RequestContext,
     ) -> Result<Pending, RequestError> {
         let email = validate::email(email_address)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now).await? {
             tx.commit().await?;
@@ -123,7 +122,8 @@ impl Identity {
     /// # Errors
     /// See [`RequestError`].
     pub async fn resend_code(&self, token: &BrowserToken) -> Result<Purpose, RequestError> {
-        self.renew_verification(Key::Token(token), now_ms()).await
+        self.renew_verification(Key::Token(token), self.now_ms())
+            .await
     }
 
     /// Checks the code of a sign-up or sign-in; if right, verifies the address (if it was not
@@ -140,7 +140,7 @@ impl Identity {
         ctx: &RequestContext,
     ) -> Result<(SignedIn, String), CodeError> {
         let code = Code::parse(code).ok_or(CodeError::Malformed)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         match verifications::find(&mut tx, Key::Token(token)).await? {
             Some(v)

@@ -5,7 +5,6 @@
 //! stand-in verification, and a password hash computed all the same; its owner is mailed a
 //! notice instead of a code. So the form cannot be used to learn who has an account.
 
-use latchkey_protocol::time::now_ms;
 use latchkey_store::StoreError;
 
 use super::{Opening, Pending, RequestError};
@@ -90,7 +89,7 @@ impl Identity {
         check_new_password(form.password.expose(), &[&email.normalized, &local_part])?;
 
         if let Some(ip) = ctx.throttle_key() {
-            let now = now_ms();
+            let now = self.now_ms();
             let mut tx = self.inner.db.begin().await?;
             let attempt = throttle::take(
                 &mut tx,
@@ -134,7 +133,7 @@ impl Identity {
         ctx: &RequestContext,
     ) -> Result<Option<Pending>, SignUpError> {
         let email = &checked.email;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         if let Err(refused) = self.take_mail_slot(&mut tx, &email.normalized, now).await? {
             tx.commit().await?;

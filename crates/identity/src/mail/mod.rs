@@ -154,7 +154,7 @@ impl Identity {
         .unwrap_or_default();
         let sealed = self.inner.master.seal(BODY_SEAL, &bodies);
         let id = latchkey_protocol::id::new_id(outbox::PREFIX);
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         outbox::insert(
             tx,
             &outbox::Queued {

@@ -132,7 +132,7 @@ impl MailWorker {
 
     async fn claim(&self, max: usize) -> Result<Vec<Claimed>, StoreError> {
         let db = self.identity.db();
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let mut tx = db.begin().await?;
         let claimed =
             outbox::claim(&mut tx, db.backend(), max, now, now + Self::lease_ms()).await?;
@@ -141,13 +141,13 @@ impl MailWorker {
     }
 
     async fn sweep(&self) -> Result<(), StoreError> {
-        let before = latchkey_protocol::time::now_ms() - KEEP_MS;
+        let before = self.identity.now_ms() - KEEP_MS;
         let mut tx = self.identity.db().begin().await?;
         outbox::sweep(&mut tx, before).await?;
         crate::verifications::sweep(&mut tx, before).await?;
         // Every limit's window is an hour at most; a day-old counter counts for nothing.
-        crate::throttle::sweep(&mut tx, latchkey_protocol::time::now_ms() - DAY_MS).await?;
-        crate::sessions::sweep(&mut tx, latchkey_protocol::time::now_ms() - 30 * DAY_MS).await?;
+        crate::throttle::sweep(&mut tx, self.identity.now_ms() - DAY_MS).await?;
+        crate::sessions::sweep(&mut tx, self.identity.now_ms() - 30 * DAY_MS).await?;
         tx.commit().await
     }
 
@@ -160,7 +160,7 @@ impl MailWorker {
                 return;
             }
         };
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let recorded = async {
             let mut tx = self.identity.db().begin().await?;
             let recorded = outbox::record(&mut tx, &mail, &outcome, now).await?;
@@ -195,7 +195,7 @@ impl MailWorker {
             return Ok(None);
         };
         let attempt = mail.attempts + 1;
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let smtp = match &self.transport {
             Transport::Mailbox => {
                 return Ok(Some((sent(false, now), attempt)));
@@ -213,7 +213,7 @@ impl MailWorker {
             return Ok(Some((outcome, attempt)));
         };
         let sent_or_not = tokio::time::timeout(ATTEMPT_TIMEOUT, smtp.send(message)).await;
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let error = match sent_or_not {
             Ok(Ok(_)) => return Ok(Some((sent(true, now), attempt))),
             Ok(Err(error)) => describe(&error),

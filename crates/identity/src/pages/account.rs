@@ -91,7 +91,7 @@ pub(super) async fn render(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let now = latchkey_protocol::time::now_ms();
+    let now = identity.now_ms();
     let listed = async {
         let mut tx = identity.inner.db.begin_read().await?;
         let listed = sessions::list_active(&mut tx, &user.id, now).await?;

@@ -1,4 +1,4 @@
-//! Rendering an identity account as Clerk's User JSON (PROTOCOLS.md §3.3), for events, the
+//! Rendering an identity account as Clerk's User JSON (docs/PROTOCOLS.md §3.3), for events, the
 //! management API and token-holders asking about themselves.
 
 use latchkey_protocol::clerk;

@@ -176,7 +176,7 @@ impl Worker {
 
     async fn claim(&self, max: usize) -> Result<Vec<Claimed>, StoreError> {
         let db = self.identity.db();
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let lease_until = now + self.lease_ms();
         let mut tx = db.begin().await?;
         let q = tx
@@ -229,7 +229,7 @@ impl Worker {
 
     /// Sends one attempt. `Ok(None)` when there is nothing to send any more.
     async fn attempt(&self, delivery: &Claimed) -> Result<Option<Outcome>, StoreError> {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let mut tx = self.identity.db().begin_read().await?;
         let q = tx
             .query("SELECT body FROM identity_events WHERE id = $1")
@@ -329,7 +329,7 @@ impl Worker {
     }
 
     async fn record(&self, delivery: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.identity.now_ms();
         let attempt = delivery.attempts + 1;
         let mut tx = self.identity.db().begin().await?;
         let q = tx

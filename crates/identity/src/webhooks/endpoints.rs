@@ -199,7 +199,7 @@ impl Identity {
     /// # Errors
     /// [`EndpointError::NotFound`] or database failures.
     pub async fn enable_endpoint(&self, id: &str) -> Result<(), EndpointError> {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let q = tx
             .query("UPDATE identity_webhook_endpoints SET disabled_at = NULL, failing_since = NULL, updated_at = $2 WHERE id = $1")
@@ -217,7 +217,7 @@ impl Identity {
     /// # Errors
     /// [`EndpointError::NotFound`] or database failures.
     pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<SigningSecret, EndpointError> {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let q = tx
             .query("SELECT id FROM identity_webhook_endpoints WHERE id = $1")
@@ -278,7 +278,7 @@ impl Identity {
     /// # Errors
     /// Database failures, or a secret sealed under another master secret.
     pub async fn ensure_internal_endpoint(&self) -> Result<SigningSecret, EndpointError> {
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let q = tx.query("SELECT id FROM identity_webhook_endpoints WHERE internal = 1 ORDER BY created_at LIMIT 1");
         let existing = tx.fetch_optional(q).await?;

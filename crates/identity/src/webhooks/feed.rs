@@ -31,7 +31,7 @@ impl Identity {
         limit: u32,
     ) -> Result<FeedPage, StoreError> {
         let limit = i64::from(limit.clamp(1, 500));
-        let settled = latchkey_protocol::time::now_ms() - SETTLE_MS;
+        let settled = self.now_ms() - SETTLE_MS;
         let mut tx = self.inner.db.begin_read().await?;
         let q = tx
             .query(

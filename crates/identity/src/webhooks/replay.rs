@@ -36,7 +36,7 @@ impl Identity {
         let Some(endpoint) = self.get_endpoint(endpoint_id).await? else {
             return Err(EndpointError::NotFound);
         };
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let since = since_ms.unwrap_or(0);
         let mut tx = self.inner.db.begin().await?;
         let queued = if failed_only {
@@ -83,7 +83,7 @@ impl Identity {
         if self.get_endpoint(endpoint_id).await?.is_none() {
             return Err(EndpointError::NotFound);
         }
-        let now = latchkey_protocol::time::now_ms();
+        let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
         let q = tx
             .query("SELECT id FROM identity_events WHERE id = $1")

@@ -1,4 +1,4 @@
-//! The event envelope (PROTOCOLS.md §3.2) and the deleted-object stub (§3.6).
+//! The event envelope (docs/PROTOCOLS.md §3.2) and the deleted-object stub (§3.6).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

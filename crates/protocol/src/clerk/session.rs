@@ -1,4 +1,4 @@
-//! Clerk's Session object, as carried by `session.*` events (PROTOCOLS.md §3.7).
+//! Clerk's Session object, as carried by `session.*` events (docs/PROTOCOLS.md §3.7).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

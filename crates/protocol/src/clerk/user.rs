@@ -1,4 +1,4 @@
-//! Clerk's User object (PROTOCOLS.md §3.3).
+//! Clerk's User object (docs/PROTOCOLS.md §3.3).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

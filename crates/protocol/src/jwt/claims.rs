@@ -1,4 +1,4 @@
-//! The JSON inside a session token: its JOSE header and its claims (PROTOCOLS.md §4.2, §4.3).
+//! The JSON inside a session token: its JOSE header and its claims (docs/PROTOCOLS.md §4.2, §4.3).
 
 use std::borrow::Cow;
 

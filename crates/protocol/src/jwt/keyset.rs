@@ -73,7 +73,7 @@ pub enum KeySource {
     /// Select by the token's `kid` (JWKS).
     Set(KeySet),
     /// One key for every token, whatever its `kid` says: the networkless mode of a PEM
-    /// `CLERK_JWT_KEY` (PROTOCOLS.md §4.6).
+    /// `CLERK_JWT_KEY` (docs/PROTOCOLS.md §4.6).
     Single(VerifyingKey),
 }
 

@@ -1,5 +1,5 @@
 //! Clerk session tokens: RS256 JWTs that latchkey's identity mints and latchkey's app verifies,
-//! whether ours or real Clerk's (PROTOCOLS.md §4.2–§4.9).
+//! whether ours or real Clerk's (docs/PROTOCOLS.md §4.2–§4.9).
 //!
 //! This module owns the token format, the key formats (Clerk's JWK shape, the dashboard's SPKI
 //! PEM, a PKCS#8 signing key) and the verification rules. It does no I/O: fetching a JWKS,

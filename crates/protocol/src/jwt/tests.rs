@@ -1,4 +1,4 @@
-//! Clerk's fixture token (PROTOCOLS.md §4.9), round trips through our own signing key, and
+//! Clerk's fixture token (docs/PROTOCOLS.md §4.9), round trips through our own signing key, and
 //! what errors may show. The refusals of §4.5 are in `tests/token.rs` (shape, header, key,
 //! signature) and `tests/claims.rs`; key formats in `tests/keys.rs`.
 

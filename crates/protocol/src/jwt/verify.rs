@@ -1,4 +1,4 @@
-//! Verifying a session token, in the order of PROTOCOLS.md §4.5: shape, header, key,
+//! Verifying a session token, in the order of docs/PROTOCOLS.md §4.5: shape, header, key,
 //! signature, and only then the claims.
 
 use base64::DecodeSliceError;
@@ -181,7 +181,7 @@ pub fn verify_session_token(
 
 /// The claims of a token **without verifying anything**: not the signature, not a single
 /// claim. For one use only: Clerk's cookie flow compares the session token's `iat` with the
-/// `__client_uat` cookie *before* verifying (PROTOCOLS.md §4.8 step 4) to choose between a
+/// `__client_uat` cookie *before* verifying (docs/PROTOCOLS.md §4.8 step 4) to choose between a
 /// handshake and verification. Never authorise anything with the result.
 ///
 /// # Errors

@@ -5,7 +5,7 @@
 //! the delivery attempt, and the body is the exact bytes sent. The signature header is a
 //! space-separated list; during a secret rotation it carries one `v1` entry per secret.
 //!
-//! [`Verifier`] reproduces the official libraries' checks (PROTOCOLS.md §1.5): `svix-*`
+//! [`Verifier`] reproduces the official libraries' checks (docs/PROTOCOLS.md §1.5): `svix-*`
 //! headers first, `webhook-*` as fallback; a strict integer timestamp within 300 s either way;
 //! only `v1` entries count and any one matching wins; comparison in constant time.
 

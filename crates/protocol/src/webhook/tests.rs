@@ -1,4 +1,4 @@
-//! The vectors and negative cases of PROTOCOLS.md §1.9, and header handling.
+//! The vectors and negative cases of docs/PROTOCOLS.md §1.9, and header handling.
 
 use super::*;
 

@@ -536,3 +536,74 @@ pub async fn clerk_session_tokens_follow_the_sdks_rules(ctx: TestContext) {
     signed_in.get("/dashboard", 503).await;
     app.stop().await;
 }
+
+/// `latchkey sync` against latchkey's own identity part reads it in process, one page of users
+/// per read transaction, newest first, each as the management API would render it.
+pub async fn the_own_identitys_users_page_newest_first_and_sync_without_drift(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let user = app
+            .identity
+            .create_user(latchkey_identity::admin::CreateUser {
+                email_address: Some(format!("page{i}@example.com")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        created.push(user);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = latchkey_identity::users::ListQuery {
+            limit: 3,
+            order_by: latchkey_identity::users::OrderBy::CreatedDesc,
+            starting_after: after.clone(),
+            ..Default::default()
+        };
+        let page = app.identity.list_users_json(&query).await.unwrap();
+        for user in &page {
+            let record = created.iter().find(|c| c.id == user.id).unwrap();
+            assert_eq!(
+                serde_json::to_value(user).unwrap(),
+                serde_json::to_value(app.identity.user_json(record).await.unwrap()).unwrap()
+            );
+            seen.push(user.id.clone());
+        }
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().map(|u| u.id.clone());
+    }
+    // Newest first; users made in the same millisecond by id, descending.
+    created.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let newest_first: Vec<String> = created.iter().map(|u| u.id.clone()).collect();
+    assert_eq!(seen, newest_first);
+
+    let sync = |args: &'static [&'static str]| {
+        let mut command = latchkey(&ctx.temp_dir());
+        command
+            .arg("sync")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&app.config.data_dir)
+            .env(
+                "DATABASE_URL",
+                app.config.database_url.expose_for_child_process(),
+            );
+        finish(command)
+    };
+    let backfill = sync(&["backfill"]).await;
+    assert_eq!(backfill.code, Some(0), "{}", backfill.stderr);
+    let check = sync(&["check"]).await;
+    assert_eq!(check.code, Some(0), "{}{}", check.stdout, check.stderr);
+    assert!(
+        check
+            .stdout
+            .contains("7 issuer users; 0 missing from the app, 0 stale, 0 no longer at the issuer"),
+        "{}",
+        check.stdout
+    );
+    app.stop().await;
+}

@@ -878,87 +878,91 @@ pub async fn wrong_current_passwords_on_the_account_page_lock_password_changes(c
 pub async fn stale_throttle_counters_and_old_sessions_are_swept(ctx: TestContext) {
     let config = ctx.fresh_config().await;
     let first = ctx.start(config.clone()).await;
-    // Sessions that ended (or expired) over 30 days ago go too; others stay.
-    let user = first
-        .identity
-        .create_user(latchkey_identity::admin::CreateUser {
-            email_address: Some("sweep@example.com".to_owned()),
-            ..Default::default()
-        })
+    // Now: a failed sign-in (counters for the address and the client address) and a session.
+    sign_in(&mut first.browser(), "nobody@example.com", PASSWORD, 401).await;
+    sign_up(&first, "sweep@example.com").await;
+    let old_counters = throttle_rows(&first.db).await;
+    let old_sessions = session_ids(&first.db).await;
+    assert!(!old_counters.is_empty() && old_sessions.len() == 1);
+
+    // 38 days later the session (7-day lifetime) has been expired for over 30 days and the
+    // counters are over a day old. A sign-in then makes a live session and fresh counters.
+    let clock = first.clock().clone();
+    clock.advance(std::time::Duration::from_secs(38 * 24 * 60 * 60));
+    sign_in(
+        &mut first.browser(),
+        "nobody-else@example.com",
+        PASSWORD,
+        401,
+    )
+    .await;
+    sign_in(&mut first.browser(), "sweep@example.com", PASSWORD, 303).await;
+    let fresh_counters: Vec<_> = throttle_rows(&first.db)
         .await
-        .unwrap();
-    let now = latchkey_protocol::time::now_ms();
-    let mut tx = first.db.begin().await.unwrap();
-    for (bucket, window_start) in [
-        ("signin-ip:192.0.2.1", now - 2 * 24 * 60 * 60 * 1000),
-        ("signin-ip:192.0.2.2", now - 60 * 1000),
-    ] {
-        let q = tx
-            .query(
-                "INSERT INTO identity_throttles (bucket, window_start, count) VALUES ($1, $2, 3)",
-            )
-            .bind(bucket)
-            .bind(window_start);
-        tx.execute(q).await.unwrap();
-    }
-    let month = 31 * 24 * 60 * 60 * 1000;
-    for (id, ended_at, expire_at) in [
-        ("sess_old", Some(now - month), now - month + 1000),
-        ("sess_recent", Some(now - 1000), now + 1000),
-        ("sess_live", None, now + 60_000),
-    ] {
-        let q = tx
-            .query(
-                "INSERT INTO identity_sessions (id, user_id, client_id, token_hash, status, \
-                 created_at, updated_at, last_active_at, expire_at, ended_at) \
-                 VALUES ($1, $2, $1, $1, 'ended', $3, $3, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(&user.id)
-            .bind(now - month - 1000)
-            .bind(expire_at)
-            .bind(ended_at);
-        tx.execute(q).await.unwrap();
-    }
-    tx.commit().await.unwrap();
+        .into_iter()
+        .filter(|(_, start)| *start > clock.now_ms() - 60 * 60 * 1000)
+        .collect();
+    assert!(!fresh_counters.is_empty());
+    assert!(
+        old_counters
+            .iter()
+            .any(|(bucket, _)| fresh_counters.iter().all(|(fresh, _)| fresh != bucket)),
+        "some counter is left only from 38 days ago: {old_counters:?} {fresh_counters:?}"
+    );
     first.stop().await;
-    // The next start sweeps at once (then hourly).
-    let second = ctx.start(config).await;
+
+    // The next start sweeps at once (then hourly): only the old rows go.
+    let second = ctx.start_with_clock(config, clock).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let mut tx = second.db.begin_read().await.unwrap();
-        let q = tx.query(
-            "SELECT bucket FROM identity_throttles WHERE bucket LIKE 'signin-ip:192.0.2.%' ORDER BY bucket",
-        );
-        let buckets: Vec<String> = tx
-            .fetch_all(q)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get("bucket").unwrap())
-            .collect();
-        tx.commit().await.unwrap();
-        let mut tx = second.db.begin_read().await.unwrap();
-        let q = tx.query(
-            "SELECT id FROM identity_sessions \
-             WHERE id IN ('sess_old', 'sess_recent', 'sess_live') ORDER BY id",
-        );
-        let sessions: Vec<String> = tx
-            .fetch_all(q)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get("id").unwrap())
-            .collect();
-        tx.commit().await.unwrap();
-        if buckets == ["signin-ip:192.0.2.2"] && sessions == ["sess_live", "sess_recent"] {
+        let counters = throttle_rows(&second.db).await;
+        let sessions = session_ids(&second.db).await;
+        // The counters from 38 days ago are gone, the fresh ones stay; the expired session is
+        // gone, the live one stays.
+        if counters == fresh_counters && !sessions.iter().any(|id| old_sessions.contains(id)) {
+            assert_eq!(sessions.len(), 1, "the live session stays: {sessions:?}");
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "not swept: {buckets:?} {sessions:?}"
+            "not swept: {counters:?} {sessions:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     second.stop().await;
+}
+
+/// Every throttle counter as (bucket, window start), sorted.
+async fn throttle_rows(db: &latchkey_store::Db) -> Vec<(String, i64)> {
+    let mut tx = db.begin_read().await.unwrap();
+    let q = tx.query("SELECT bucket, window_start FROM identity_throttles ORDER BY bucket");
+    let rows = tx
+        .fetch_all(q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("bucket").unwrap(),
+                r.try_get("window_start").unwrap(),
+            )
+        })
+        .collect();
+    tx.commit().await.unwrap();
+    rows
+}
+
+/// Every session id, sorted.
+async fn session_ids(db: &latchkey_store::Db) -> Vec<String> {
+    let mut tx = db.begin_read().await.unwrap();
+    let q = tx.query("SELECT id FROM identity_sessions ORDER BY id");
+    let ids = tx
+        .fetch_all(q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("id").unwrap())
+        .collect();
+    tx.commit().await.unwrap();
+    ids
 }

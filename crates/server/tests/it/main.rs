@@ -1,5 +1,7 @@
 //! latchkey's integration tests: the real server, real HTTP on loopback, real databases.
-//! Each test runs on SQLite and on Postgres; see `latchkey_testkit`.
+//! Each test runs on SQLite and on Postgres; see `latchkey_testkit`. Every
+//! `async fn name(ctx: TestContext)` under this directory must be listed below: a check in
+//! the same run fails naming any that is not.
 
 #![expect(clippy::unwrap_used, reason = "tests: a failed step fails the test")]
 
@@ -74,6 +76,7 @@ fn main() -> std::process::ExitCode {
         app::settings_and_notes_belong_to_their_user,
         app::a_deleted_users_app_data_goes_with_the_tombstone,
         app::a_clerk_backfill_of_ten_thousand_users_leaves_no_drift,
+        app::the_own_identitys_users_page_newest_first_and_sync_without_drift,
         bapi::secret_keys_are_required_and_checked,
         bapi::users::listing_pages_filters_and_counts_users,
         bapi::users::oversized_and_nul_bearing_input_is_refused_with_nothing_written,
@@ -139,5 +142,10 @@ fn main() -> std::process::ExitCode {
         test_case!(stall::requests_during_a_database_stall_answer_503_within_the_acquire_timeout)
             .postgres_only(),
     ]);
-    latchkey_testkit::run(tests)
+    // Fails, as `registration::every_test_function_is_registered`, if a test function in
+    // this directory is missing from the lists above.
+    latchkey_testkit::run_discovered(
+        tests,
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it")),
+    )
 }

@@ -1,5 +1,5 @@
 //! Claim checks after a valid signature: subject, authorized party, issuer, times
-//! (PROTOCOLS.md §4.5 step 6, §4.7).
+//! (docs/PROTOCOLS.md §4.5 step 6, §4.7).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

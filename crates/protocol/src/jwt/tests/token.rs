@@ -1,5 +1,5 @@
 //! Refusals before the claims: token shape, header (`cat`, `typ`, `alg`), key selection and
-//! signature (PROTOCOLS.md §4.5 steps 1–5).
+//! signature (docs/PROTOCOLS.md §4.5 steps 1–5).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
