@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use latchkey_identity::mail::{Sender, SmtpUrl, default_retry_schedule};
 
-use crate::config::{
-    ConfigError, EMAIL_CODE_LIFETIME, MAIL_FROM, MAIL_RETRY_SCHEDULE, RESET_CODE_LIFETIME,
-    SMTP_URL, Sources, parse_duration,
-};
+use crate::config::{ConfigError, Sources, settings};
 
 /// How mail leaves latchkey.
 #[derive(Debug, Clone)]
@@ -26,7 +23,8 @@ pub struct MailConfig {
 }
 
 impl Default for MailConfig {
-    /// The dev mailbox, the default sender, 10-minute codes and 30-minute reset codes.
+    /// The dev mailbox, the default sender, 10-minute codes and 30-minute reset codes: the
+    /// declared defaults of [`crate::config::settings`] (a test there checks they agree).
     fn default() -> Self {
         Self {
             smtp_url: None,
@@ -38,41 +36,17 @@ impl Default for MailConfig {
     }
 }
 
-fn lifetime(text: &str) -> Result<Duration, String> {
-    let duration = parse_duration(text)?;
-    if duration < Duration::from_secs(1) || duration > Duration::from_secs(24 * 60 * 60) {
-        return Err("a code lives between 1s and 24h".to_owned());
-    }
-    Ok(duration)
-}
-
 /// Validates the mail settings.
 ///
 /// # Errors
 /// The first setting that does not validate.
 pub fn resolve(sources: &Sources) -> Result<MailConfig, ConfigError> {
-    let defaults = MailConfig::default();
     Ok(MailConfig {
-        smtp_url: sources.parse(SMTP_URL, SmtpUrl::parse)?,
-        from: sources.parse(MAIL_FROM, Sender::parse)?,
-        retry_schedule: sources
-            .parse(MAIL_RETRY_SCHEDULE, |s| {
-                let delays = s
-                    .split(',')
-                    .map(|d| parse_duration(d.trim()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if delays.is_empty() || delays.len() > 30 {
-                    return Err("give 1 to 30 delays, e.g. 5s,30s,2m,10m,30m,1h".to_owned());
-                }
-                Ok(delays)
-            })?
-            .unwrap_or(defaults.retry_schedule),
-        code_lifetime: sources
-            .parse(EMAIL_CODE_LIFETIME, lifetime)?
-            .unwrap_or(defaults.code_lifetime),
-        reset_code_lifetime: sources
-            .parse(RESET_CODE_LIFETIME, lifetime)?
-            .unwrap_or(defaults.reset_code_lifetime),
+        smtp_url: sources.given(&settings::SMTP_URL)?,
+        from: sources.given(&settings::MAIL_FROM)?,
+        retry_schedule: sources.value(&settings::MAIL_RETRY_SCHEDULE)?,
+        code_lifetime: sources.value(&settings::EMAIL_CODE_LIFETIME)?,
+        reset_code_lifetime: sources.value(&settings::RESET_CODE_LIFETIME)?,
     })
 }
 
