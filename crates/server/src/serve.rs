@@ -42,6 +42,8 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// A connection with no request in flight and nothing received is closed after this long.
     pub idle_timeout: Duration,
+    /// A request (reading its body included) must be answered within this long of its head.
+    pub request_timeout: Duration,
     /// Open connections at most; `None` derives it from the descriptor limit.
     pub max_connections: Option<usize>,
 }
@@ -51,6 +53,7 @@ impl Default for ConnectionLimits {
         Self {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
             max_connections: None,
         }
     }
@@ -61,9 +64,6 @@ impl Default for ConnectionLimits {
 const RESERVED_DESCRIPTORS: u64 = 64;
 /// The derived bound never exceeds this (memory, not descriptors, is then the limit).
 const MAX_DERIVED_CONNECTIONS: u64 = 10_000;
-/// A connection evicted or timed out while idle is closed at once; one being shut down with a
-/// request in flight gets this long to finish it.
-const FORCED_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Raises the soft limit on open files to the hard limit and returns the soft limit now in
 /// force (`None` if the system does not say).
@@ -186,14 +186,18 @@ async fn serve_connection(
         state: Arc::clone(&state),
     });
     let service_state = Arc::clone(&state);
+    let request_timeout = limits.request_timeout;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let busy = BusyGuard::enter(&service_state);
-        let response = router.clone().oneshot(request);
+        let response = tokio::time::timeout(request_timeout, router.clone().oneshot(request));
         async move {
-            let response = response.await;
+            let response = match response.await {
+                Ok(response) => response.unwrap_or_else(|never| match never {}),
+                Err(_) => request_timed_out(),
+            };
             drop(busy);
-            Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+            Ok::<_, Infallible>(response)
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -203,31 +207,24 @@ async fn serve_connection(
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
 
-    let mut closing_since: Option<Instant> = None;
     loop {
-        let check_at = match closing_since {
-            Some(since) => since + FORCED_CLOSE_GRACE,
-            None => state.deadline(&limits),
-        };
         tokio::select! {
             _ = connection.as_mut() => break,
-            () = tokio::time::sleep_until(check_at) => {
-                if closing_since.is_some() {
-                    break;
-                }
+            () = tokio::time::sleep_until(state.deadline(&limits)) => {
                 if state.expired(&limits) {
                     break;
                 }
             }
-            () = state.evict.notified(), if closing_since.is_none() => {
+            () = state.evict.notified() => {
                 if state.is_idle() {
                     break;
                 }
-                // A request arrived meanwhile: finish it, then close.
+                // A request arrived since it was chosen: finish it, then close.
                 connection.as_mut().graceful_shutdown();
-                closing_since = Some(Instant::now());
+                let _ = connection.as_mut().await;
+                break;
             }
-            () = stop.cancelled(), if closing_since.is_none() => {
+            () = stop.cancelled() => {
                 if state.is_idle() {
                     break;
                 }
@@ -239,6 +236,22 @@ async fn serve_connection(
         }
     }
     tracker.unregister(state.id);
+}
+
+/// 408 in the JSON error envelope; `Connection: close` makes hyper close the connection after it.
+fn request_timed_out() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut response = latchkey_web::ApiError::new(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "The request was not completed in time.",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// What the accept loop knows of one connection.

@@ -208,6 +208,7 @@ mod tests {
             "reset_code_lifetime" => "1h",
             "header_timeout" => "5s",
             "idle_timeout" => "2m",
+            "request_timeout" => "30s",
             "max_connections" => "64",
             "allowed_hosts" => "auth.example.com, other.example.com",
             other => panic!("give the new setting {other} a sample value in this test"),

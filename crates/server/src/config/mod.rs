@@ -232,6 +232,7 @@ fn resolve_http(
     let limits = crate::serve::ConnectionLimits {
         header_timeout: sources.value(&settings::HEADER_TIMEOUT)?,
         idle_timeout: sources.value(&settings::IDLE_TIMEOUT)?,
+        request_timeout: sources.value(&settings::REQUEST_TIMEOUT)?,
         max_connections: sources.given(&settings::MAX_CONNECTIONS)?,
     };
     let hosts = sources.given(&settings::ALLOWED_HOSTS)?.unwrap_or_default();

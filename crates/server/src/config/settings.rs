@@ -380,6 +380,13 @@ settings! {
         default: Value("60s"),
         parse: |s| parse::timeout(s, "1h"),
     }
+    /// A request not answered within this long of its head (a body trickled in, say) gets 408
+    /// and its connection is closed
+    REQUEST_TIMEOUT: Fixed<Duration> {
+        key: "request_timeout", env: "LATCHKEY_REQUEST_TIMEOUT", value: "DURATION",
+        default: Value("60s"),
+        parse: |s| parse::timeout(s, "1h"),
+    }
     /// Open client connections at most, 16 or more; at the bound a newcomer replaces the
     /// longest-idle connection
     MAX_CONNECTIONS: Optional<usize> {

@@ -218,3 +218,43 @@ pub async fn requests_naming_another_host_get_421(ctx: TestContext) {
         );
     }
 }
+
+/// A request whose body trickles in cannot hold its connection past the request timeout: it
+/// gets 408 and the connection closes.
+pub async fn a_body_trickled_in_gets_408_and_the_connection_closes(ctx: TestContext) {
+    let app = ctx
+        .spawn_with(|config| config.connections.request_timeout = Duration::from_secs(1))
+        .await;
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /api/webhooks/clerk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // One byte every 200 ms (1,000 bytes would take 200 s) until the server answers, then read
+    // to the end: writing on after the answer would only draw a reset.
+    let (mut reader, mut writer) = socket.split();
+    let mut answer = Vec::new();
+    let mut buffer = [0_u8; 1024];
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(5) && !closed {
+        tokio::select! {
+            read = reader.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => closed = true,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            },
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if answer.is_empty() {
+                    let _ = writer.write_all(b" ").await;
+                }
+            }
+        }
+    }
+    assert!(closed, "the connection is closed after the answer");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+}

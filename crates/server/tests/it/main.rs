@@ -33,6 +33,7 @@ fn main() -> std::process::ExitCode {
         health::readyz_reports_the_database,
         health::shutdown_lets_in_flight_requests_finish,
         limits::requests_naming_another_host_get_421,
+        limits::a_body_trickled_in_gets_408_and_the_connection_closes,
         store::migrations_apply_once_and_refuse_edits,
         store::duplicate_versions_are_refused,
         store::committed_writes_are_read_back_and_rolled_back_ones_are_not,
