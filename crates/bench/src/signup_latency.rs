@@ -60,7 +60,7 @@ impl Reader {
 
     /// Whether the app's `users` table has the row `id`.
     async fn has_user(&mut self, id: &str) -> Result<bool, String> {
-        const SQL: &str = "SELECT 1 FROM users WHERE id = $1";
+        const SQL: &str = "SELECT 1 FROM users WHERE clerk_user_id = $1";
         let found = match self {
             Self::Sqlite(conn) => sqlx::query(SQL)
                 .bind(id)
