@@ -13,6 +13,7 @@ mod app;
 mod load;
 mod server;
 mod signins;
+mod signup_latency;
 mod tokens;
 mod webhooks;
 
@@ -40,6 +41,9 @@ enum Command {
     /// The app's protected JSON route (`GET /api/me` with a Bearer session token) against a
     /// hello route on the same server
     App(app::Args),
+    /// Sign-up (`POST /v1/users`) to the app's users row: p50 and p99 of the event pipeline's
+    /// latency, one sign-up at a time
+    SignupLatency(signup_latency::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
             Command::Tokens(args) => tokens::run(&args),
             Command::Signins(args) => signins::run(args).await,
             Command::App(args) => app::run(args).await,
+            Command::SignupLatency(args) => signup_latency::run(args).await,
         }
     });
     match result {

@@ -12,7 +12,7 @@ pub struct Server {
     /// The management API secret key the fresh server printed at its first start.
     pub secret_key: String,
     _child: tokio::process::Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// The `latchkey` binary next to this one.
@@ -30,6 +30,11 @@ fn latchkey_binary() -> Result<PathBuf, String> {
 }
 
 impl Server {
+    /// The server's data directory (its SQLite file when no `DATABASE_URL` is given).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Starts latchkey with `env` and waits until `/readyz` answers.
     pub async fn start(env: &[(&str, String)]) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -73,7 +78,7 @@ impl Server {
             addr,
             secret_key,
             _child: child,
-            _dir: dir,
+            dir,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {

@@ -96,7 +96,8 @@ impl Identity {
                 .bind(now);
             tx.execute(q).await?;
         }
-        self.inner.outbox.notify_one();
+        // Woken once the deliveries are there to claim, not before.
+        self.inner.outbox.after_commit(tx);
         Ok(id)
     }
 

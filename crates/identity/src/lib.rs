@@ -8,6 +8,7 @@ pub mod account;
 pub mod admin;
 mod api;
 pub mod auth;
+pub mod background;
 pub mod bapi;
 pub mod context;
 pub mod events;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use latchkey_protocol::jwt::SessionClaims;
 use latchkey_store::Db;
+use latchkey_store::jobs::Wake;
 use latchkey_web::csrf::Csrf;
 
 use crate::keys::{KeysError, SigningKeys};
@@ -120,10 +121,11 @@ pub(crate) struct Inner {
     pub throttle_key: [u8; 32],
     /// This identity's Clerk-style instance id (`ins_…`), in every event.
     pub instance_id: String,
-    /// Woken when an event is written, so the delivery worker need not wait for its next poll.
-    pub outbox: Arc<tokio::sync::Notify>,
-    /// Woken when a mail is written, likewise for the mail worker.
-    pub mail_outbox: Arc<tokio::sync::Notify>,
+    /// Rung when a transaction that wrote deliveries commits, so the delivery worker need not
+    /// wait for its next poll.
+    pub outbox: Wake,
+    /// Rung when a transaction that wrote mail commits, likewise for the mail worker.
+    pub mail_outbox: Wake,
     /// Keys the hashes of one-time codes.
     pub code_key: [u8; 32],
     pub master: MasterKey,
@@ -164,8 +166,8 @@ impl Identity {
                 throttle_key: master.derive("throttle"),
                 config,
                 instance_id,
-                outbox: Arc::new(tokio::sync::Notify::new()),
-                mail_outbox: Arc::new(tokio::sync::Notify::new()),
+                outbox: Wake::new(),
+                mail_outbox: Wake::new(),
                 code_key: master.derive("email codes"),
                 master: master.clone(),
             }),

@@ -11,6 +11,7 @@ pub mod config;
 mod health;
 pub mod host;
 pub mod mail_config;
+mod process;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;

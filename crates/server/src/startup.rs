@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 
 use axum::Router;
 use axum::routing::get;
@@ -12,12 +11,13 @@ use latchkey_app::session::{
     Auth, BackendApi, IssuerConfig, RemoteJwks, SessionVerifier, SourceError, StaticKeys,
     UserSource, clerk_frontend_api,
 };
-use latchkey_identity::keys::{KeysError, RELOAD_EVERY};
-use latchkey_identity::mail::{MailSettings, MailWorker};
+use latchkey_identity::background::{Background, BackgroundError};
+use latchkey_identity::keys::KeysError;
+use latchkey_identity::mail::MailSettings;
 use latchkey_identity::passwords::{HashError, PasswordHasher};
 use latchkey_identity::secrets::MasterKey;
 use latchkey_identity::throttle::Limit;
-use latchkey_identity::webhooks::{DeliverySettings, Worker};
+use latchkey_identity::webhooks::DeliverySettings;
 use latchkey_identity::{Identity, IdentityConfig};
 use latchkey_protocol::jwt::{KeySource, VerifyingKey};
 use latchkey_protocol::time::Clock;
@@ -28,6 +28,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::AllowedHosts;
+use crate::process::{create_private_dir, loopback_base, write_private_file};
+pub use crate::process::{install_crypto_provider, shutdown_signal};
 use crate::{Config, MIGRATIONS, bridge, health};
 
 /// Why the server could not start.
@@ -62,8 +64,8 @@ pub enum StartError {
     Clerk(String),
     #[error("cannot create the management API's first secret key: {0}")]
     SecretKey(StoreError),
-    #[error("cannot prepare mail delivery: {0}")]
-    Mail(String),
+    #[error("cannot prepare the background workers: {0}")]
+    Background(#[from] BackgroundError),
 }
 
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
@@ -72,8 +74,7 @@ pub struct Application {
     router: Router,
     db: Db,
     identity: Identity,
-    delivery: Worker,
-    mail: MailWorker,
+    background: Background,
     local_addr: SocketAddr,
     public_url: url::Url,
     initial_secret_key: Option<String>,
@@ -159,8 +160,8 @@ impl Application {
             ),
             app_name: config.app_name.clone(),
         };
-        let delivery = Worker::new(
-            identity.clone(),
+        let background = Background::new(
+            &identity,
             DeliverySettings {
                 schedule: config.webhook_retry_schedule.clone(),
                 timeout: config.webhook_timeout,
@@ -169,7 +170,6 @@ impl Application {
             },
             Some(loopback_base(local_addr)),
         )?;
-        let mail = MailWorker::new(identity.clone()).map_err(StartError::Mail)?;
         let routes = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
@@ -195,8 +195,7 @@ impl Application {
             router,
             db,
             identity,
-            delivery,
-            mail,
+            background,
             local_addr,
             public_url,
             initial_secret_key,
@@ -242,9 +241,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = CancellationToken::new();
-        let mut workers = spawn_workers(&self.identity, &token);
-        workers.push(tokio::spawn(self.delivery.run(token.clone())));
-        workers.push(tokio::spawn(self.mail.run(token.clone())));
+        let workers = self.background.spawn(&token);
         tracing::info!(
             listen.addr = %self.local_addr,
             public.url = %self.public_url,
@@ -275,26 +272,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Background work that runs while serving; each task ends when `stop` is cancelled.
-fn spawn_workers(
-    identity: &Identity,
-    stop: &CancellationToken,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let keys = identity.keys().clone();
-    let stop = stop.clone();
-    vec![tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(RELOAD_EVERY) => {}
-            }
-            if let Err(error) = keys.reload().await {
-                tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not reload signing keys");
-            }
-        }
-    })]
 }
 
 /// The app's session verification: against latchkey's own identity in process, or against
@@ -394,24 +371,6 @@ impl UserSource for NoSource {
     }
 }
 
-/// latchkey's outgoing HTTPS (webhooks, Clerk's APIs) uses rustls with ring.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Where this instance reaches itself: its own port on loopback.
-fn loopback_base(local: SocketAddr) -> String {
-    let ip = if local.ip().is_unspecified() {
-        match local {
-            SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
-            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-        }
-    } else {
-        local.ip()
-    };
-    format!("http://{}", SocketAddr::new(ip, local.port()))
-}
-
 /// Says where mail goes: the relay (without its credentials), or the dev mailbox's address.
 fn announce_mail(identity: &Identity, public_url: &url::Url) {
     match &identity.config().mail.smtp {
@@ -480,27 +439,6 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartError> {
     }
 }
 
-/// Creates `path` and any missing parents readable by this user only (the data directory holds
-/// the master key and, on SQLite, the database); an existing directory keeps its mode.
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
-
-fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(content)?;
-    file.sync_all()
-}
-
 /// Applies migrations (over the direct URL when there is one) and opens the pools.
 ///
 /// # Errors
@@ -533,26 +471,4 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
             url: config.database_url.redacted(),
             source,
         })
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
 }

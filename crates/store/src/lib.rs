@@ -7,20 +7,25 @@
 //!   That is the only query path, so pooler safety cannot be forgotten by a caller.
 //! * [`dialect`] is the one place where SQLite and Postgres differ.
 //! * [`migrate`] applies each part's embedded migrations, once, under a lock.
+//! * [`jobs`] runs background work (outboxes, periodic tasks) claimed with leases, woken after
+//!   the transaction that wrote it commits.
 //!
 //! This crate knows nothing of users, sessions or events; the parts own their tables.
 
 mod connections;
 pub mod dialect;
 mod error;
+pub mod jobs;
 pub mod migrate;
 mod pool;
+mod single;
 mod url;
 
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport, MigrationSet};
-pub use pool::{Db, PoolSettings, SingleRead, Tx};
+pub use pool::{Db, PoolSettings, Tx};
+pub use single::SingleRead;
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
 /// Re-exported so the parts decode rows without depending on sqlx's layout themselves.

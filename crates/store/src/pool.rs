@@ -8,6 +8,7 @@ use sqlx::{Any, AssertSqlSafe, Connection as _};
 use tokio::time::Instant;
 
 use crate::connections::{ConnectionPool, Limits, PooledConn, bounded, timed_out};
+use crate::single::SingleRead;
 use crate::{Backend, DatabaseUrl, StoreError};
 
 /// How much longer than the server's statement timeout the client waits before it gives up on
@@ -311,83 +312,8 @@ pub struct Tx {
     /// connection was dropped.
     conn: Option<PooledConn>,
     persistent: bool,
-}
-
-/// One read-only statement from [`Db::read_one`]; running it consumes the value, so a second
-/// statement cannot silently fall outside the first one's snapshot.
-pub struct SingleRead {
-    conn: PooledConn,
-    persistent: bool,
-    /// Whether `BEGIN` was sent (through a transaction pooler) and `COMMIT` must follow.
-    wrap: bool,
-}
-
-impl SingleRead {
-    /// The statement to run: a `SELECT`.
-    pub fn query(&self, sql: &'static str) -> Query {
-        sqlx::query(sql).persistent(self.persistent)
-    }
-
-    /// Runs the statement; at most one row.
-    ///
-    /// # Errors
-    /// The classified database error.
-    pub async fn fetch_optional(mut self, query: Query) -> Result<Option<AnyRow>, StoreError> {
-        let limit = self.conn.limits().statement;
-        let outcome = bounded(limit, query.fetch_optional(self.conn.conn())).await;
-        let (this, row) = self.settle(outcome)?;
-        this.finish().await?;
-        Ok(row)
-    }
-
-    /// Runs the statement; exactly one row.
-    ///
-    /// # Errors
-    /// The classified database error, or `RowNotFound`.
-    pub async fn fetch_one(mut self, query: Query) -> Result<AnyRow, StoreError> {
-        let limit = self.conn.limits().statement;
-        let outcome = bounded(limit, query.fetch_one(self.conn.conn())).await;
-        let (this, row) = self.settle(outcome)?;
-        this.finish().await?;
-        Ok(row)
-    }
-
-    /// Runs the statement; every row.
-    ///
-    /// # Errors
-    /// The classified database error.
-    pub async fn fetch_all(mut self, query: Query) -> Result<Vec<AnyRow>, StoreError> {
-        let limit = self.conn.limits().statement;
-        let outcome = bounded(limit, query.fetch_all(self.conn.conn())).await;
-        let (this, rows) = self.settle(outcome)?;
-        this.finish().await?;
-        Ok(rows)
-    }
-
-    /// A statement's outcome; past its bound the connection is dropped at once, as in
-    /// [`Tx`].
-    fn settle<T>(self, outcome: Option<Result<T, StoreError>>) -> Result<(Self, T), StoreError> {
-        match outcome {
-            Some(Ok(value)) => Ok((self, value)),
-            Some(Err(error)) => Err(error),
-            None => {
-                self.conn.discard();
-                Err(timed_out())
-            }
-        }
-    }
-
-    async fn finish(mut self) -> Result<(), StoreError> {
-        if self.wrap {
-            let limit = self.conn.limits().statement;
-            let outcome = bounded(limit, sqlx::raw_sql("COMMIT").execute(self.conn.conn())).await;
-            self = self.settle(outcome)?.0;
-        }
-        // A statement that ran to completion leaves nothing on the wire; one that failed or
-        // was cancelled leaves the connection unmarked, and so closed rather than reused.
-        self.conn.set_clean(true);
-        Ok(())
-    }
+    /// What [`Tx::on_commit`] registered, run in order once `COMMIT` succeeded.
+    on_commit: Vec<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 /// A statement with its arguments, ready to run in a [`Tx`].
@@ -405,6 +331,7 @@ impl Tx {
         Ok(Self {
             conn: Some(conn),
             persistent,
+            on_commit: Vec::new(),
         })
     }
 
@@ -477,12 +404,24 @@ impl Tx {
         self.settle(outcome)
     }
 
-    /// Makes the transaction's writes permanent.
+    /// Runs `callback` once this transaction has committed, after `COMMIT` succeeded and
+    /// before [`Tx::commit`] returns; never if it rolls back, is dropped or fails to commit.
+    /// For telling others about work the transaction wrote (waking a worker), which they
+    /// could not see any earlier. Keep it short: it runs on the committing task.
+    pub fn on_commit(&mut self, callback: impl FnOnce() + Send + Sync + 'static) {
+        self.on_commit.push(Box::new(callback));
+    }
+
+    /// Makes the transaction's writes permanent, then runs what [`Tx::on_commit`] registered.
     ///
     /// # Errors
-    /// The classified database error; nothing was written.
+    /// The classified database error; nothing was written and no callback runs.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        self.finish("COMMIT").await
+        self.finish("COMMIT").await?;
+        for callback in std::mem::take(&mut self.on_commit) {
+            callback();
+        }
+        Ok(())
     }
 
     /// Abandons the transaction now.

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::state::Identity;
 
 pub(crate) use compose::MailKind;
+pub(crate) use outbox::sweep;
 pub use smtp::{Sender, SmtpUrl};
-pub use worker::MailWorker;
+pub(crate) use worker::MailJob;
 
 /// Purpose under which bodies are sealed.
 const BODY_SEAL: &str = "mail body";
@@ -170,7 +171,8 @@ impl Identity {
         )
         .await?;
         if !withheld {
-            self.inner.mail_outbox.notify_one();
+            // Woken once the mail is there to claim, not before.
+            self.inner.mail_outbox.after_commit(tx);
         }
         Ok(())
     }

@@ -1,18 +1,17 @@
-//! The mail worker: leases due mails, sends them, records each outcome and schedules retries.
+//! The mail worker as a job: leases due mails, sends them, records each outcome and schedules
+//! retries (the runner in `latchkey_store::jobs` claims, paces, wakes and stops it).
 //!
 //! A lease outlives the longest attempt (every SMTP command has a timeout, and the whole send
 //! another), so two instances never send one mail at once; an instance that dies mid-send
 //! leaves its lease to run out and another sends the mail. A mail is marked sent in the
 //! transaction right after the server's final `250`, and is never claimed again after that.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_store::StoreError;
+use latchkey_store::jobs::{Job, Lease, WorkerSettings, next_delay, retry_at};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
 use super::outbox::{self, Claimed, Outcome};
 use crate::state::Identity;
@@ -23,11 +22,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Mails in flight per instance.
 const CONCURRENCY: usize = 4;
-/// Sent and failed mails are kept this long (the dev mailbox shows them), then deleted; so are
-/// finished sign-up, sign-in and reset verifications.
-const KEEP_MS: i64 = 7 * DAY_MS;
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-const SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 enum Transport {
     /// No relay: the outbox row is the delivery; the dev mailbox shows it.
@@ -35,29 +29,34 @@ enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
-/// The worker of one instance.
-pub struct MailWorker {
+/// Sending mail, for one instance.
+pub(crate) struct MailJob {
     identity: Identity,
     transport: Transport,
     sender: Mailbox,
     domain: String,
-    poll_interval: Duration,
 }
 
-impl std::fmt::Debug for MailWorker {
+impl std::fmt::Debug for MailJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MailWorker")
+        f.debug_struct("MailJob")
             .field("smtp", &matches!(self.transport, Transport::Smtp(_)))
             .finish_non_exhaustive()
     }
 }
 
-impl MailWorker {
-    /// A worker for `identity`'s mail settings.
+impl std::fmt::Display for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mail {}", self.id)
+    }
+}
+
+impl MailJob {
+    /// A job for `identity`'s mail settings.
     ///
     /// # Errors
     /// If the SMTP transport cannot be built.
-    pub fn new(identity: Identity) -> Result<Self, String> {
+    pub(crate) fn new(identity: Identity) -> Result<Self, String> {
         let sender = identity.sender();
         let domain = sender.domain().to_owned();
         let transport = match &identity.config().mail.smtp {
@@ -69,125 +68,68 @@ impl MailWorker {
             transport,
             sender: sender.0,
             domain,
-            poll_interval: Duration::from_secs(1),
         })
     }
 
-    fn lease_ms() -> i64 {
-        i64::try_from((ATTEMPT_TIMEOUT + Duration::from_secs(30)).as_millis()).unwrap_or(i64::MAX)
-    }
-
-    /// Sends until `stop` is cancelled, then lets attempts in flight finish.
-    pub async fn run(self, stop: CancellationToken) {
-        let worker = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        let mut next_sweep = tokio::time::Instant::now();
-        loop {
-            if stop.is_cancelled() {
-                break;
-            }
-            if tokio::time::Instant::now() >= next_sweep {
-                next_sweep += SWEEP_EVERY;
-                if let Err(error) = worker.sweep().await {
-                    tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not sweep old mail");
-                }
-            }
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match worker.claim(free).await {
-                    Ok(claimed) => claimed,
-                    Err(error) => {
-                        tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not claim mail");
-                        Vec::new()
-                    }
-                }
-            };
-            let idle = claimed.is_empty();
-            for mail in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let worker = worker.clone();
-                tokio::spawn(async move {
-                    worker.deliver(mail).await;
-                    drop(permit);
-                });
-            }
-            if idle || slots.available_permits() == 0 {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = worker.identity.inner.mail_outbox.notified() => {
-                        // Let the transaction that wrote the mail commit.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    () = tokio::time::sleep(worker.poll_interval) => {}
-                }
-            }
+    /// A lease outlives an attempt by half a minute; a stop waits for attempts in flight.
+    pub(crate) fn worker_settings() -> WorkerSettings {
+        WorkerSettings {
+            concurrency: CONCURRENCY,
+            batch: CONCURRENCY,
+            lease: ATTEMPT_TIMEOUT + Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            drain: ATTEMPT_TIMEOUT + Duration::from_secs(5),
         }
-        let all = u32::try_from(CONCURRENCY).unwrap_or(u32::MAX);
-        let _ = slots.acquire_many(all).await;
+    }
+}
+
+impl Job for MailJob {
+    type Item = Claimed;
+    type Outcome = Outcome;
+    type Error = StoreError;
+    const NAME: &'static str = "mail";
+
+    fn now_ms(&self) -> i64 {
+        self.identity.now_ms()
     }
 
-    async fn claim(&self, max: usize) -> Result<Vec<Claimed>, StoreError> {
+    async fn claim(&self, lease: Lease, max: usize) -> Result<Vec<Claimed>, StoreError> {
         let db = self.identity.db();
-        let now = self.identity.now_ms();
         let mut tx = db.begin().await?;
-        let claimed =
-            outbox::claim(&mut tx, db.backend(), max, now, now + Self::lease_ms()).await?;
+        let claimed = outbox::claim(&mut tx, db.backend(), max, lease.now, lease.until).await?;
         tx.commit().await?;
         Ok(claimed)
     }
 
-    async fn sweep(&self) -> Result<(), StoreError> {
-        let before = self.identity.now_ms() - KEEP_MS;
-        let mut tx = self.identity.db().begin().await?;
-        outbox::sweep(&mut tx, before).await?;
-        crate::verifications::sweep(&mut tx, before).await?;
-        // Every limit's window is an hour at most; a day-old counter counts for nothing.
-        crate::throttle::sweep(&mut tx, self.identity.now_ms() - DAY_MS).await?;
-        crate::sessions::sweep(&mut tx, self.identity.now_ms() - 30 * DAY_MS).await?;
-        tx.commit().await
+    /// Sends one attempt; `Ok(None)` when the mail is gone.
+    async fn run(&self, mail: &Claimed) -> Result<Option<Outcome>, StoreError> {
+        self.attempt(mail).await
     }
 
-    async fn deliver(&self, mail: Claimed) {
-        let (outcome, attempt) = match self.attempt(&mail).await {
-            Ok(Some(sent)) => sent,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::warn!(error = %latchkey_web::ErrorChain(&error), mail.id = %mail.id, "could not prepare a mail");
-                return;
-            }
-        };
+    async fn record(&self, mail: &Claimed, outcome: Outcome) -> Result<(), StoreError> {
         let now = self.identity.now_ms();
-        let recorded = async {
-            let mut tx = self.identity.db().begin().await?;
-            let recorded = outbox::record(&mut tx, &mail, &outcome, now).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(recorded)
-        }
-        .await;
-        match recorded {
-            Ok(true) => tracing::info!(
+        let mut tx = self.identity.db().begin().await?;
+        // A failure leaves the lease to run out and the mail is tried again: at least once,
+        // never lost.
+        let recorded = outbox::record(&mut tx, mail, &outcome, now).await?;
+        tx.commit().await?;
+        if recorded {
+            tracing::info!(
                 mail.id = %mail.id,
-                attempt,
+                attempt = mail.attempts + 1,
                 outcome = outcome.status,
                 error = outcome.error.as_deref(),
                 "mail attempt"
-            ),
-            Ok(false) => {
-                tracing::warn!(mail.id = %mail.id, "a mail's lease ran out before its attempt was recorded")
-            }
-            // The lease runs out and the mail is tried again: at least once, never lost.
-            Err(error) => {
-                tracing::warn!(error = %latchkey_web::ErrorChain(&error), mail.id = %mail.id, "could not record a mail attempt");
-            }
+            );
+        } else {
+            tracing::warn!(mail.id = %mail.id, "a mail's lease ran out before its attempt was recorded");
         }
+        Ok(())
     }
+}
 
-    /// Sends one attempt; `Ok(None)` when the mail is gone.
-    async fn attempt(&self, mail: &Claimed) -> Result<Option<(Outcome, i64)>, StoreError> {
+impl MailJob {
+    async fn attempt(&self, mail: &Claimed) -> Result<Option<Outcome>, StoreError> {
         let mut tx = self.identity.db().begin_read().await?;
         let stored = outbox::get(&mut tx, &mail.id).await?;
         tx.commit().await?;
@@ -197,33 +139,30 @@ impl MailWorker {
         let attempt = mail.attempts + 1;
         let now = self.identity.now_ms();
         let smtp = match &self.transport {
-            Transport::Mailbox => {
-                return Ok(Some((sent(false, now), attempt)));
-            }
+            Transport::Mailbox => return Ok(Some(sent(false, now))),
             Transport::Smtp(smtp) => smtp,
         };
         let Some(message) = self.message(&stored) else {
             // An address lettre cannot write into a header will never send.
-            let outcome = Outcome {
+            return Ok(Some(Outcome {
                 status: "failed",
                 next_attempt_at: now,
                 error: Some("unusable recipient address".to_owned()),
                 clear_body: true,
-            };
-            return Ok(Some((outcome, attempt)));
+            }));
         };
         let sent_or_not = tokio::time::timeout(ATTEMPT_TIMEOUT, smtp.send(message)).await;
         let now = self.identity.now_ms();
         let error = match sent_or_not {
-            Ok(Ok(_)) => return Ok(Some((sent(true, now), attempt))),
+            Ok(Ok(_)) => return Ok(Some(sent(true, now))),
             Ok(Err(error)) => describe(&error),
             Err(_) => "timeout".to_owned(),
         };
         let schedule = &self.identity.config().mail.retry_schedule;
-        let outcome = match crate::webhooks::delivery::next_delay(schedule, attempt, None) {
+        Ok(Some(match next_delay(schedule, attempt, None) {
             Some(delay) => Outcome {
                 status: "pending",
-                next_attempt_at: now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                next_attempt_at: retry_at(now, delay),
                 error: Some(error),
                 clear_body: false,
             },
@@ -233,8 +172,7 @@ impl MailWorker {
                 error: Some(error),
                 clear_body: true,
             },
-        };
-        Ok(Some((outcome, attempt)))
+        }))
     }
 
     fn message(&self, stored: &outbox::Stored) -> Option<Message> {

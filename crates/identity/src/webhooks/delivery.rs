@@ -6,15 +6,15 @@
 //! outlives the request timeout, so a delivery is never sent by two instances at once; if an
 //! instance dies mid-delivery, another takes the row when the lease runs out. Only a 2xx
 //! counts; retries follow Svix's schedule with ±20 % jitter, `Retry-After` is honoured within
-//! [delay, 2 × delay], and an endpoint failing for five days straight is disabled.
+//! [delay, 2 × delay], and an endpoint failing for five days straight is disabled. The claiming,
+//! pacing, wake-ups and graceful stop are `latchkey_store::jobs`'s, shared with every other
+//! background worker.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey_protocol::webhook::sign_all;
+use latchkey_store::jobs::{Job, Lease, WorkerSettings, next_delay, retry_at};
 use latchkey_store::{Row as _, StoreError};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
 use super::client;
 use crate::state::Identity;
@@ -59,16 +59,26 @@ impl Default for DeliverySettings {
 
 /// A delivery this instance holds the lease of.
 #[derive(Debug, Clone)]
-struct Claimed {
+pub(crate) struct Claimed {
     event_id: String,
     endpoint_id: String,
     attempts: i64,
     lease_until: i64,
 }
 
+impl std::fmt::Display for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "event {} to endpoint {}",
+            self.event_id, self.endpoint_id
+        )
+    }
+}
+
 /// What one attempt came to.
 #[derive(Debug)]
-struct Outcome {
+pub(crate) struct Outcome {
     status: Option<u16>,
     body: Option<String>,
     error: Option<String>,
@@ -82,8 +92,8 @@ impl Outcome {
     }
 }
 
-/// The worker of one instance.
-pub struct Worker {
+/// Webhook delivery as a [`Job`]: claims due deliveries, sends each, records the attempt.
+pub(crate) struct Delivery {
     identity: Identity,
     settings: DeliverySettings,
     public: reqwest::Client,
@@ -92,21 +102,21 @@ pub struct Worker {
     internal_base: Option<String>,
 }
 
-impl std::fmt::Debug for Worker {
+impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
+        f.debug_struct("Delivery")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-impl Worker {
-    /// A worker for `identity`. `internal_base` is this instance's own loopback address, for
+impl Delivery {
+    /// Delivery for `identity`. `internal_base` is this instance's own loopback address, for
     /// the app's receiver in the all-in-one run.
     ///
     /// # Errors
     /// If the HTTP clients cannot be built (no TLS backend).
-    pub fn new(
+    pub(crate) fn new(
         identity: Identity,
         settings: DeliverySettings,
         internal_base: Option<String>,
@@ -120,64 +130,47 @@ impl Worker {
         })
     }
 
-    fn lease_ms(&self) -> i64 {
-        i64::try_from((self.settings.timeout + Duration::from_secs(10)).as_millis())
-            .unwrap_or(i64::MAX)
-    }
-
-    /// Delivers until `stop` is cancelled, then lets attempts in flight finish.
-    pub async fn run(self, stop: CancellationToken) {
-        let worker = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(worker.settings.concurrency.max(1)));
-        loop {
-            if stop.is_cancelled() {
-                break;
-            }
-            let free = slots.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match worker.claim(free.min(64)).await {
-                    Ok(claimed) => claimed,
-                    Err(error) => {
-                        tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not claim webhook deliveries");
-                        Vec::new()
-                    }
-                }
-            };
-            let idle = claimed.is_empty();
-            for delivery in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let worker = worker.clone();
-                tokio::spawn(async move {
-                    worker.deliver(delivery).await;
-                    drop(permit);
-                });
-            }
-            if idle || slots.available_permits() == 0 {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = worker.identity.inner.outbox.notified() => {
-                        // Let the transaction that wrote the event commit, and let a burst
-                        // gather into one claim.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    () = tokio::time::sleep(worker.settings.poll_interval) => {}
-                }
-            }
+    /// A lease outlives the request timeout; a stop waits for requests in flight.
+    pub(crate) fn worker_settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            concurrency: self.settings.concurrency,
+            batch: 64,
+            lease: self.settings.timeout + Duration::from_secs(10),
+            poll_interval: self.settings.poll_interval,
+            drain: self.settings.timeout + Duration::from_secs(5),
         }
-        // Wait for attempts in flight (each bounded by the timeout).
-        let _ = slots
-            .acquire_many(u32::try_from(worker.settings.concurrency.max(1)).unwrap_or(u32::MAX))
-            .await;
+    }
+}
+
+impl Job for Delivery {
+    type Item = Claimed;
+    type Outcome = Outcome;
+    type Error = StoreError;
+    const NAME: &'static str = "webhook delivery";
+
+    fn now_ms(&self) -> i64 {
+        self.identity.now_ms()
     }
 
-    async fn claim(&self, max: usize) -> Result<Vec<Claimed>, StoreError> {
+    async fn claim(&self, lease: Lease, max: usize) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_due(lease, max).await
+    }
+
+    /// Sends one attempt. `Ok(None)` when there is nothing to send any more (the endpoint or
+    /// event is gone).
+    async fn run(&self, delivery: &Claimed) -> Result<Option<Outcome>, StoreError> {
+        self.attempt(delivery).await
+    }
+
+    async fn record(&self, delivery: &Claimed, outcome: Outcome) -> Result<(), StoreError> {
+        self.record_attempt(delivery, &outcome).await
+    }
+}
+
+impl Delivery {
+    async fn claim_due(&self, lease: Lease, max: usize) -> Result<Vec<Claimed>, StoreError> {
         let db = self.identity.db();
-        let now = self.identity.now_ms();
-        let lease_until = now + self.lease_ms();
+        let (now, lease_until) = (lease.now, lease.until);
         let mut tx = db.begin().await?;
         let q = tx
             .query_owned(format!(
@@ -211,23 +204,6 @@ impl Worker {
         Ok(claimed)
     }
 
-    async fn deliver(&self, delivery: Claimed) {
-        let outcome = match self.attempt(&delivery).await {
-            Ok(Some(outcome)) => outcome,
-            // The endpoint or event is gone; nothing to send or record.
-            Ok(None) => return,
-            Err(error) => {
-                tracing::warn!(error = %latchkey_web::ErrorChain(&error), event.id = %delivery.event_id, "could not prepare a webhook delivery");
-                return;
-            }
-        };
-        if let Err(error) = self.record(&delivery, &outcome).await {
-            // The lease runs out and the delivery is tried again: at least once, never lost.
-            tracing::warn!(error = %latchkey_web::ErrorChain(&error), event.id = %delivery.event_id, "could not record a webhook attempt");
-        }
-    }
-
-    /// Sends one attempt. `Ok(None)` when there is nothing to send any more.
     async fn attempt(&self, delivery: &Claimed) -> Result<Option<Outcome>, StoreError> {
         let now = self.identity.now_ms();
         let mut tx = self.identity.db().begin_read().await?;
@@ -328,7 +304,11 @@ impl Worker {
         Ok(Some(outcome))
     }
 
-    async fn record(&self, delivery: &Claimed, outcome: &Outcome) -> Result<(), StoreError> {
+    async fn record_attempt(
+        &self,
+        delivery: &Claimed,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
         let now = self.identity.now_ms();
         let attempt = delivery.attempts + 1;
         let mut tx = self.identity.db().begin().await?;
@@ -351,10 +331,7 @@ impl Worker {
             ("succeeded", now)
         } else {
             match next_delay(&self.settings.schedule, attempt, outcome.retry_after) {
-                Some(delay) => (
-                    "pending",
-                    now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
-                ),
+                Some(delay) => ("pending", retry_at(now, delay)),
                 None => ("failed", now),
             }
         };
@@ -453,25 +430,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
-}
-
-/// The delay before the attempt after failed attempt number `attempt` (1-based), or `None`
-/// when the schedule is used up. ±20 % jitter; a `Retry-After` counts within [delay, 2×delay].
-pub(crate) fn next_delay(
-    schedule: &[Duration],
-    attempt: i64,
-    retry_after: Option<Duration>,
-) -> Option<Duration> {
-    let index = usize::try_from(attempt - 1).ok()?;
-    let base = *schedule.get(index)?;
-    let mut random = [0u8; 4];
-    getrandom::fill(&mut random).unwrap_or(());
-    let unit = f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX);
-    let jittered = base.mul_f64(0.8 + 0.4 * unit);
-    Some(match retry_after {
-        Some(asked) => asked.clamp(base, base * 2),
-        None => jittered,
-    })
 }
 
 #[cfg(test)]

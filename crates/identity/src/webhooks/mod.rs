@@ -8,6 +8,6 @@ pub mod endpoints;
 pub mod feed;
 pub mod replay;
 
-pub use delivery::{DeliverySettings, Worker};
+pub use delivery::DeliverySettings;
 pub use endpoints::{Endpoint, EndpointError};
 pub use feed::FeedPage;

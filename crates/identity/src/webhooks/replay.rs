@@ -69,8 +69,8 @@ impl Identity {
             }
             queued
         };
+        self.inner.outbox.after_commit(&mut tx);
         tx.commit().await?;
-        self.inner.outbox.notify_one();
         tracing::info!(endpoint.id = %endpoint_id, queued, failed_only, "webhook replay queued");
         Ok(queued)
     }
@@ -92,8 +92,8 @@ impl Identity {
             return Err(EndpointError::NotFound);
         }
         queue(&mut tx, event_id, endpoint_id, now).await?;
+        self.inner.outbox.after_commit(&mut tx);
         tx.commit().await?;
-        self.inner.outbox.notify_one();
         Ok(())
     }
 
