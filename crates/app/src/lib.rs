@@ -82,6 +82,13 @@ impl AppState {
     }
 }
 
+/// Lets form handlers take [`latchkey_web::csrf::CsrfForm`].
+impl FromRef<AppState> for Csrf {
+    fn from_ref(state: &AppState) -> Self {
+        state.csrf.clone()
+    }
+}
+
 impl FromRef<AppState> for Auth {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
