@@ -3,6 +3,7 @@
 //! `user.updated` event (and `session.revoked` events when sessions end), exactly as the pages'
 //! changes do. Password hashing happens before the transaction, never inside it.
 
+use latchkey_protocol::clerk::EventType;
 use latchkey_protocol::time::now_ms;
 use serde_json::Value;
 
@@ -85,7 +86,7 @@ impl Identity {
                 .await?
                 .ok_or(AdminError::NotFound)?;
         }
-        self.emit_user(&mut tx, "user.updated", user_id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, password.changed = hash.is_some(), sessions.ended = ended, "account updated by an operator");
@@ -144,7 +145,7 @@ impl Identity {
             }
         }
         let user = users::update_profile(&mut tx, user_id, profile, now_ms()).await?;
-        self.emit_user(&mut tx, "user.updated", user_id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, "metadata changed by an operator");

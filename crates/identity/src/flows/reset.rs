@@ -2,6 +2,7 @@
 //! same policy as sign-up, which ends every session. Known and unknown addresses get the same
 //! answer after the same database work; only known ones are mailed.
 
+use latchkey_protocol::clerk::EventType;
 use latchkey_protocol::time::now_ms;
 
 use super::{CodeError, Pending, RequestError};
@@ -96,7 +97,7 @@ impl Identity {
         let ended = self
             .end_all_sessions_in(&mut tx, &user_id, None, EndReason::Revoked, now)
             .await?;
-        self.emit_user(&mut tx, "user.updated", &user_id, Some(ctx))
+        self.emit_user(&mut tx, EventType::UserUpdated, &user_id, Some(ctx))
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, sessions.ended = ended.len(), "password reset");

@@ -14,7 +14,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::outbox::{self, Claimed, Outcome};
+use super::outbox::{self, Claimed, MailStatus, Outcome};
 use crate::state::Identity;
 
 /// Timeout of each SMTP command.
@@ -172,7 +172,7 @@ impl MailWorker {
             Ok(true) => tracing::info!(
                 mail.id = %mail.id,
                 attempt,
-                outcome = outcome.status,
+                outcome = outcome.status.as_str(),
                 error = outcome.error.as_deref(),
                 "mail attempt"
             ),
@@ -205,7 +205,7 @@ impl MailWorker {
         let Some(message) = self.message(&stored) else {
             // An address lettre cannot write into a header will never send.
             let outcome = Outcome {
-                status: "failed",
+                status: MailStatus::Failed,
                 next_attempt_at: now,
                 error: Some("unusable recipient address".to_owned()),
                 clear_body: true,
@@ -222,13 +222,13 @@ impl MailWorker {
         let schedule = &self.identity.config().mail.retry_schedule;
         let outcome = match crate::webhooks::delivery::next_delay(schedule, attempt, None) {
             Some(delay) => Outcome {
-                status: "pending",
+                status: MailStatus::Pending,
                 next_attempt_at: now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
                 error: Some(error),
                 clear_body: false,
             },
             None => Outcome {
-                status: "failed",
+                status: MailStatus::Failed,
                 next_attempt_at: now,
                 error: Some(error),
                 clear_body: true,
@@ -253,7 +253,7 @@ impl MailWorker {
 
 fn sent(clear_body: bool, now: i64) -> Outcome {
     Outcome {
-        status: "sent",
+        status: MailStatus::Sent,
         next_attempt_at: now,
         error: None,
         clear_body,

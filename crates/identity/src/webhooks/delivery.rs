@@ -16,7 +16,7 @@ use latchkey_store::{Row as _, StoreError};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::client;
+use super::{DeliveryStatus, client};
 use crate::state::Identity;
 
 /// Attempt bodies are kept up to this size.
@@ -348,14 +348,14 @@ impl Worker {
         tx.execute(q).await?;
 
         let (status, next_attempt_at) = if outcome.succeeded() {
-            ("succeeded", now)
+            (DeliveryStatus::Succeeded, now)
         } else {
             match next_delay(&self.settings.schedule, attempt, outcome.retry_after) {
                 Some(delay) => (
-                    "pending",
+                    DeliveryStatus::Pending,
                     now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
                 ),
-                None => ("failed", now),
+                None => (DeliveryStatus::Failed, now),
             }
         };
         let q = tx
@@ -366,7 +366,7 @@ impl Worker {
             )
             .bind(&delivery.event_id)
             .bind(&delivery.endpoint_id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(attempt)
             .bind(next_attempt_at)
             .bind(now)
@@ -405,7 +405,7 @@ impl Worker {
             attempt,
             http.status = outcome.status,
             error = outcome.error.as_deref(),
-            outcome = status,
+            outcome = status.as_str(),
             "webhook attempt"
         );
         Ok(())
