@@ -145,7 +145,7 @@ pub async fn create(
     tx.execute(q).await?;
     let session = get(tx, &id)
         .await?
-        .ok_or_else(|| StoreError::Migration("a session vanished".to_owned()))?;
+        .ok_or_else(|| StoreError::Invariant("a session vanished".to_owned()))?;
     Ok((session, token))
 }
 

@@ -122,7 +122,7 @@ impl Identity {
                 return Ok(pending);
             }
         }
-        Err(SignUpError::Store(StoreError::Migration(
+        Err(SignUpError::Store(StoreError::Invariant(
             "an address was taken and released during one sign-up".to_owned(),
         )))
     }
