@@ -154,7 +154,7 @@ pub async fn save_preferences(
 }
 
 /// A note.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Note {
     pub id: String,
     pub title: String,
@@ -164,13 +164,7 @@ pub struct Note {
 }
 
 fn note_from(row: &DbRow) -> Result<Note, StoreError> {
-    Ok(Note {
-        id: row.col("id")?,
-        title: row.col("title")?,
-        body: row.col("body")?,
-        created_at: row.col("created_at")?,
-        updated_at: row.col("updated_at")?,
-    })
+    row.decode()
 }
 
 /// The user's notes, newest first.

@@ -22,24 +22,21 @@ use session::Auth;
 
 /// The app part's schema changes, versions 1000 to 1999.
 pub const MIGRATIONS: MigrationSet = &[
-    Migration {
-        version: 1001,
-        name: "users and processed webhook events",
-        sqlite: include_str!("../migrations/sqlite/1001_users.sql"),
-        postgres: include_str!("../migrations/postgres/1001_users.sql"),
-    },
-    Migration {
-        version: 1002,
-        name: "app preferences and notes",
-        sqlite: include_str!("../migrations/sqlite/1002_app_data.sql"),
-        postgres: include_str!("../migrations/postgres/1002_app_data.sql"),
-    },
-    Migration {
-        version: 1003,
-        name: "whether the user's primary email is verified",
-        sqlite: include_str!("../migrations/sqlite/1003_email_verified.sql"),
-        postgres: include_str!("../migrations/postgres/1003_email_verified.sql"),
-    },
+    Migration::shared(
+        1001,
+        "users and processed webhook events",
+        include_str!("../migrations/1001_users.sql"),
+    ),
+    Migration::shared(
+        1002,
+        "app preferences and notes",
+        include_str!("../migrations/1002_app_data.sql"),
+    ),
+    Migration::shared(
+        1003,
+        "whether the user's primary email is verified",
+        include_str!("../migrations/1003_email_verified.sql"),
+    ),
 ];
 
 /// What the app part needs to run.
@@ -82,6 +79,13 @@ impl AppState {
     }
 }
 
+/// Lets form handlers take [`latchkey_web::csrf::CsrfForm`].
+impl FromRef<AppState> for Csrf {
+    fn from_ref(state: &AppState) -> Self {
+        state.csrf.clone()
+    }
+}
+
 impl FromRef<AppState> for Auth {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
@@ -97,4 +101,40 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(pages::router())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use latchkey_store::Backend;
+
+    /// Databases record these when they apply the migrations; a change here means an existing
+    /// database would refuse to start.
+    #[test]
+    fn applied_checksums_never_change() {
+        let pinned = [
+            (
+                1001,
+                "ed8b1522260fb263f91dcf7a0127e527067393bb0214049f057cf1158bb730d9",
+            ),
+            (
+                1002,
+                "d41ff7ece2de27aad85606d38ba04608afb47f158b0ca226b59cbcaea054b4bc",
+            ),
+            (
+                1003,
+                "784f362b391cc458a3b8c3cf54b130d81be35f78f1d6271187c1b3b07b6daa1e",
+            ),
+        ];
+        assert_eq!(super::MIGRATIONS.len(), pinned.len());
+        for (migration, (version, checksum)) in super::MIGRATIONS.iter().zip(pinned) {
+            assert_eq!(migration.version, version);
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                assert_eq!(
+                    migration.checksum(backend),
+                    checksum,
+                    "{version} on {backend:?}"
+                );
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! * a tombstoned user is never changed again, whatever arrives later.
 
 use latchkey_protocol::clerk;
-use latchkey_store::{DbRow, Row as _, StoreError, Tx};
+use latchkey_store::{DbRow, Row as _, RowExt as _, StoreError, Tx};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -202,23 +202,42 @@ fn primary_email_verified(user: &clerk::User) -> bool {
         .is_some_and(|v| v.status == "verified")
 }
 
+/// A `users` row as stored: flags are integers (SQLite has no booleans) and metadata is text.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    clerk_user_id: String,
+    email: Option<String>,
+    email_verified: i64,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+    image_url: Option<String>,
+    public_metadata: String,
+    source_updated_at: i64,
+    created_at: i64,
+    updated_at: i64,
+    deleted_at: Option<i64>,
+}
+
 fn from_row(row: &DbRow) -> Result<AppUser, StoreError> {
-    let metadata: String = row.try_get("public_metadata")?;
+    let row: UserRow = row.decode()?;
     Ok(AppUser {
-        id: row.try_get("id")?,
-        clerk_user_id: row.try_get("clerk_user_id")?,
-        email: row.try_get("email")?,
-        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        username: row.try_get("username")?,
-        image_url: row.try_get("image_url")?,
+        id: row.id,
+        clerk_user_id: row.clerk_user_id,
+        email: row.email,
+        email_verified: row.email_verified != 0,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        username: row.username,
+        image_url: row.image_url,
         // The column is only ever written from serialised JSON; fall back rather than fail a
         // listing if someone edited it by hand.
-        public_metadata: serde_json::from_str(&metadata).unwrap_or(Value::String(metadata)),
-        source_updated_at: row.try_get("source_updated_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        deleted_at: row.try_get("deleted_at")?,
+        public_metadata: serde_json::from_str(&row.public_metadata)
+            .unwrap_or(Value::String(row.public_metadata)),
+        source_updated_at: row.source_updated_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        deleted_at: row.deleted_at,
     })
 }

@@ -9,6 +9,7 @@
 //! exceed the lockout limit.
 
 use hmac::{KeyInit as _, Mac as _};
+use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
@@ -386,7 +387,7 @@ impl Identity {
     ) -> Result<UserRecord, ChangeError> {
         let mut tx = self.inner.db.begin().await?;
         let user = users::update_profile(&mut tx, user_id, change, self.now_ms()).await?;
-        self.emit_user(&mut tx, "user.updated", user_id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
             .await?;
         tx.commit().await?;
         Ok(user)
@@ -447,7 +448,7 @@ impl Identity {
                 now,
             )
             .await?;
-        self.emit_user(&mut tx, "user.updated", &user.id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, &user.id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");

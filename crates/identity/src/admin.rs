@@ -3,6 +3,7 @@
 //! the pages; every change commits in one transaction.
 
 use latchkey_protocol::clerk;
+use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 use serde_json::Value;
 
@@ -162,7 +163,7 @@ impl Identity {
         };
         let mut tx = self.inner.db.begin().await?;
         let user = users::create(&mut tx, new, self.now_ms()).await?;
-        self.emit_user(&mut tx, "user.created", &user.id, None)
+        self.emit_user(&mut tx, EventType::UserCreated, &user.id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, "account created by an operator");
@@ -246,7 +247,7 @@ impl Identity {
         let user = users::get(&mut tx, user_id)
             .await?
             .ok_or(AdminError::NotFound)?;
-        self.emit_user(&mut tx, "user.updated", user_id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, banned, "ban state changed");

@@ -3,7 +3,7 @@
 //! change committed. Each event fans out to a delivery row per subscribed endpoint, which the
 //! delivery worker picks up.
 
-use latchkey_protocol::clerk::EventAttributes;
+use latchkey_protocol::clerk::{EventAttributes, EventType};
 use latchkey_store::{Row as _, StoreError, Tx};
 use serde_json::{Value, json};
 
@@ -11,6 +11,7 @@ use crate::context::RequestContext;
 use crate::sessions::{self, SessionRecord};
 use crate::state::Identity;
 use crate::users::{self, UserRecord};
+use crate::webhooks::DeliveryStatus;
 
 /// Prefix of event ids, which are the `svix-id` of every delivery of the event.
 pub const EVENT_PREFIX: &str = "msg";
@@ -25,12 +26,12 @@ pub enum SessionEvent {
 }
 
 impl SessionEvent {
-    fn kind(self) -> &'static str {
+    fn kind(self) -> EventType {
         match self {
-            Self::Created => "session.created",
-            Self::Ended => "session.ended",
-            Self::Revoked => "session.revoked",
-            Self::Removed => "session.removed",
+            Self::Created => EventType::SessionCreated,
+            Self::Ended => EventType::SessionEnded,
+            Self::Revoked => EventType::SessionRevoked,
+            Self::Removed => EventType::SessionRemoved,
         }
     }
 }
@@ -52,7 +53,7 @@ impl Identity {
     pub(crate) async fn emit(
         &self,
         tx: &mut Tx,
-        kind: &str,
+        kind: EventType,
         data: Value,
         ctx: Option<&RequestContext>,
     ) -> Result<String, StoreError> {
@@ -70,7 +71,7 @@ impl Identity {
         let q = tx
             .query("INSERT INTO identity_events (id, event_type, body, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(body)
             .bind(now);
         tx.execute(q).await?;
@@ -81,7 +82,7 @@ impl Identity {
         let endpoints = tx.fetch_all(q).await?;
         for endpoint in endpoints {
             let types: String = endpoint.try_get("event_types")?;
-            if !subscribed(&types, kind) {
+            if !subscribed(&types, kind.as_str()) {
                 continue;
             }
             let endpoint_id: String = endpoint.try_get("id")?;
@@ -89,11 +90,12 @@ impl Identity {
                 .query(
                     "INSERT INTO identity_webhook_deliveries (event_id, endpoint_id, status, attempts, \
                          next_attempt_at, lease_until, last_attempt_at, created_at, updated_at) \
-                     VALUES ($1, $2, 'pending', 0, $3, NULL, NULL, $3, $3)",
+                     VALUES ($1, $2, $4, 0, $3, NULL, NULL, $3, $3)",
                 )
                 .bind(&id)
                 .bind(endpoint_id)
-                .bind(now);
+                .bind(now)
+                .bind(DeliveryStatus::Pending.as_str());
             tx.execute(q).await?;
         }
         // Woken once the deliveries are there to claim, not before.
@@ -108,7 +110,7 @@ impl Identity {
     pub(crate) async fn emit_user(
         &self,
         tx: &mut Tx,
-        kind: &str,
+        kind: EventType,
         user_id: &str,
         ctx: Option<&RequestContext>,
     ) -> Result<(), StoreError> {
@@ -134,7 +136,9 @@ impl Identity {
         if let Some(external_id) = &user.external_id {
             data["external_id"] = Value::String(external_id.clone());
         }
-        self.emit(tx, "user.deleted", data, ctx).await.map(|_| ())
+        self.emit(tx, EventType::UserDeleted, data, ctx)
+            .await
+            .map(|_| ())
     }
 
     /// One session event per session, each carrying the full user.

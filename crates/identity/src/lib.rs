@@ -35,24 +35,21 @@ pub use state::{Identity, IdentityConfig, SESSION_TOKEN_SECS};
 
 /// The identity part's schema changes, versions 2000 to 2999.
 pub const MIGRATIONS: MigrationSet = &[
-    Migration {
-        version: 2001,
-        name: "identity users, emails, sessions, signing keys, throttles",
-        sqlite: include_str!("../migrations/sqlite/2001_identity.sql"),
-        postgres: include_str!("../migrations/postgres/2001_identity.sql"),
-    },
-    Migration {
-        version: 2002,
-        name: "identity events outbox, webhook endpoints and deliveries, API keys",
-        sqlite: include_str!("../migrations/sqlite/2002_outbox.sql"),
-        postgres: include_str!("../migrations/postgres/2002_outbox.sql"),
-    },
-    Migration {
-        version: 2003,
-        name: "identity email codes, mail outbox, email verification details",
-        sqlite: include_str!("../migrations/sqlite/2003_email.sql"),
-        postgres: include_str!("../migrations/postgres/2003_email.sql"),
-    },
+    Migration::shared(
+        2001,
+        "identity users, emails, sessions, signing keys, throttles",
+        include_str!("../migrations/2001_identity.sql"),
+    ),
+    Migration::shared(
+        2002,
+        "identity events outbox, webhook endpoints and deliveries, API keys",
+        include_str!("../migrations/2002_outbox.sql"),
+    ),
+    Migration::shared(
+        2003,
+        "identity email codes, mail outbox, email verification details",
+        include_str!("../migrations/2003_email.sql"),
+    ),
 ];
 
 /// The identity's routes: pages and the JWKS.
@@ -74,4 +71,40 @@ async fn jwks(State(identity): State<Identity>) -> impl IntoResponse {
         [(http::header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(identity.keys().jwks()),
     )
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use latchkey_store::Backend;
+
+    /// Databases record these when they apply the migrations; a change here means an existing
+    /// database would refuse to start.
+    #[test]
+    fn applied_checksums_never_change() {
+        let pinned = [
+            (
+                2001,
+                "4a53a1d758de26e13b472bcdbc8b3896b3911f8c5b2205217672733466c399cd",
+            ),
+            (
+                2002,
+                "516905d5247f02a008c0ad05af005f501b8532db8e71c767797b8064172a933b",
+            ),
+            (
+                2003,
+                "d4a93229b19cf9c5032250807ab14fe4964cd92bcce634d3d8cea9b6ecb7c387",
+            ),
+        ];
+        assert_eq!(super::MIGRATIONS.len(), pinned.len());
+        for (migration, (version, checksum)) in super::MIGRATIONS.iter().zip(pinned) {
+            assert_eq!(migration.version, version);
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                assert_eq!(
+                    migration.checksum(backend),
+                    checksum,
+                    "{version} on {backend:?}"
+                );
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_protocol::clerk;
-use latchkey_store::{DbRow, Row as _, StoreError, Tx};
+use latchkey_store::{DbRow, RowExt as _, StoreError, Tx};
 use sha2::{Digest as _, Sha256};
 
 pub const SESSION_PREFIX: &str = "sess";
@@ -78,7 +78,7 @@ impl EndReason {
 }
 
 /// A session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id: String,
     pub user_id: String,
@@ -97,19 +97,7 @@ const COLUMNS: &str = "id, user_id, client_id, status, user_agent, ip_address, c
     last_active_at, expire_at, ended_at";
 
 fn from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        client_id: row.try_get("client_id")?,
-        status: row.try_get("status")?,
-        user_agent: row.try_get("user_agent")?,
-        ip_address: row.try_get("ip_address")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        last_active_at: row.try_get("last_active_at")?,
-        expire_at: row.try_get("expire_at")?,
-        ended_at: row.try_get("ended_at")?,
-    })
+    row.decode()
 }
 
 /// Starts a session for `user_id`; returns it with the cookie value to hand the browser.
@@ -145,7 +133,7 @@ pub async fn create(
     tx.execute(q).await?;
     let session = get(tx, &id)
         .await?
-        .ok_or_else(|| StoreError::Migration("a session vanished".to_owned()))?;
+        .ok_or_else(|| StoreError::Invariant("a session vanished".to_owned()))?;
     Ok((session, token))
 }
 

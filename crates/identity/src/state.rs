@@ -111,6 +111,13 @@ pub struct Identity {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Lets form handlers take [`latchkey_web::csrf::CsrfForm`].
+impl axum::extract::FromRef<Identity> for Csrf {
+    fn from_ref(identity: &Identity) -> Self {
+        identity.inner.csrf.clone()
+    }
+}
+
 pub(crate) struct Inner {
     pub db: Db,
     pub config: IdentityConfig,

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// A migration could not be applied, or the applied history does not match this binary.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Stored data breaks a rule the code relies on (a row that must exist is gone, a column
+    /// holds a value no version of latchkey writes): a bug or a hand edit, never retried.
+    #[error("broken invariant: {0}")]
+    Invariant(String),
 }
 
 impl StoreError {

@@ -42,6 +42,15 @@ pub trait RowExt {
     fn col<T>(&self, name: &str) -> Result<T, StoreError>
     where
         T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>;
+
+    /// The whole row as `T`, a `#[derive(sqlx::FromRow)]` struct whose fields are named (or
+    /// `#[sqlx(rename)]`d) after the selected columns.
+    ///
+    /// # Errors
+    /// If a column is missing or does not decode as its field's type.
+    fn decode<T>(&self) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, DbRow>;
 }
 
 impl RowExt for DbRow {
@@ -50,5 +59,12 @@ impl RowExt for DbRow {
         T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
         Ok(self.try_get(name)?)
+    }
+
+    fn decode<T>(&self) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, DbRow>,
+    {
+        Ok(T::from_row(self)?)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Each part of latchkey owns its tables and ships its migrations as a [`MigrationSet`]; the
 //! binary applies all sets together, ordered by version. A migration is written once per
-//! dialect and checksummed: editing one that was already applied is refused at start, since
+//! dialect ([`Migration::shared`] when both take the same text) and checksummed: editing one that was already applied is refused at start, since
 //! the database would no longer match what the code expects.
 //!
 //! Postgres migrations take a session-level advisory lock, which a transaction pooler cannot
@@ -21,6 +21,35 @@ pub struct Migration {
     pub name: &'static str,
     pub sqlite: &'static str,
     pub postgres: &'static str,
+}
+
+impl Migration {
+    /// A migration whose text both dialects take as it is: one file, applied (and checksummed)
+    /// identically on SQLite and Postgres.
+    #[must_use]
+    pub const fn shared(version: i64, name: &'static str, sql: &'static str) -> Self {
+        Self {
+            version,
+            name,
+            sqlite: sql,
+            postgres: sql,
+        }
+    }
+
+    /// The text `backend` runs.
+    #[must_use]
+    pub fn sql(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        }
+    }
+
+    /// The checksum a database records when it applies this migration on `backend`.
+    #[must_use]
+    pub fn checksum(&self, backend: Backend) -> String {
+        checksum(self.sql(backend))
+    }
 }
 
 /// A part's migrations.
@@ -97,10 +126,7 @@ async fn run_locked(
 
     let mut report = MigrationReport::default();
     for migration in migrations {
-        let sql = match backend {
-            Backend::Sqlite => migration.sqlite,
-            Backend::Postgres => migration.postgres,
-        };
+        let sql = migration.sql(backend);
         let checksum = checksum(sql);
         let mut tx = conn.begin_with(backend.begin_write()).await?;
         let existing = sqlx::query("SELECT checksum FROM latchkey_migrations WHERE version = $1")

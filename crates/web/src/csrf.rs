@@ -18,6 +18,10 @@ use subtle::ConstantTimeEq as _;
 
 use crate::cookies;
 
+mod form;
+
+pub use form::{CsrfForm, ProtectedForm, refused};
+
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Name of the hidden form field carrying the token.

@@ -1,12 +1,12 @@
 //! `/`, `/dashboard`, `/dashboard/settings` and `GET /api/me`.
 
 use askama::Template;
-use axum::Form;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use latchkey_web::ApiError;
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use latchkey_web::pages::{html, see_other};
 use serde::Deserialize;
 
@@ -177,8 +177,6 @@ pub(crate) async fn settings_page(
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct SettingsForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     theme: String,
     #[serde(default)]
     locale: String,
@@ -186,15 +184,16 @@ pub(crate) struct SettingsForm {
     time_zone: String,
 }
 
+impl ProtectedForm for SettingsForm {
+    const PAGE: &'static str = "/dashboard/settings";
+}
+
 pub(crate) async fn save_settings(
     State(state): State<AppState>,
     headers: HeaderMap,
     current: CurrentUser,
-    Form(form): Form<SettingsForm>,
+    CsrfForm(form): CsrfForm<SettingsForm>,
 ) -> Response {
-    if let Err(error) = state.csrf.verify(&headers, form.csrf_token.as_deref()) {
-        return (StatusCode::FORBIDDEN, error.to_string()).into_response();
-    }
     let theme = Theme::parse(&form.theme);
     let locale_known = LOCALES.iter().any(|(code, _)| *code == form.locale);
     let time_zone = form.time_zone.trim().to_owned();

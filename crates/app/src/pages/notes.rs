@@ -1,10 +1,10 @@
 //! `/dashboard/notes`: an example of app data owned by a user.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use latchkey_web::pages::{html, see_other};
 use serde::Deserialize;
 
@@ -47,11 +47,13 @@ pub(crate) struct Notice {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct NoteForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     title: String,
     #[serde(default)]
     body: String,
+}
+
+impl ProtectedForm for NoteForm {
+    const PAGE: &'static str = "/dashboard/notes";
 }
 
 /// The problem with a note's fields, if any.
@@ -138,11 +140,8 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     current: CurrentUser,
-    Form(form): Form<NoteForm>,
+    CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Response {
-    if let Err(error) = state.csrf.verify(&headers, form.csrf_token.as_deref()) {
-        return (StatusCode::FORBIDDEN, error.to_string()).into_response();
-    }
     if let Some(problem) = check(&form) {
         return render_list(
             &state,
@@ -211,11 +210,8 @@ pub(crate) async fn update(
     headers: HeaderMap,
     current: CurrentUser,
     Path(id): Path<String>,
-    Form(form): Form<NoteForm>,
+    CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Response {
-    if let Err(error) = state.csrf.verify(&headers, form.csrf_token.as_deref()) {
-        return (StatusCode::FORBIDDEN, error.to_string()).into_response();
-    }
     if let Some(problem) = check(&form) {
         let Ok((chrome, _)) = Chrome::build(&state, &headers, "Edit note", Some(&current)).await
         else {
@@ -255,14 +251,10 @@ pub(crate) async fn update(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
     current: CurrentUser,
     Path(id): Path<String>,
-    Form(form): Form<NoteForm>,
+    CsrfForm(_): CsrfForm<NoteForm>,
 ) -> Response {
-    if let Err(error) = state.csrf.verify(&headers, form.csrf_token.as_deref()) {
-        return (StatusCode::FORBIDDEN, error.to_string()).into_response();
-    }
     let deleted = async {
         let mut tx = state.db.begin().await?;
         let found = data::delete_note(&mut tx, &current.user.id, &id).await?;

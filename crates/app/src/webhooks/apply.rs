@@ -40,7 +40,7 @@ async fn apply_once(db: &Db, svix_id: &str, event: &Event) -> Result<Delivery, S
         EventData::Session(_) | EventData::Other(_) => Outcome::Ignored,
     };
     let mut tx = db.begin().await?;
-    if !inbox::claim(&mut tx, svix_id, &event.kind, expected, now).await? {
+    if !inbox::claim(&mut tx, svix_id, event.kind.as_str(), expected, now).await? {
         return Ok(Delivery::Duplicate);
     }
     let outcome = match &event.data {

@@ -3,6 +3,7 @@
 //! `user.updated` event (and `session.revoked` events when sessions end), exactly as the pages'
 //! changes do. Password hashing happens before the transaction, never inside it.
 
+use latchkey_protocol::clerk::EventType;
 use serde_json::Value;
 
 use super::params::merge;
@@ -84,7 +85,7 @@ impl Identity {
                 .await?
                 .ok_or(AdminError::NotFound)?;
         }
-        self.emit_user(&mut tx, "user.updated", user_id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, password.changed = hash.is_some(), sessions.ended = ended, "account updated by an operator");
@@ -143,7 +144,7 @@ impl Identity {
             }
         }
         let user = users::update_profile(&mut tx, user_id, profile, self.now_ms()).await?;
-        self.emit_user(&mut tx, "user.updated", user_id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, "metadata changed by an operator");

@@ -5,6 +5,7 @@
 //! Adding an address someone else holds looks exactly like adding a free one: a pending entry
 //! with a code "on its way" (a stand-in), listed, sent again and cancelled the same way.
 
+use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 
 use super::{CodeError, Opening, RequestError};
@@ -103,7 +104,7 @@ impl Identity {
         };
         self.open_verification(&mut tx, opening, now).await?;
         if added.is_some() {
-            self.emit_user(&mut tx, "user.updated", &user.id, None)
+            self.emit_user(&mut tx, EventType::UserUpdated, &user.id, None)
                 .await?;
         }
         tx.commit().await?;
@@ -144,7 +145,7 @@ impl Identity {
                 .await?
                 .is_some()
         {
-            self.emit_user(&mut tx, "user.updated", user_id, None)
+            self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
                 .await?;
         }
         tx.commit().await?;
@@ -196,7 +197,7 @@ impl Identity {
         if let Some(email_id) = &found.email_address_id
             && user_emails::remove(&mut tx, user_id, email_id, now).await?
         {
-            self.emit_user(&mut tx, "user.updated", user_id, None)
+            self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
                 .await?;
         }
         tx.commit().await?;
@@ -216,7 +217,7 @@ impl Identity {
                     self.queue_mail(&mut tx, &previous, Some(user_id), &MailKind::PrimaryChanged)
                         .await?;
                 }
-                self.emit_user(&mut tx, "user.updated", user_id, None)
+                self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
                     .await?;
                 tx.commit().await?;
                 tracing::info!(user.id = %user_id, "primary address changed");
@@ -241,7 +242,7 @@ impl Identity {
             return Err(EmailError::NotFound);
         }
         verifications::detach_address(&mut tx, email_id).await?;
-        self.emit_user(&mut tx, "user.updated", &user.id, None)
+        self.emit_user(&mut tx, EventType::UserUpdated, &user.id, None)
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, "address removed");

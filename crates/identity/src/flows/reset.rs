@@ -10,6 +10,7 @@ use crate::state::Identity;
 use crate::throttle;
 use crate::users::{self, emails as user_emails};
 use crate::verifications::{self, BrowserToken, Code, Key, Purpose};
+use latchkey_protocol::clerk::EventType;
 
 impl Identity {
     /// Mails a reset code to `email_address` if it signs in to an account; otherwise writes a
@@ -94,7 +95,7 @@ impl Identity {
         let ended = self
             .end_all_sessions_in(&mut tx, &user_id, None, EndReason::Revoked, now)
             .await?;
-        self.emit_user(&mut tx, "user.updated", &user_id, Some(ctx))
+        self.emit_user(&mut tx, EventType::UserUpdated, &user_id, Some(ctx))
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user_id, sessions.ended = ended.len(), "password reset");

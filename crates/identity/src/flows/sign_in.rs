@@ -2,6 +2,7 @@
 //! an account that never verified its address), and entering it, which verifies the address
 //! (if it was not yet) and starts the session. A sign-up's code ends the same way.
 
+use latchkey_protocol::clerk::EventType;
 use latchkey_store::{StoreError, Tx};
 
 use super::{CodeError, Opening, Pending, RequestError};
@@ -198,7 +199,7 @@ impl Identity {
                     })?;
                 tracing::info!(user.id = %user.id, "password of an unproven account removed");
             }
-            self.emit_user(&mut tx, "user.updated", &user.id, Some(ctx))
+            self.emit_user(&mut tx, EventType::UserUpdated, &user.id, Some(ctx))
                 .await?;
             tracing::info!(user.id = %user.id, "email address verified");
         }

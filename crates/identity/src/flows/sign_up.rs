@@ -5,6 +5,7 @@
 //! stand-in verification, and a password hash computed all the same; its owner is mailed a
 //! notice instead of a code. So the form cannot be used to learn who has an account.
 
+use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 
 use super::{Opening, Pending, RequestError};
@@ -120,7 +121,7 @@ impl Identity {
                 return Ok(pending);
             }
         }
-        Err(SignUpError::Store(StoreError::Migration(
+        Err(SignUpError::Store(StoreError::Invariant(
             "an address was taken and released during one sign-up".to_owned(),
         )))
     }
@@ -189,7 +190,7 @@ impl Identity {
         opening.user_id = Some(&user.id);
         opening.email_address_id = user.primary_email_address_id.as_deref();
         self.open_verification(&mut tx, opening, now).await?;
-        self.emit_user(&mut tx, "user.created", &user.id, Some(ctx))
+        self.emit_user(&mut tx, EventType::UserCreated, &user.id, Some(ctx))
             .await?;
         tx.commit().await?;
         tracing::info!(user.id = %user.id, "account created; waiting for its address to be verified");
@@ -210,7 +211,8 @@ impl Identity {
         if let Some((holder, email_id)) = user_emails::release_if_stale(tx, normalized, now).await?
         {
             verifications::detach_address(tx, &email_id).await?;
-            self.emit_user(tx, "user.updated", &holder, None).await?;
+            self.emit_user(tx, EventType::UserUpdated, &holder, None)
+                .await?;
             tracing::info!(user.id = %holder, "released an address its holder never verified");
         }
         Ok(())

@@ -10,6 +10,30 @@ use latchkey_store::{Backend, DbRow, Row as _, StoreError, Tx};
 
 pub const PREFIX: &str = "mail";
 
+/// Where a mail stands, stored as the TEXT in the `status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MailStatus {
+    /// Waiting to be sent (again) at `next_attempt_at`.
+    Pending,
+    Sent,
+    /// Given up on.
+    Failed,
+    /// Stands in for a code mail to an unknown address: see the module's documentation.
+    Withheld,
+}
+
+impl MailStatus {
+    /// The stored value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Withheld => "withheld",
+        }
+    }
+}
+
 /// A mail to write.
 #[derive(Debug)]
 pub(crate) struct Queued<'a> {
@@ -37,7 +61,12 @@ pub(crate) async fn insert(tx: &mut Tx, mail: &Queued<'_>, now: i64) -> Result<(
         .bind(mail.subject)
         .bind(if mail.withheld { "" } else { mail.body_sealed })
         .bind(now)
-        .bind(if mail.withheld { "withheld" } else { "pending" });
+        .bind(if mail.withheld {
+            MailStatus::Withheld
+        } else {
+            MailStatus::Pending
+        }
+        .as_str());
     tx.execute(q).await?;
     Ok(())
 }
@@ -61,13 +90,14 @@ pub(crate) async fn claim(
     let q = tx
         .query_owned(format!(
             "SELECT id, attempts FROM identity_mail_outbox \
-             WHERE status = 'pending' AND next_attempt_at <= $1 \
+             WHERE status = $3 AND next_attempt_at <= $1 \
                AND (lease_until IS NULL OR lease_until < $1) \
              ORDER BY next_attempt_at, id LIMIT $2{}",
             backend.claim_rows_suffix()
         ))
         .bind(now)
-        .bind(i64::try_from(max).unwrap_or(16));
+        .bind(i64::try_from(max).unwrap_or(16))
+        .bind(MailStatus::Pending.as_str());
     let rows = tx.fetch_all(q).await?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
@@ -120,9 +150,10 @@ fn from_row(row: &DbRow) -> Result<Stored, StoreError> {
 pub(crate) async fn get(tx: &mut Tx, id: &str) -> Result<Option<Stored>, StoreError> {
     let q = tx
         .query_owned(format!(
-            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE id = $1 AND status <> 'withheld'"
+            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE id = $1 AND status <> $2"
         ))
-        .bind(id);
+        .bind(id)
+        .bind(MailStatus::Withheld.as_str());
     tx.fetch_optional(q)
         .await?
         .as_ref()
@@ -134,18 +165,19 @@ pub(crate) async fn get(tx: &mut Tx, id: &str) -> Result<Option<Stored>, StoreEr
 pub(crate) async fn recent(tx: &mut Tx, limit: i64) -> Result<Vec<Stored>, StoreError> {
     let q = tx
         .query_owned(format!(
-            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE status <> 'withheld' \
+            "SELECT {COLUMNS} FROM identity_mail_outbox WHERE status <> $2 \
              ORDER BY created_at DESC, id DESC LIMIT $1"
         ))
-        .bind(limit);
+        .bind(limit)
+        .bind(MailStatus::Withheld.as_str());
     tx.fetch_all(q).await?.iter().map(from_row).collect()
 }
 
 /// How an attempt ended.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
-    /// `sent`, `pending` (retry at `next_attempt_at`) or `failed`.
-    pub status: &'static str,
+    /// Sent, pending (retry at `next_attempt_at`) or failed.
+    pub status: MailStatus,
     pub next_attempt_at: i64,
     pub error: Option<String>,
     /// Drop the body: an SMTP server has it now, and it holds a code.
@@ -163,25 +195,27 @@ pub(crate) async fn record(
         .query(
             "UPDATE identity_mail_outbox SET status = $2, attempts = $3, next_attempt_at = $4, \
                  lease_until = NULL, last_error = $5, updated_at = $6, \
-                 sent_at = CASE WHEN $2 = 'sent' THEN $6 ELSE sent_at END, \
+                 sent_at = CASE WHEN $2 = $9 THEN $6 ELSE sent_at END, \
                  body_sealed = CASE WHEN $7 = 1 THEN '' ELSE body_sealed END \
              WHERE id = $1 AND lease_until = $8",
         )
         .bind(&mail.id)
-        .bind(outcome.status)
+        .bind(outcome.status.as_str())
         .bind(mail.attempts + 1)
         .bind(outcome.next_attempt_at)
         .bind(outcome.error.as_deref())
         .bind(now)
         .bind(i64::from(outcome.clear_body))
-        .bind(mail.lease_until);
+        .bind(mail.lease_until)
+        .bind(MailStatus::Sent.as_str());
     Ok(tx.execute(q).await? == 1)
 }
 
 /// Deletes mails that were sent or given up on before `before`.
 pub(crate) async fn sweep(tx: &mut Tx, before: i64) -> Result<u64, StoreError> {
     let q = tx
-        .query("DELETE FROM identity_mail_outbox WHERE status <> 'pending' AND updated_at < $1")
-        .bind(before);
+        .query("DELETE FROM identity_mail_outbox WHERE status <> $2 AND updated_at < $1")
+        .bind(before)
+        .bind(MailStatus::Pending.as_str());
     tx.execute(q).await
 }

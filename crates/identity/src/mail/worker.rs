@@ -13,7 +13,7 @@ use latchkey_store::jobs::{Job, Lease, WorkerSettings, next_delay, retry_at};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
-use super::outbox::{self, Claimed, Outcome};
+use super::outbox::{self, Claimed, MailStatus, Outcome};
 use crate::state::Identity;
 
 /// Timeout of each SMTP command.
@@ -117,7 +117,7 @@ impl Job for MailJob {
             tracing::info!(
                 mail.id = %mail.id,
                 attempt = mail.attempts + 1,
-                outcome = outcome.status,
+                outcome = outcome.status.as_str(),
                 error = outcome.error.as_deref(),
                 "mail attempt"
             );
@@ -145,7 +145,7 @@ impl MailJob {
         let Some(message) = self.message(&stored) else {
             // An address lettre cannot write into a header will never send.
             return Ok(Some(Outcome {
-                status: "failed",
+                status: MailStatus::Failed,
                 next_attempt_at: now,
                 error: Some("unusable recipient address".to_owned()),
                 clear_body: true,
@@ -161,13 +161,13 @@ impl MailJob {
         let schedule = &self.identity.config().mail.retry_schedule;
         Ok(Some(match next_delay(schedule, attempt, None) {
             Some(delay) => Outcome {
-                status: "pending",
+                status: MailStatus::Pending,
                 next_attempt_at: retry_at(now, delay),
                 error: Some(error),
                 clear_body: false,
             },
             None => Outcome {
-                status: "failed",
+                status: MailStatus::Failed,
                 next_attempt_at: now,
                 error: Some(error),
                 clear_body: true,
@@ -191,7 +191,7 @@ impl MailJob {
 
 fn sent(clear_body: bool, now: i64) -> Outcome {
     Outcome {
-        status: "sent",
+        status: MailStatus::Sent,
         next_attempt_at: now,
         error: None,
         clear_body,

@@ -1,10 +1,10 @@
 //! `/user`: the account page, and the forms on it.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{format_utc, html, see_other, unavailable};
@@ -209,18 +209,6 @@ pub(crate) async fn page(
     .await
 }
 
-/// Checks CSRF and the session for a form on this page.
-pub(super) async fn guard(
-    identity: &Identity,
-    headers: &HeaderMap,
-    token: Option<&str>,
-) -> Result<(SessionRecord, UserRecord), Response> {
-    if let Some(refused) = identity.refuse_forged_form(headers, token, "/user") {
-        return Err(refused);
-    }
-    require(identity, headers).await
-}
-
 async fn failed(
     identity: &Identity,
     headers: &HeaderMap,
@@ -259,8 +247,6 @@ async fn failed(
 #[derive(Default, Deserialize)]
 pub(crate) struct ProfileForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     first_name: String,
     #[serde(default)]
     last_name: String,
@@ -270,12 +256,16 @@ pub(crate) struct ProfileForm {
     image_url: String,
 }
 
+impl ProtectedForm for ProfileForm {
+    const PAGE: &'static str = "/user";
+}
+
 pub(crate) async fn save_profile(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<ProfileForm>,
+    CsrfForm(form): CsrfForm<ProfileForm>,
 ) -> Response {
-    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+    let (session, user) = match require(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -301,19 +291,21 @@ pub(crate) async fn save_profile(
 #[derive(Default, Deserialize)]
 pub(crate) struct PasswordForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     current_password: String,
     #[serde(default)]
     new_password: String,
 }
 
+impl ProtectedForm for PasswordForm {
+    const PAGE: &'static str = "/user";
+}
+
 pub(crate) async fn change_password(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
-    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+    let (session, user) = match require(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -334,17 +326,19 @@ pub(crate) async fn change_password(
 #[derive(Default, Deserialize)]
 pub(crate) struct RevokeForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     session_id: String,
+}
+
+impl ProtectedForm for RevokeForm {
+    const PAGE: &'static str = "/user";
 }
 
 pub(crate) async fn revoke_session(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<RevokeForm>,
+    CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> Response {
-    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+    let (session, user) = match require(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -361,17 +355,19 @@ pub(crate) async fn revoke_session(
 #[derive(Default, Deserialize)]
 pub(crate) struct PlainForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     confirmation: String,
+}
+
+impl ProtectedForm for PlainForm {
+    const PAGE: &'static str = "/user";
 }
 
 pub(crate) async fn revoke_others(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<PlainForm>,
+    CsrfForm(_): CsrfForm<PlainForm>,
 ) -> Response {
-    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+    let (session, user) = match require(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -396,9 +392,9 @@ pub(crate) async fn revoke_others(
 pub(crate) async fn delete(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<PlainForm>,
+    CsrfForm(form): CsrfForm<PlainForm>,
 ) -> Response {
-    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+    let (session, user) = match require(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };

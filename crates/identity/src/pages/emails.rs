@@ -1,12 +1,12 @@
 //! The address forms of `/user`: add, verify, send again, cancel, make primary, remove.
 
-use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
-use super::account::{guard, render};
+use super::account::{render, require};
 use super::see_other;
 use super::verify::code_status;
 use crate::flows::{CodeError, EmailError, RequestError};
@@ -17,8 +17,6 @@ use crate::users::UserRecord;
 #[derive(Default, Deserialize)]
 pub(crate) struct EmailForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     email_address: String,
     #[serde(default)]
     email_id: String,
@@ -26,6 +24,10 @@ pub(crate) struct EmailForm {
     verification_id: String,
     #[serde(default)]
     code: String,
+}
+
+impl ProtectedForm for EmailForm {
+    const PAGE: &'static str = "/user";
 }
 
 fn status_of(error: &EmailError) -> StatusCode {
@@ -66,7 +68,7 @@ async fn refused(
     .await
 }
 
-/// Runs one address form: CSRF and session first, then `act`; success goes back to `/user`
+/// Runs one address form (its CSRF checks passed in [`CsrfForm`]): session first, then `act`; success goes back to `/user`
 /// with `notice`.
 async fn handle<F, Fut>(
     identity: Identity,
@@ -79,7 +81,7 @@ where
     F: FnOnce(Identity, UserRecord, EmailForm) -> Fut,
     Fut: Future<Output = Result<(), EmailError>>,
 {
-    let (session, user) = match guard(&identity, &headers, form.csrf_token.as_deref()).await {
+    let (session, user) = match require(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -92,7 +94,7 @@ where
 pub(crate) async fn add(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     handle(
         identity,
@@ -107,7 +109,7 @@ pub(crate) async fn add(
 pub(crate) async fn verify(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     handle(
         identity,
@@ -127,7 +129,7 @@ pub(crate) async fn verify(
 pub(crate) async fn resend(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     handle(
         identity,
@@ -147,7 +149,7 @@ pub(crate) async fn resend(
 pub(crate) async fn cancel(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     handle(
         identity,
@@ -166,7 +168,7 @@ pub(crate) async fn cancel(
 pub(crate) async fn primary(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     handle(identity, headers, form, "primary_changed", |identity, user, form| async move {
         identity.set_primary_email(&user.id, &form.email_id).await
@@ -177,7 +179,7 @@ pub(crate) async fn primary(
 pub(crate) async fn remove(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     handle(
         identity,

@@ -85,34 +85,7 @@ pub(crate) fn message(
     response
 }
 
-/// The answer to a form post that failed the CSRF check.
-pub(crate) fn csrf_refused(error: latchkey_web::csrf::CsrfError, back_href: &str) -> Response {
-    tracing::warn!(reason = %error, "refused a form post without a valid CSRF token");
-    message(
-        StatusCode::FORBIDDEN,
-        "Request refused",
-        &error.to_string(),
-        back_href,
-        None,
-    )
-}
-
 impl Identity {
-    /// The page refusing a form post without a valid CSRF token (linking back to
-    /// `back_href`), or `None` if the token is good.
-    pub(crate) fn refuse_forged_form(
-        &self,
-        headers: &http::HeaderMap,
-        csrf_token: Option<&str>,
-        back_href: &str,
-    ) -> Option<Response> {
-        self.inner
-            .csrf
-            .verify(headers, csrf_token)
-            .err()
-            .map(|error| csrf_refused(error, back_href))
-    }
-
     /// Who is asking, as this instance's proxy setting says to read it.
     pub(crate) fn request_context(
         &self,

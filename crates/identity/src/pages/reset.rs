@@ -2,10 +2,10 @@
 //! password). Both answer the same for addresses with and without an account.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::verify::{NoticeParams, notice_text, request_refused};
@@ -39,22 +39,19 @@ pub(crate) async fn forgot_page(State(identity): State<Identity>, headers: Heade
 #[derive(Default, Deserialize)]
 pub(crate) struct ForgotForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     email_address: String,
+}
+
+impl ProtectedForm for ForgotForm {
+    const PAGE: &'static str = "/forgot-password";
 }
 
 pub(crate) async fn forgot(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    Form(form): Form<ForgotForm>,
+    CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/forgot-password")
-    {
-        return refused;
-    }
     let ctx = identity.request_context(&headers, peer);
     match identity
         .request_password_reset(&form.email_address, &ctx)
@@ -103,24 +100,21 @@ pub(crate) async fn reset_page(
 #[derive(Default, Deserialize)]
 pub(crate) struct ResetForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     code: String,
     #[serde(default)]
     password: String,
+}
+
+impl ProtectedForm for ResetForm {
+    const PAGE: &'static str = "/reset-password";
 }
 
 pub(crate) async fn reset(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    Form(form): Form<ResetForm>,
+    CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/reset-password")
-    {
-        return refused;
-    }
     let Some(token) = Identity::verification_token(&headers) else {
         return see_other("/forgot-password", &[]);
     };

@@ -1,10 +1,10 @@
 //! `/sign-in`, `/sign-up` and `/sign-out`.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{html, message, redirect_query, see_other, unavailable};
@@ -23,8 +23,6 @@ pub(crate) struct RedirectParams {
 #[derive(Default, Deserialize)]
 pub(crate) struct SignInForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     redirect_url: String,
     #[serde(default)]
     email_address: String,
@@ -32,10 +30,12 @@ pub(crate) struct SignInForm {
     password: String,
 }
 
+impl ProtectedForm for SignInForm {
+    const PAGE: &'static str = "/sign-in";
+}
+
 #[derive(Default, Deserialize)]
 pub(crate) struct SignUpForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     redirect_url: String,
     #[serde(default)]
@@ -46,6 +46,10 @@ pub(crate) struct SignUpForm {
     first_name: String,
     #[serde(default)]
     last_name: String,
+}
+
+impl ProtectedForm for SignUpForm {
+    const PAGE: &'static str = "/sign-up";
 }
 
 #[derive(Template)]
@@ -130,13 +134,8 @@ pub(crate) async fn sign_in(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    Form(form): Form<SignInForm>,
+    CsrfForm(form): CsrfForm<SignInForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-in")
-    {
-        return refused;
-    }
     let ctx = identity.request_context(&headers, peer);
     let previous = Identity::client_token(&headers);
     let redirect = identity.safe_redirect(&form.redirect_url);
@@ -225,13 +224,8 @@ pub(crate) async fn sign_up(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    Form(form): Form<SignUpForm>,
+    CsrfForm(form): CsrfForm<SignUpForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-up")
-    {
-        return refused;
-    }
     let ctx = identity.request_context(&headers, peer);
     let request = SignUp {
         email_address: form.email_address.clone(),
@@ -283,19 +277,18 @@ pub(crate) async fn sign_up(
 #[derive(Default, Deserialize)]
 pub(crate) struct SignOutForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     redirect_url: String,
+}
+
+impl ProtectedForm for SignOutForm {
+    const PAGE: &'static str = "/";
 }
 
 pub(crate) async fn sign_out(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<SignOutForm>,
+    CsrfForm(form): CsrfForm<SignOutForm>,
 ) -> Response {
-    if let Some(refused) = identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/") {
-        return refused;
-    }
     if let Some(token) = Identity::client_token(&headers)
         && let Err(error) = identity.sign_out(&token).await
     {

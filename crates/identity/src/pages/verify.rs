@@ -3,10 +3,10 @@
 //! `HttpOnly` cookie; the page never says whether the address has an account.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{html, message, see_other, unavailable};
@@ -210,9 +210,11 @@ pub(crate) async fn page(
 #[derive(Default, Deserialize)]
 pub(crate) struct CodeForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     code: String,
+}
+
+impl ProtectedForm for CodeForm {
+    const PAGE: &'static str = "/verify";
 }
 
 /// How a refused code is answered on a code page.
@@ -235,13 +237,8 @@ pub(crate) async fn submit(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    Form(form): Form<CodeForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/verify")
-    {
-        return refused;
-    }
     let Some(token) = Identity::verification_token(&headers) else {
         return see_other("/sign-in", &[]);
     };
@@ -298,22 +295,19 @@ impl Identity {
     }
 }
 
+/// A form with nothing but its token (the resend button).
 #[derive(Default, Deserialize)]
-pub(crate) struct PlainForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
+pub(crate) struct PlainForm {}
+
+impl ProtectedForm for PlainForm {
+    const PAGE: &'static str = "/sign-in";
 }
 
 pub(crate) async fn resend(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    Form(form): Form<PlainForm>,
+    CsrfForm(_): CsrfForm<PlainForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-in")
-    {
-        return refused;
-    }
     let all = [
         Purpose::SignUp,
         Purpose::SignIn,
@@ -350,24 +344,21 @@ pub(crate) async fn resend(
 #[derive(Default, Deserialize)]
 pub(crate) struct CodeRequestForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     redirect_url: String,
     #[serde(default)]
     email_address: String,
+}
+
+impl ProtectedForm for CodeRequestForm {
+    const PAGE: &'static str = "/sign-in";
 }
 
 pub(crate) async fn request_sign_in_code(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    Form(form): Form<CodeRequestForm>,
+    CsrfForm(form): CsrfForm<CodeRequestForm>,
 ) -> Response {
-    if let Some(refused) =
-        identity.refuse_forged_form(&headers, form.csrf_token.as_deref(), "/sign-in")
-    {
-        return refused;
-    }
     let ctx = identity.request_context(&headers, peer);
     let redirect = identity.safe_redirect(&form.redirect_url);
     match identity

@@ -93,7 +93,7 @@ fn from_row(row: &DbRow) -> Result<Verification, StoreError> {
     Ok(Verification {
         id: row.try_get("id")?,
         purpose: Purpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Migration(format!("unknown purpose {purpose}")))?,
+            .ok_or_else(|| StoreError::Invariant(format!("unknown purpose {purpose}")))?,
         user_id: row.try_get("user_id")?,
         email_address_id: row.try_get("email_address_id")?,
         email_address: row.try_get("email_address")?,

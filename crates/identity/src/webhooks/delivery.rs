@@ -16,7 +16,7 @@ use latchkey_protocol::webhook::sign_all;
 use latchkey_store::jobs::{Job, Lease, WorkerSettings, next_delay, retry_at};
 use latchkey_store::{Row as _, StoreError};
 
-use super::client;
+use super::{DeliveryStatus, client};
 use crate::state::Identity;
 
 /// Attempt bodies are kept up to this size.
@@ -328,11 +328,11 @@ impl Delivery {
         tx.execute(q).await?;
 
         let (status, next_attempt_at) = if outcome.succeeded() {
-            ("succeeded", now)
+            (DeliveryStatus::Succeeded, now)
         } else {
             match next_delay(&self.settings.schedule, attempt, outcome.retry_after) {
-                Some(delay) => ("pending", retry_at(now, delay)),
-                None => ("failed", now),
+                Some(delay) => (DeliveryStatus::Pending, retry_at(now, delay)),
+                None => (DeliveryStatus::Failed, now),
             }
         };
         let q = tx
@@ -343,7 +343,7 @@ impl Delivery {
             )
             .bind(&delivery.event_id)
             .bind(&delivery.endpoint_id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(attempt)
             .bind(next_attempt_at)
             .bind(now)
@@ -382,7 +382,7 @@ impl Delivery {
             attempt,
             http.status = outcome.status,
             error = outcome.error.as_deref(),
-            outcome = status,
+            outcome = status.as_str(),
             "webhook attempt"
         );
         Ok(())

@@ -4,6 +4,7 @@
 //! sealed under the master secret. Rotating adds a new current secret; the old one keeps
 //! signing, beside the new, for [`ROTATION_OVERLAP_MS`] so receivers can switch without gaps.
 
+use latchkey_protocol::clerk::EventType;
 use latchkey_protocol::webhook::SigningSecret;
 use latchkey_store::{DbRow, Row as _, StoreError, Tx};
 use serde::Serialize;
@@ -285,7 +286,12 @@ impl Identity {
         let id = match existing {
             Some(row) => row.try_get::<String, _>("id").map_err(StoreError::from)?,
             None => {
-                let types = ["user.created", "user.updated", "user.deleted"].map(str::to_owned);
+                let types = [
+                    EventType::UserCreated,
+                    EventType::UserUpdated,
+                    EventType::UserDeleted,
+                ]
+                .map(|kind| kind.as_str().to_owned());
                 let (endpoint, _) = insert_endpoint(self, &mut tx, None, &types, true).await?;
                 tracing::info!(endpoint.id = %endpoint.id, "registered the app's own webhook receiver");
                 endpoint.id

@@ -4,7 +4,7 @@
 use latchkey_store::{RowExt as _, StoreError};
 use serde::Serialize;
 
-use super::EndpointError;
+use super::{DeliveryStatus, EndpointError};
 use crate::state::Identity;
 
 /// A delivery as operators see it.
@@ -42,14 +42,16 @@ impl Identity {
         let queued = if failed_only {
             let q = tx
                 .query(
-                    "UPDATE identity_webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+                    "UPDATE identity_webhook_deliveries SET status = $4, attempts = 0, next_attempt_at = $2, \
                          lease_until = NULL, updated_at = $2 \
-                     WHERE endpoint_id = $1 AND status = 'failed' \
+                     WHERE endpoint_id = $1 AND status = $5 \
                        AND event_id IN (SELECT id FROM identity_events WHERE created_at >= $3)",
                 )
                 .bind(endpoint_id)
                 .bind(now)
-                .bind(since);
+                .bind(since)
+                .bind(DeliveryStatus::Pending.as_str())
+                .bind(DeliveryStatus::Failed.as_str());
             tx.execute(q).await?
         } else {
             let q = tx
@@ -151,13 +153,14 @@ async fn queue(
         .query(
             "INSERT INTO identity_webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, \
                  lease_until, last_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, 'pending', 0, $3, NULL, NULL, $3, $3) \
-             ON CONFLICT (event_id, endpoint_id) DO UPDATE SET status = 'pending', attempts = 0, \
+             VALUES ($1, $2, $4, 0, $3, NULL, NULL, $3, $3) \
+             ON CONFLICT (event_id, endpoint_id) DO UPDATE SET status = excluded.status, attempts = 0, \
                  next_attempt_at = excluded.next_attempt_at, lease_until = NULL, updated_at = excluded.updated_at",
         )
         .bind(event_id)
         .bind(endpoint_id)
-        .bind(now);
+        .bind(now)
+        .bind(DeliveryStatus::Pending.as_str());
     tx.execute(q).await?;
     Ok(1)
 }

@@ -3,13 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Session, User};
+use super::{EventType, Session, User};
 
 /// A parsed webhook event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The event type, e.g. `user.created`; an open set.
-    pub kind: String,
+    pub kind: EventType,
     /// When the event occurred, Unix milliseconds (normalised: see
     /// [`normalize_timestamp_ms`]); `None` if the sender left it out.
     pub timestamp_ms: Option<i64>,
@@ -73,7 +73,7 @@ pub enum EventError {
     #[error("\"timestamp\" is not a number")]
     BadTimestamp,
     #[error("the data of a {kind} event is invalid: {message}")]
-    InvalidData { kind: String, message: String },
+    InvalidData { kind: EventType, message: String },
 }
 
 #[derive(Deserialize)]
@@ -128,6 +128,7 @@ impl Event {
         let kind = envelope
             .kind
             .filter(|k| !k.is_empty())
+            .map(EventType::from)
             .ok_or(EventError::MissingType)?;
         let timestamp_ms = match envelope.timestamp {
             None | Some(Value::Null) => None,
@@ -146,8 +147,8 @@ impl Event {
             kind: kind.clone(),
             message: describe(&e),
         };
-        let data = match kind.as_str() {
-            "user.created" | "user.updated" => {
+        let data = match kind {
+            EventType::UserCreated | EventType::UserUpdated => {
                 let user: User = serde_json::from_str(data).map_err(invalid)?;
                 if user.id.is_empty() {
                     return Err(EventError::InvalidData {
@@ -157,7 +158,7 @@ impl Event {
                 }
                 EventData::User(Box::new(user))
             }
-            "user.deleted" => {
+            EventType::UserDeleted => {
                 let stub: DeletedObject = serde_json::from_str(data).map_err(invalid)?;
                 if stub.id.as_deref().is_none_or(str::is_empty) {
                     return Err(EventError::InvalidData {
@@ -167,7 +168,7 @@ impl Event {
                 }
                 EventData::UserDeleted(stub)
             }
-            k if k.starts_with("session.") => {
+            ref session if session.is_session() => {
                 EventData::Session(Box::new(serde_json::from_str(data).map_err(invalid)?))
             }
             _ => EventData::Other(serde_json::from_str(data).map_err(invalid)?),

@@ -8,6 +8,7 @@
 //! latchkey's identity part can emit exactly what Clerk would.
 
 mod event;
+mod event_type;
 mod session;
 mod user;
 
@@ -15,6 +16,7 @@ pub use event::{
     DeletedObject, Event, EventAttributes, EventData, EventError, HttpRequest,
     describe as describe_json_error, normalize_timestamp_ms,
 };
+pub use event_type::EventType;
 pub use session::{Session, SessionActivity};
 pub use user::{EmailAddress, User, Verification};
 

@@ -235,10 +235,16 @@ pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
             404,
         )
         .await;
-    // And forms without a token are refused.
-    owner
+    // And forms without a token are refused, with the same page as the identity part's forms.
+    let refused = owner
         .post_form(&format!("/dashboard/notes/{id}/delete"), &[], 403)
         .await;
+    let page = refused.text();
+    assert!(
+        page.contains("<h1>Request refused</h1>") && page.contains("security token"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/dashboard/notes\""), "{page}");
 
     let me: Value = owner
         .request(reqwest::Method::GET, "/api/me")

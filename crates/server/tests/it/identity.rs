@@ -230,6 +230,7 @@ pub async fn forms_without_a_csrf_token_or_from_other_sites_are_refused(ctx: Tes
         .expect(403)
         .await;
     assert!(reply.text().contains("another site"));
+    assert!(reply.text().contains("<h1>Request refused</h1>"));
     browser
         .request(reqwest::Method::POST, "/user/delete")
         .header("sec-fetch-site", "cross-site")
