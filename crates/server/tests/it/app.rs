@@ -54,11 +54,24 @@ pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestConte
     );
     let dashboard = browser.get("/dashboard", 200).await;
     assert!(dashboard.text().contains("dash@example.com"));
-    let me: Value = browser
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(200)
-        .await
-        .json();
+    // The row may be provisioned before the verification's `user.updated` arrives; compare the
+    // two routes once it has (both read the same row).
+    let started = std::time::Instant::now();
+    let me: Value = loop {
+        let me: Value = browser
+            .request(reqwest::Method::GET, "/api/me")
+            .expect(200)
+            .await
+            .json();
+        if me["user"]["email_verified"] == true {
+            break me;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the verified address never reached the app: {me}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(me["user"]["email"], "dash@example.com");
     assert!(me["user"]["id"].as_str().unwrap().starts_with("usr_"));
     assert!(
