@@ -4,19 +4,16 @@
 //! It never reads or writes the app's tables and does not depend on the app part: what the app
 //! learns about identities, it learns through the protocol (events, tokens, the management API).
 
-pub mod account;
-pub mod admin;
-mod api;
-pub mod auth;
 pub mod background;
-pub mod bapi;
 pub mod context;
 pub mod events;
 pub mod flows;
+pub mod web;
 pub mod keys;
+pub mod lockout;
 pub mod mail;
-mod pages;
 pub mod passwords;
+pub mod secret_keys;
 pub mod secrets;
 pub mod sessions;
 mod state;
@@ -25,13 +22,11 @@ pub mod users;
 pub mod verifications;
 pub mod webhooks;
 
-use axum::Router;
-use axum::extract::State;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use latchkey_store::{Migration, MigrationSet};
 
-pub use state::{Identity, IdentityConfig, SESSION_TOKEN_SECS};
+pub use web::router;
+pub use sessions::token::SESSION_TOKEN_SECS;
+pub use state::{Identity, IdentityConfig};
 
 /// The identity part's schema changes, versions 2000 to 2999.
 pub const MIGRATIONS: MigrationSet = &[
@@ -51,27 +46,6 @@ pub const MIGRATIONS: MigrationSet = &[
         include_str!("../migrations/2003_email.sql"),
     ),
 ];
-
-/// The identity's routes: pages and the JWKS.
-pub fn router(identity: Identity) -> Router {
-    Router::new()
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/v1/me", get(api::me))
-        .route(
-            "/v1/client/session-token",
-            axum::routing::post(api::session_token),
-        )
-        .with_state(identity.clone())
-        .merge(bapi::router(identity.clone()))
-        .merge(pages::router(identity))
-}
-
-async fn jwks(State(identity): State<Identity>) -> impl IntoResponse {
-    (
-        [(http::header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(identity.keys().jwks()),
-    )
-}
 
 #[cfg(test)]
 mod migration_tests {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use latchkey_protocol::jwt::SessionClaims;
 use latchkey_store::Db;
 use latchkey_store::jobs::Wake;
 use latchkey_web::csrf::Csrf;
@@ -10,7 +9,6 @@ use latchkey_web::csrf::Csrf;
 use crate::keys::{KeysError, SigningKeys};
 use crate::passwords::PasswordHasher;
 use crate::secrets::MasterKey;
-use crate::sessions::SessionRecord;
 use crate::throttle::Limit;
 
 /// The instance id, created once and shared by every instance on the database.
@@ -26,9 +24,6 @@ async fn instance_id(db: &Db) -> Result<String, KeysError> {
     tx.commit().await?;
     Ok(value)
 }
-
-/// Lifetime of a session token (`exp - iat`), as Clerk mints them.
-pub const SESSION_TOKEN_SECS: i64 = 60;
 
 /// How the identity part behaves.
 #[derive(Debug, Clone)]
@@ -212,25 +207,5 @@ impl Identity {
     #[must_use]
     pub fn keys(&self) -> &SigningKeys {
         &self.inner.keys
-    }
-
-    /// A 60-second session token for `session`, as Clerk mints them. The RSA signature costs
-    /// over half a millisecond of CPU, so it is made on the blocking pool, not on a thread that
-    /// serves requests.
-    pub async fn mint_session_token(&self, session: &SessionRecord) -> String {
-        let now = self.inner.config.clock.now_secs();
-        let mut claims = SessionClaims::new(session.user_id.clone(), now + SESSION_TOKEN_SECS);
-        claims.sid = Some(session.id.clone());
-        claims.iss = Some(self.inner.config.issuer());
-        claims.azp = Some(self.inner.config.origin());
-        claims.iat = Some(now);
-        claims.nbf = Some(now - 10);
-        claims.v = Some(2);
-        claims.jti = Some(latchkey_protocol::id::new_id("jti"));
-        let key = self.inner.keys.current();
-        match tokio::task::spawn_blocking(move || key.sign(&claims)).await {
-            Ok(token) => token,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
     }
 }

@@ -1,15 +1,27 @@
-//! The flows that go through a mailed code: verified sign-up, sign-in by code (and a password
-//! sign-in of an account that never verified its address), password reset, and adding an
-//! address on the account page. What they share lives here: opening a verification and mailing
-//! its code, checking a typed code, and the per-address limit on mail.
+//! The use cases: what people and operators do with accounts, one module each. Every one takes
+//! the [`Identity`] as its context and commits each change in one transaction with its events.
+//!
+//! - `sign_up`, `sign_in` (password), `sign_in_code`, `reset`: getting in.
+//! - `addresses`: adding, verifying, choosing and removing email addresses.
+//! - `account`: the profile, the password, deleting the account.
+//! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
+//!
+//! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
+//! of an account that never verified its address), password reset, and adding an address. What
+//! they share lives here: opening a verification and mailing its code, checking a typed code,
+//! and the per-address limit on mail.
 //!
 //! None of them tells whether an address has an account. An unknown address (or, at sign-up, a
 //! taken one) gets a stand-in verification written the same way in the same transaction shape,
 //! and the same answer; only the mail differs, which only the address's owner can read.
 
-mod emails;
-mod reset;
-mod sign_in;
+pub mod account;
+pub mod addresses;
+pub mod admin;
+pub mod admin_changes;
+pub mod reset;
+pub mod sign_in;
+pub mod sign_in_code;
 pub mod sign_up;
 
 use hmac::{KeyInit as _, Mac as _};
@@ -21,10 +33,10 @@ use crate::mail::MailKind;
 use crate::passwords::PolicyError;
 use crate::state::Identity;
 use crate::throttle::{self, Limit};
-use crate::users::{emails as user_emails, validate};
+use crate::users::{addresses, validate};
 use crate::verifications::{self, BrowserToken, Code, Key, NewVerification, Purpose, Refused};
 
-pub use emails::{EmailError, MAX_PENDING};
+pub use addresses::{EmailError, MAX_PENDING};
 pub use sign_up::{SignUp, SignUpError};
 
 /// An email address id no row has (ids are `idn_` + random): what a stand-in's statements
@@ -117,13 +129,10 @@ fn tries(n: i64) -> String {
 
 impl From<crate::passwords::HashError> for CodeError {
     fn from(error: crate::passwords::HashError) -> Self {
-        use crate::passwords::HashError;
-        match error {
-            HashError::Busy | HashError::Stopped => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "password hashing failed");
-                Self::Internal
-            }
+        if crate::passwords::busy(&error) {
+            Self::Busy
+        } else {
+            Self::Internal
         }
     }
 }
@@ -250,7 +259,7 @@ impl Identity {
     ) -> Result<(), StoreError> {
         if to.purpose != Purpose::ResetPassword {
             let email_id = to.email_address_id.unwrap_or(STAND_IN_EMAIL_ID);
-            user_emails::code_sent(tx, email_id, to.expire_at).await?;
+            addresses::code_sent(tx, email_id, to.expire_at).await?;
         }
         let mail = code_mail(to.purpose, code);
         if to.email_address_id.is_some() {
@@ -330,7 +339,7 @@ impl Identity {
         // A stand-in's code went to nobody: even a lucky guess verifies nothing.
         if !matches || verification.email_address_id.is_none() {
             if let Some(email_id) = &verification.email_address_id {
-                user_emails::record_attempts(tx, email_id, verification.attempts).await?;
+                addresses::record_attempts(tx, email_id, verification.attempts).await?;
             }
             return Ok(Err(CodeError::Wrong {
                 remaining: verification.attempts_left(),

@@ -8,7 +8,7 @@ use crate::passwords::{Password, check_new_password};
 use crate::sessions::EndReason;
 use crate::state::Identity;
 use crate::throttle;
-use crate::users::{self, emails as user_emails};
+use crate::users::{self, addresses};
 use crate::verifications::{self, BrowserToken, Code, Key, Purpose};
 use latchkey_protocol::clerk::EventType;
 
@@ -89,7 +89,7 @@ impl Identity {
         }
         // The code proved the address is theirs.
         if let Some(email_id) = &verification.email_address_id {
-            user_emails::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
+            addresses::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
         }
         throttle::clear(&mut tx, &self.account_bucket(&normalized)).await?;
         let ended = self

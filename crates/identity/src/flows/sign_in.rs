@@ -1,209 +1,155 @@
-//! Signing in with a mailed code: asking for one (passwordless, or after the right password on
-//! an account that never verified its address), and entering it, which verifies the address
-//! (if it was not yet) and starts the session. A sign-up's code ends the same way.
+//! Signing in with an email address and a password.
+//!
+//! Credential failures all read the same ("the email or password is incorrect") whether the
+//! address exists or not, and unknown addresses cost a full password verification against a
+//! dummy hash. Attempts are counted before the password is checked, so parallel guesses cannot
+//! exceed the lockout limit. An account whose address was never verified is sent a code
+//! instead of a session (see `flows::sign_in_code`).
 
-use latchkey_protocol::clerk::EventType;
-use latchkey_store::{StoreError, Tx};
+use latchkey_store::StoreError;
 
-use super::{CodeError, Opening, Pending, RequestError};
-use crate::account::SignedIn;
 use crate::context::RequestContext;
-use crate::sessions::ClientToken;
+use crate::flows::{Pending, RequestError};
+use crate::passwords::{self, HashError, Password};
+use crate::sessions::{ClientToken, SignedIn};
 use crate::state::Identity;
-use crate::users::{self, Credentials, emails as user_emails, validate};
-use crate::verifications::{self, BrowserToken, Code, Key, Purpose, Verification};
+use crate::throttle::{self, Limit};
+use crate::users::{self, validate};
+
+/// How a sign-in with the right password ends.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    SignedIn(Box<SignedIn>),
+    /// The account never verified its address: a code was mailed to it, to be entered at
+    /// `/verify` before any session starts.
+    VerifyEmail(Pending),
+}
+
+/// Why sign-in was refused. The messages are what people see.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("The email address or password is incorrect.")]
+    InvalidCredentials,
+    #[error("This account is locked after too many failed sign-in attempts. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Locked { retry_after_secs: u64 },
+    #[error("This account is banned. Contact the site's operator.")]
+    Banned,
+    #[error("Too many sign-in attempts from your network. Try again in {} minutes.", minutes(*retry_after_secs))]
+    Throttled { retry_after_secs: u64 },
+    #[error("Too many emails were sent to this address. Try again in {} minutes.", minutes(*retry_after_secs))]
+    TooManyMails { retry_after_secs: u64 },
+    #[error("The service is busy; try again in a moment.")]
+    Busy,
+    #[error("Something went wrong on our side; it has been logged.")]
+    Internal,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn minutes(seconds: u64) -> u64 {
+    seconds.div_ceil(60).max(1)
+}
+
+impl From<HashError> for SignInError {
+    fn from(error: HashError) -> Self {
+        if passwords::busy(&error) {
+            Self::Busy
+        } else {
+            Self::Internal
+        }
+    }
+}
 
 impl Identity {
-    /// Mails a sign-in code to `email_address` if it signs in to an account; otherwise writes
-    /// a stand-in and mails nothing. The answer is the same.
+    /// Signs in with an email address and password, ending the browser's previous session; an
+    /// account whose address was never verified is sent a code instead. `redirect_url` (a
+    /// checked same-origin path, or empty) is kept for after the code.
     ///
     /// # Errors
-    /// See [`RequestError`].
-    pub async fn request_sign_in_code(
+    /// See [`SignInError`].
+    pub async fn sign_in(
         &self,
         email_address: &str,
-        redirect_url: &str,
-        ctx: &RequestContext,
-    ) -> Result<Pending, RequestError> {
-        self.request_code(Purpose::SignIn, email_address, redirect_url, ctx)
-            .await
-    }
-
-    /// Opens a sign-in or reset verification for whatever account `email_address` signs in
-    /// to, or a stand-in.
-    pub(crate) async fn request_code(
-        &self,
-        purpose: Purpose,
-        email_address: &str,
-        redirect_url: &str,
-        ctx: &RequestContext,
-    ) -> Result<Pending, RequestError> {
-        let email = validate::email(email_address)?;
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now).await? {
-            tx.commit().await?;
-            return Err(RequestError::Throttled { retry_after_secs });
-        }
-        if let Err(refused) = self.take_mail_slot(&mut tx, &email.normalized, now).await? {
-            tx.commit().await?;
-            return Err(refused);
-        }
-        let credentials = users::credentials_by_email(&mut tx, &email.normalized).await?;
-        let token = BrowserToken::generate();
-        let opening = match &credentials {
-            Some(found) => Opening {
-                purpose,
-                token: Some(&token),
-                user_id: Some(&found.user_id),
-                email_address_id: Some(&found.email_address_id),
-                address: &found.email_address,
-                redirect_url,
-            },
-            None => Opening {
-                purpose,
-                token: Some(&token),
-                user_id: None,
-                email_address_id: None,
-                address: &email.address,
-                redirect_url,
-            },
-        };
-        self.open_verification(&mut tx, opening, now).await?;
-        tx.commit().await?;
-        tracing::info!(purpose = purpose.as_str(), "code requested");
-        Ok(Pending { token, purpose })
-    }
-
-    /// In `tx`: mails a sign-in code to the address `credentials` signed in with (the right
-    /// password on an account that never verified it).
-    pub(crate) async fn open_sign_in_code(
-        &self,
-        tx: &mut Tx,
-        credentials: &Credentials,
-        redirect_url: &str,
-        now: i64,
-    ) -> Result<Result<Pending, RequestError>, StoreError> {
-        let normalized = credentials.email_address.to_lowercase();
-        if let Err(refused) = self.take_mail_slot(tx, &normalized, now).await? {
-            return Ok(Err(refused));
-        }
-        let token = BrowserToken::generate();
-        let opening = Opening {
-            purpose: Purpose::SignInWithPassword,
-            token: Some(&token),
-            user_id: Some(&credentials.user_id),
-            email_address_id: Some(&credentials.email_address_id),
-            address: &credentials.email_address,
-            redirect_url,
-        };
-        self.open_verification(tx, opening, now).await?;
-        Ok(Ok(Pending {
-            token,
-            purpose: Purpose::SignInWithPassword,
-        }))
-    }
-
-    /// The unused verification behind a browser's cookie, if any.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn pending_verification(
-        &self,
-        token: &BrowserToken,
-    ) -> Result<Option<Verification>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let found = verifications::find(&mut tx, Key::Token(token)).await?;
-        tx.commit().await?;
-        Ok(found.filter(|v| v.consumed_at.is_none()))
-    }
-
-    /// Sends the verification behind a browser's cookie a new code.
-    ///
-    /// # Errors
-    /// See [`RequestError`].
-    pub async fn resend_code(&self, token: &BrowserToken) -> Result<Purpose, RequestError> {
-        self.renew_verification(Key::Token(token), self.now_ms())
-            .await
-    }
-
-    /// Checks the code of a sign-up or sign-in; if right, verifies the address (if it was not
-    /// yet) and starts a session, ending the browser's previous one. Returns the session and
-    /// where to go.
-    ///
-    /// # Errors
-    /// See [`CodeError`]. A wrong code still counts.
-    pub async fn sign_in_with_code(
-        &self,
-        token: &BrowserToken,
-        code: &str,
+        password: Password,
         previous: Option<&ClientToken>,
+        redirect_url: &str,
         ctx: &RequestContext,
-    ) -> Result<(SignedIn, String), CodeError> {
-        let code = Code::parse(code).ok_or(CodeError::Malformed)?;
+    ) -> Result<SignInOutcome, SignInError> {
+        let normalized = validate::email(email_address).map(|e| e.normalized).ok();
         let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
-        match verifications::find(&mut tx, Key::Token(token)).await? {
-            Some(v)
-                if matches!(
-                    v.purpose,
-                    Purpose::SignUp | Purpose::SignIn | Purpose::SignInWithPassword
-                ) => {}
-            _ => return Err(CodeError::Ended),
-        }
-        if let Some(retry_after_secs) = self.take_ip_slot(&mut tx, ctx, now).await? {
-            tx.commit().await?;
-            return Err(CodeError::Throttled { retry_after_secs });
-        }
-        let verification = match self
-            .check_code(&mut tx, Key::Token(token), &code, now)
-            .await?
-        {
-            Ok(verification) => verification,
-            Err(refused) => {
+        if let Some(ip) = ctx.throttle_key() {
+            let attempt = throttle::take(
+                &mut tx,
+                &format!("signin-ip:{ip}"),
+                self.inner.config.sign_in_ip_limit,
+                now,
+            )
+            .await?;
+            if attempt.refused() {
                 tx.commit().await?;
-                return Err(refused);
+                return Err(SignInError::Throttled {
+                    retry_after_secs: attempt.retry_after_secs(now),
+                });
             }
-        };
-        let user = match &verification.user_id {
-            Some(id) => users::get(&mut tx, id).await?,
-            None => None,
-        };
-        let Some(user) = user else {
-            return Err(CodeError::Ended);
-        };
-        if user.banned_at.is_some() {
-            tx.commit().await?;
-            tracing::info!(user.id = %user.id, "code sign-in refused: banned");
-            return Err(CodeError::Banned);
         }
-        if let Some(email_id) = &verification.email_address_id
-            && user_emails::mark_verified(&mut tx, email_id, verification.attempts, now)
-                .await?
-                .is_some()
-        {
-            // An account whose primary address was never verified was made by someone who
-            // never proved it was theirs, and so was its password: whoever proves the address
-            // by code alone takes the account over without it, or the maker could sign in
-            // later with the password they chose (account pre-hijacking). A password given in
-            // this same flow (`SignInWithPassword`) or at sign-up is the prover's and stays.
-            if verification.purpose == Purpose::SignIn
-                && user.has_password
-                && user.primary_email_address_id.as_deref() == Some(email_id.as_str())
-            {
-                users::set_password(&mut tx, &user.id, None, now)
-                    .await
-                    .map_err(|error| match error {
-                        users::AccountError::Store(error) => CodeError::Store(error),
-                        _ => CodeError::Ended,
-                    })?;
-                tracing::info!(user.id = %user.id, "password of an unproven account removed");
+        let (credentials, bucket) = match &normalized {
+            Some(email) => {
+                let bucket = self.account_bucket(email);
+                let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
+                if attempt.refused() {
+                    tx.commit().await?;
+                    return Err(SignInError::Locked {
+                        retry_after_secs: attempt.retry_after_secs(now),
+                    });
+                }
+                (
+                    users::credentials_by_email(&mut tx, email).await?,
+                    Some(bucket),
+                )
             }
-            self.emit_user(&mut tx, EventType::UserUpdated, &user.id, Some(ctx))
+            None => (None, None),
+        };
+        tx.commit().await?;
+
+        let stored = credentials
+            .as_ref()
+            .and_then(|c| c.password_hash.as_deref());
+        let matches = self.inner.hasher.verify(password, stored).await?;
+        let Some(credentials) = credentials.filter(|_| matches) else {
+            tracing::info!("sign-in refused: wrong credentials");
+            return Err(SignInError::InvalidCredentials);
+        };
+        if credentials.banned {
+            tracing::info!(user.id = %credentials.user_id, "sign-in refused: banned");
+            return Err(SignInError::Banned);
+        }
+
+        let now = self.now_ms();
+        let mut tx = self.inner.db.begin().await?;
+        if let Some(bucket) = &bucket {
+            throttle::clear(&mut tx, bucket).await?;
+        }
+        if !credentials.email_verified {
+            let opened = self
+                .open_sign_in_code(&mut tx, &credentials, redirect_url, now)
                 .await?;
-            tracing::info!(user.id = %user.id, "email address verified");
+            tx.commit().await?;
+            return match opened {
+                Ok(pending) => {
+                    tracing::info!(user.id = %credentials.user_id, "sign-in waits for the address to be verified");
+                    Ok(SignInOutcome::VerifyEmail(pending))
+                }
+                Err(RequestError::TooManyMails { retry_after_secs }) => {
+                    Err(SignInError::TooManyMails { retry_after_secs })
+                }
+                Err(RequestError::Store(error)) => Err(error.into()),
+                Err(_) => Err(SignInError::Internal),
+            };
         }
-        let signed = self.open_session(tx, &user.id, previous, ctx, now).await?;
-        Ok((signed, verification.redirect_url))
+        let signed = self
+            .open_session(tx, &credentials.user_id, previous, ctx, now)
+            .await?;
+        Ok(SignInOutcome::SignedIn(Box::new(signed)))
     }
 }

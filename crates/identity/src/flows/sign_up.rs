@@ -14,7 +14,7 @@ use crate::mail::MailKind;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::state::Identity;
 use crate::throttle;
-use crate::users::{self, AccountError, NewUser, emails as user_emails, validate};
+use crate::users::{self, AccountError, NewUser, addresses, validate};
 use crate::verifications::{self, BrowserToken, Purpose};
 
 /// What the sign-up form collects.
@@ -49,12 +49,10 @@ pub enum SignUpError {
 
 impl From<HashError> for SignUpError {
     fn from(error: HashError) -> Self {
-        match error {
-            HashError::Busy | HashError::Stopped => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "password hashing failed");
-                Self::Internal
-            }
+        if crate::passwords::busy(&error) {
+            Self::Busy
+        } else {
+            Self::Internal
         }
     }
 }
@@ -156,7 +154,7 @@ impl Identity {
             address: &email.address,
             redirect_url: &checked.redirect_url,
         };
-        if let Some(owner) = user_emails::owner(&mut tx, &email.normalized).await? {
+        if let Some(owner) = addresses::owner(&mut tx, &email.normalized).await? {
             self.open_verification(&mut tx, opening, now).await?;
             self.queue_mail(
                 &mut tx,
@@ -201,14 +199,14 @@ impl Identity {
     }
 
     /// Frees `normalized` if someone added it but never verified it in time (see
-    /// [`user_emails::release_if_stale`]), telling the holder's receivers.
+    /// [`addresses::release_if_stale`]), telling the holder's receivers.
     pub(crate) async fn release_stale_address(
         &self,
         tx: &mut latchkey_store::Tx,
         normalized: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        if let Some((holder, email_id)) = user_emails::release_if_stale(tx, normalized, now).await?
+        if let Some((holder, email_id)) = addresses::release_if_stale(tx, normalized, now).await?
         {
             verifications::detach_address(tx, &email_id).await?;
             self.emit_user(tx, EventType::UserUpdated, &holder, None)

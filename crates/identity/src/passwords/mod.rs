@@ -57,3 +57,14 @@ impl std::fmt::Debug for Password {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether a hashing failure is only the hasher being busy or stopping (worth a "try again"),
+/// logging any other failure: a corrupt stored hash or a broken worker is a bug to look at.
+pub(crate) fn busy(error: &HashError) -> bool {
+    if matches!(error, HashError::Busy | HashError::Stopped) {
+        true
+    } else {
+        tracing::error!(error = %error, "password hashing failed");
+        false
+    }
+}

@@ -6,7 +6,8 @@
 
 mod clerk_json;
 mod credentials;
-pub mod emails;
+pub mod addresses;
+pub mod metadata;
 mod query;
 pub mod validate;
 

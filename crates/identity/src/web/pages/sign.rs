@@ -8,7 +8,7 @@ use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{html, message, redirect_query, see_other, unavailable};
-use crate::account::{SignInError, SignInOutcome};
+use crate::flows::sign_in::{SignInError, SignInOutcome};
 use crate::context::Peer;
 use crate::flows::sign_up::{SignUp, SignUpError};
 use crate::passwords::Password;

@@ -5,6 +5,11 @@
 //! use pushes `expire_at` out by the lifetime) or is ended, revoked or removed; only an active,
 //! unexpired session lets a browser in or gets a new session token minted.
 
+pub mod lifecycle;
+pub mod token;
+
+pub use lifecycle::SignedIn;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_protocol::clerk;

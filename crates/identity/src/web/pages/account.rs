@@ -8,7 +8,7 @@ use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{format_utc, html, see_other, unavailable};
-use crate::account::ChangeError;
+use crate::flows::account::ChangeError;
 use crate::passwords::Password;
 use crate::sessions::{self, SessionRecord};
 use crate::state::Identity;

@@ -7,7 +7,7 @@ use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 use serde_json::Value;
 
-use crate::account::ChangeError;
+use crate::flows::account::ChangeError;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::sessions::EndReason;
 use crate::state::Identity;
@@ -38,12 +38,10 @@ pub enum AdminError {
 
 impl From<HashError> for AdminError {
     fn from(error: HashError) -> Self {
-        match error {
-            HashError::Busy | HashError::Stopped => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "password hashing failed");
-                Self::Internal
-            }
+        if crate::passwords::busy(&error) {
+            Self::Busy
+        } else {
+            Self::Internal
         }
     }
 }

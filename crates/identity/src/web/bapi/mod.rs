@@ -9,9 +9,7 @@
 //! secret keys, passwords or email addresses.
 
 mod auth;
-mod changes;
 mod error;
-pub mod keys;
 mod params;
 mod sessions;
 mod users;
@@ -34,7 +32,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 #[derive(Clone)]
 pub(crate) struct Bapi {
     identity: Identity,
-    keys: Arc<keys::KeyCache>,
+    keys: Arc<crate::secret_keys::KeyCache>,
     limiter: Arc<auth::RateLimiter>,
 }
 
@@ -110,7 +108,7 @@ fn add(router: Router<Bapi>, routes: Vec<Route>) -> Router<Bapi> {
 pub fn router(identity: Identity) -> Router {
     let state = Bapi {
         identity,
-        keys: Arc::new(keys::KeyCache::default()),
+        keys: Arc::new(crate::secret_keys::KeyCache::default()),
         limiter: Arc::new(auth::RateLimiter::new(RATE_LIMIT)),
     };
     let protected = add(Router::new(), authenticated()).route_layer(

@@ -3,7 +3,7 @@
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
-mod emails;
+mod addresses;
 mod mailbox;
 mod reset;
 mod sign;
@@ -32,12 +32,12 @@ pub fn router(identity: Identity) -> Router {
         )
         .route("/reset-password", get(reset::reset_page).post(reset::reset))
         .route("/user", get(account::page))
-        .route("/user/emails", post(emails::add))
-        .route("/user/emails/verify", post(emails::verify))
-        .route("/user/emails/resend", post(emails::resend))
-        .route("/user/emails/cancel", post(emails::cancel))
-        .route("/user/emails/primary", post(emails::primary))
-        .route("/user/emails/remove", post(emails::remove))
+        .route("/user/emails", post(addresses::add))
+        .route("/user/emails/verify", post(addresses::verify))
+        .route("/user/emails/resend", post(addresses::resend))
+        .route("/user/emails/cancel", post(addresses::cancel))
+        .route("/user/emails/primary", post(addresses::primary))
+        .route("/user/emails/remove", post(addresses::remove))
         .route("/user/profile", post(account::save_profile))
         .route("/user/password", post(account::change_password))
         .route("/user/sessions/revoke", post(account::revoke_session))

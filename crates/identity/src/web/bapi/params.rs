@@ -9,13 +9,10 @@ use http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::error::BapiError;
+use crate::users::metadata::MAX_METADATA_BYTES;
 
 /// Most values one array query parameter may carry (Clerk's limit).
 pub const MAX_VALUES: usize = 100;
-
-/// Most bytes one kind of metadata may take as JSON (Clerk's documented limit is 8 KB). Each
-/// user's events carry all three, and receivers cap bodies (latchkey's at 1 MiB).
-pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// Longest `external_id`, in characters.
 pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
@@ -212,23 +209,6 @@ impl Body {
     }
 }
 
-/// Deep-merges `patch` into `target` as Clerk's metadata PATCH does: objects merge key by key,
-/// `null` removes a key, anything else replaces.
-pub(crate) fn merge(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(&key);
-                } else {
-                    merge(target.entry(key).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,12 +282,5 @@ mod tests {
         assert_eq!(body.strings("email_address").unwrap(), ["a@b.co"]);
         assert!(Body::parse(b"[1]").is_err());
         assert!(Body::parse(b"").unwrap().string("x").unwrap().is_none());
-    }
-
-    #[test]
-    fn metadata_merges_deeply_and_null_removes() {
-        let mut target = json!({"a": {"b": 1, "c": 2}, "d": 3});
-        merge(&mut target, json!({"a": {"b": 9, "c": null}, "e": [1]}));
-        assert_eq!(target, json!({"a": {"b": 9}, "d": 3, "e": [1]}));
     }
 }

@@ -13,8 +13,8 @@ use latchkey_store::StoreError;
 use latchkey_web::ErrorChain;
 use serde_json::{Value, json};
 
-use crate::account::ChangeError;
-use crate::admin::AdminError;
+use crate::flows::account::ChangeError;
+use crate::flows::admin::AdminError;
 use crate::passwords::PolicyError;
 use crate::users::validate::FieldError;
 use crate::webhooks::EndpointError;

@@ -13,8 +13,8 @@ use super::Bapi;
 use super::changes::{MetadataChange, UserUpdate};
 use super::error::BapiError;
 use super::params::{Body, MAX_EXTERNAL_ID_CHARS, Query};
-use crate::account::ChangeError;
-use crate::admin::{AdminError, CreateUser};
+use crate::flows::account::ChangeError;
+use crate::flows::admin::{AdminError, CreateUser};
 use crate::passwords::Password;
 use crate::users::{self, ListQuery, OrderBy, ProfileChange, UserRecord, validate};
 

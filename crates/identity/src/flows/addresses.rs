@@ -11,7 +11,7 @@ use latchkey_store::StoreError;
 use super::{CodeError, Opening, RequestError};
 use crate::mail::MailKind;
 use crate::state::Identity;
-use crate::users::{UserRecord, emails as user_emails, validate};
+use crate::users::{UserRecord, addresses, validate};
 use crate::verifications::{self, Code, Key, Purpose, Verification};
 
 /// Addresses waiting for a code, at most, per user.
@@ -93,7 +93,7 @@ impl Identity {
         self.release_stale_address(&mut tx, &email.normalized, now)
             .await?;
         let expire_at = now + self.inner.config.email_code_lifetime_ms;
-        let added = user_emails::add(&mut tx, &user.id, &email, expire_at, now).await?;
+        let added = addresses::add(&mut tx, &user.id, &email, expire_at, now).await?;
         let opening = Opening {
             purpose: Purpose::AddEmail,
             token: None,
@@ -141,7 +141,7 @@ impl Identity {
             }
         };
         if let Some(email_id) = &verification.email_address_id
-            && user_emails::mark_verified(&mut tx, email_id, verification.attempts, now)
+            && addresses::mark_verified(&mut tx, email_id, verification.attempts, now)
                 .await?
                 .is_some()
         {
@@ -195,7 +195,7 @@ impl Identity {
         };
         verifications::delete(&mut tx, &found.id).await?;
         if let Some(email_id) = &found.email_address_id
-            && user_emails::remove(&mut tx, user_id, email_id, now).await?
+            && addresses::remove(&mut tx, user_id, email_id, now).await?
         {
             self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
                 .await?;
@@ -211,8 +211,8 @@ impl Identity {
     pub async fn set_primary_email(&self, user_id: &str, email_id: &str) -> Result<(), EmailError> {
         let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
-        match user_emails::set_primary(&mut tx, user_id, email_id, now).await? {
-            user_emails::Primary::Changed { previous } => {
+        match addresses::set_primary(&mut tx, user_id, email_id, now).await? {
+            addresses::Primary::Changed { previous } => {
                 if let Some(previous) = previous {
                     self.queue_mail(&mut tx, &previous, Some(user_id), &MailKind::PrimaryChanged)
                         .await?;
@@ -223,8 +223,8 @@ impl Identity {
                 tracing::info!(user.id = %user_id, "primary address changed");
                 Ok(())
             }
-            user_emails::Primary::Unchanged => Ok(()),
-            user_emails::Primary::Refused => Err(EmailError::NotFound),
+            addresses::Primary::Unchanged => Ok(()),
+            addresses::Primary::Refused => Err(EmailError::NotFound),
         }
     }
 
@@ -238,7 +238,7 @@ impl Identity {
         }
         let now = self.now_ms();
         let mut tx = self.inner.db.begin().await?;
-        if !user_emails::remove(&mut tx, &user.id, email_id, now).await? {
+        if !addresses::remove(&mut tx, &user.id, email_id, now).await? {
             return Err(EmailError::NotFound);
         }
         verifications::detach_address(&mut tx, email_id).await?;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Bapi;
 use super::error::BapiError;
 use super::params::Query;
-use crate::account::ChangeError;
+use crate::flows::account::ChangeError;
 use crate::sessions;
 
 type Answer = Result<Json<Value>, BapiError>;

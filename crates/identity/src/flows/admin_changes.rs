@@ -6,12 +6,12 @@
 use latchkey_protocol::clerk::EventType;
 use serde_json::Value;
 
-use super::params::merge;
-use crate::admin::AdminError;
+use crate::flows::admin::AdminError;
 use crate::passwords::{Password, check_new_password};
 use crate::sessions::EndReason;
 use crate::state::Identity;
 use crate::users::validate::FieldError;
+use crate::users::metadata::merge;
 use crate::users::{self, ProfileChange, UserRecord};
 
 /// What `PATCH /v1/users/{id}` changes.
@@ -135,7 +135,7 @@ impl Identity {
         ] {
             if let Some(merged) = merged
                 && serde_json::to_vec(merged).map_or(usize::MAX, |b| b.len())
-                    > super::params::MAX_METADATA_BYTES
+                    > users::metadata::MAX_METADATA_BYTES
             {
                 return Err(AdminError::Field(FieldError {
                     field: name,

@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, header};
 use latchkey_protocol::jwt::{VerifyOptions, verify_session_token};
 use latchkey_web::cookies;
 
-use crate::account::SignedIn;
+use crate::sessions::SignedIn;
 use crate::sessions::{ClientToken, SessionRecord};
 use crate::state::Identity;
 use crate::users::UserRecord;
