@@ -62,10 +62,9 @@ impl Background {
         let keys = Periodic::new(KeyReload(identity.keys().clone()), RELOAD_EVERY, false);
         let key_settings = keys.settings(PERIODIC_DRAIN);
         Ok(Self {
-            delivery: Worker::new(delivery, delivery_settings)
-                .woken_by(identity.inner.outbox.clone()),
+            delivery: Worker::new(delivery, delivery_settings).woken_by(identity.outbox().clone()),
             mail: Worker::new(mail, MailJob::worker_settings())
-                .woken_by(identity.inner.mail_outbox.clone()),
+                .woken_by(identity.mail_outbox().clone()),
             sweeps: Worker::new(sweeps, sweep_settings),
             keys: Worker::new(keys, key_settings),
         })

@@ -8,7 +8,6 @@ pub mod background;
 pub mod context;
 pub mod events;
 pub mod flows;
-pub mod web;
 pub mod keys;
 pub mod lockout;
 pub mod mail;
@@ -20,13 +19,14 @@ mod state;
 pub mod throttle;
 pub mod users;
 pub mod verifications;
+pub mod web;
 pub mod webhooks;
 
 use latchkey_store::{Migration, MigrationSet};
 
-pub use web::router;
 pub use sessions::token::SESSION_TOKEN_SECS;
 pub use state::{Identity, IdentityConfig};
+pub use web::router;
 
 /// The identity part's schema changes, versions 2000 to 2999.
 pub const MIGRATIONS: MigrationSet = &[

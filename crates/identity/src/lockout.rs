@@ -9,44 +9,42 @@ use crate::state::Identity;
 use crate::throttle::{self, Limit};
 use crate::users::{self, UserRecord};
 
-impl Identity {
-    /// The lockout bucket of an email address: keyed, so the table holds no addresses.
-    pub(crate) fn account_bucket(&self, normalized_email: &str) -> String {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.throttle_key)
-            .expect("any key length");
-        mac.update(normalized_email.as_bytes());
-        let digest = hex::encode(mac.finalize().into_bytes());
-        format!("account:{digest}")
-    }
+/// The lockout bucket of an email address: keyed, so the table holds no addresses.
+pub(crate) fn account_bucket(identity: &Identity, normalized_email: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(identity.throttle_key())
+        .expect("any key length");
+    mac.update(normalized_email.as_bytes());
+    let digest = hex::encode(mac.finalize().into_bytes());
+    format!("account:{digest}")
+}
 
-    /// The account's lockout state, for Clerk's `locked` fields.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn lockout_of(
-        &self,
-        tx: &mut latchkey_store::Tx,
-        user: &UserRecord,
-    ) -> Result<users::Lockout, StoreError> {
-        let Some(email) = user.primary_email() else {
-            return Ok(users::Lockout::default());
-        };
-        let bucket = self.account_bucket(&email.email_address.to_lowercase());
-        let now = self.now_ms();
-        Ok(
-            match throttle::peek(tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await? {
-                Some(attempt) => users::Lockout {
-                    locked: attempt.number >= attempt.max,
-                    expires_in_seconds: (attempt.number >= attempt.max)
-                        .then(|| i64::try_from(attempt.retry_after_secs(now)).unwrap_or(i64::MAX)),
-                    attempts_remaining: Some(attempt.remaining()),
-                },
-                None => users::Lockout {
-                    locked: false,
-                    expires_in_seconds: None,
-                    attempts_remaining: Some(Limit::ACCOUNT_LOCKOUT.max),
-                },
+/// The account's lockout state, for Clerk's `locked` fields.
+///
+/// # Errors
+/// Database failures.
+pub async fn lockout_of(
+    identity: &Identity,
+    tx: &mut latchkey_store::Tx,
+    user: &UserRecord,
+) -> Result<users::Lockout, StoreError> {
+    let Some(email) = user.primary_email() else {
+        return Ok(users::Lockout::default());
+    };
+    let bucket = account_bucket(&identity, &email.email_address.to_lowercase());
+    let now = identity.now_ms();
+    Ok(
+        match throttle::peek(tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await? {
+            Some(attempt) => users::Lockout {
+                locked: attempt.number >= attempt.max,
+                expires_in_seconds: (attempt.number >= attempt.max)
+                    .then(|| i64::try_from(attempt.retry_after_secs(now)).unwrap_or(i64::MAX)),
+                attempts_remaining: Some(attempt.remaining()),
             },
-        )
-    }
+            None => users::Lockout {
+                locked: false,
+                expires_in_seconds: None,
+                attempts_remaining: Some(Limit::ACCOUNT_LOCKOUT.max),
+            },
+        },
+    )
 }

@@ -103,7 +103,7 @@ impl IdentityConfig {
 /// The identity part, ready to serve. Cheap to clone.
 #[derive(Clone)]
 pub struct Identity {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 /// Lets form handlers take [`latchkey_web::csrf::CsrfForm`].
@@ -113,7 +113,7 @@ impl axum::extract::FromRef<Identity> for Csrf {
     }
 }
 
-pub(crate) struct Inner {
+struct Inner {
     pub db: Db,
     pub config: IdentityConfig,
     pub hasher: PasswordHasher,
@@ -207,5 +207,37 @@ impl Identity {
     #[must_use]
     pub fn keys(&self) -> &SigningKeys {
         &self.inner.keys
+    }
+
+    pub(crate) fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    pub(crate) fn csrf(&self) -> &Csrf {
+        &self.inner.csrf
+    }
+
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.inner.master
+    }
+
+    /// Keys the throttle's account buckets, so the table holds no email addresses.
+    pub(crate) fn throttle_key(&self) -> &[u8; 32] {
+        &self.inner.throttle_key
+    }
+
+    /// Keys the hashes of one-time codes.
+    pub(crate) fn code_key(&self) -> &[u8; 32] {
+        &self.inner.code_key
+    }
+
+    /// Rung after a transaction that wrote deliveries commits.
+    pub(crate) fn outbox(&self) -> &Wake {
+        &self.inner.outbox
+    }
+
+    /// Rung after a transaction that wrote mail commits.
+    pub(crate) fn mail_outbox(&self) -> &Wake {
+        &self.inner.mail_outbox
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use latchkey_app::session::{BoxFuture, KeyProvider, SourceError, UserSource};
 use latchkey_identity::Identity;
+use latchkey_identity::flows::admin;
 use latchkey_identity::users::{ListQuery, OrderBy};
 use latchkey_protocol::clerk;
 use latchkey_protocol::jwt::KeySource;
@@ -42,11 +43,13 @@ impl UserSource for IdentityUsers {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<clerk::User>, SourceError>> {
         Box::pin(async move {
-            let Some(user) = self.0.find_user(id).await.map_err(|e| unavailable(&e))? else {
+            let Some(user) = admin::find_user(&self.0, id)
+                .await
+                .map_err(|e| unavailable(&e))?
+            else {
                 return Ok(None);
             };
-            self.0
-                .user_json(&user)
+            admin::user_json(&self.0, &user)
                 .await
                 .map(Some)
                 .map_err(|e| unavailable(&e))
@@ -54,7 +57,7 @@ impl UserSource for IdentityUsers {
     }
 
     /// One page, newest first, in one read transaction (see
-    /// [`Identity::list_users_json`]).
+    /// [`admin::list_users_json`]).
     fn list_users<'a>(
         &'a self,
         limit: u32,
@@ -67,8 +70,7 @@ impl UserSource for IdentityUsers {
                 starting_after: starting_after.map(str::to_owned),
                 ..ListQuery::default()
             };
-            self.0
-                .list_users_json(&query)
+            admin::list_users_json(&self.0, &query)
                 .await
                 .map_err(|e| unavailable(&e))
         })

@@ -31,6 +31,7 @@ use crate::host::AllowedHosts;
 use crate::process::{create_private_dir, loopback_base, write_private_file};
 pub use crate::process::{install_crypto_provider, shutdown_signal};
 use crate::{Config, MIGRATIONS, bridge, health};
+use latchkey_identity::webhooks::endpoints;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +136,7 @@ impl Application {
             PasswordHasher::default_for_machine()?,
         )
         .await?;
-        let initial_secret_key = latchkey_identity::bapi::keys::ensure_initial_secret_key(&db)
+        let initial_secret_key = latchkey_identity::secret_keys::ensure_initial_secret_key(&db)
             .await
             .map_err(StartError::SecretKey)?;
 
@@ -143,7 +144,7 @@ impl Application {
         if config.internal_webhook {
             // The all-in-one run: the identity's events reach the app's receiver like any
             // endpoint's, signed with a secret the app is given here.
-            receiver_secrets.push(identity.ensure_internal_endpoint().await?);
+            receiver_secrets.push(endpoints::ensure_internal_endpoint(&identity).await?);
         }
         if receiver_secrets.is_empty() {
             tracing::warn!(
@@ -182,7 +183,7 @@ impl Application {
             )))
             .layer(axum::middleware::from_fn_with_state(
                 identity.clone(),
-                latchkey_identity::auth::refresh_session_token,
+                latchkey_identity::web::session_cookies::refresh_session_token,
             ))
             .layer(axum::middleware::from_fn_with_state(
                 Arc::new(AllowedHosts::new(&public_url, &config.allowed_hosts)),

@@ -641,7 +641,8 @@ mod tests {
 
     #[test]
     fn the_management_apis_document_loads() {
-        let api = OpenApi::new(serde_json::from_str(latchkey_identity::bapi::OPENAPI).unwrap());
+        let api =
+            OpenApi::new(serde_json::from_str(latchkey_identity::web::bapi::OPENAPI).unwrap());
         assert!(
             api.operations()
                 .contains(&("GET".to_owned(), "/v1/users".to_owned()))

@@ -5,8 +5,10 @@
 use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 
+use crate::events;
 use crate::events::SessionEvent;
 use crate::passwords::{self, HashError, Password, PolicyError, check_new_password};
+use crate::sessions::lifecycle;
 use crate::sessions::{self, EndReason};
 use crate::state::Identity;
 use crate::throttle::{self, Limit};
@@ -35,7 +37,6 @@ pub enum ChangeError {
     Store(#[from] StoreError),
 }
 
-
 impl From<HashError> for ChangeError {
     fn from(error: HashError) -> Self {
         if passwords::busy(&error) {
@@ -56,105 +57,108 @@ impl From<AccountError> for ChangeError {
     }
 }
 
-impl Identity {
-    /// Changes profile fields.
-    ///
-    /// # Errors
-    /// See [`ChangeError`].
-    pub async fn update_profile(
-        &self,
-        user_id: &str,
-        change: ProfileChange,
-    ) -> Result<UserRecord, ChangeError> {
-        let mut tx = self.inner.db.begin().await?;
-        let user = users::update_profile(&mut tx, user_id, change, self.now_ms()).await?;
-        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
-            .await?;
-        tx.commit().await?;
-        Ok(user)
-    }
+/// Changes profile fields.
+///
+/// # Errors
+/// See [`ChangeError`].
+pub async fn update_profile(
+    identity: &Identity,
+    user_id: &str,
+    change: ProfileChange,
+) -> Result<UserRecord, ChangeError> {
+    let mut tx = identity.db().begin().await?;
+    let user = users::update_profile(&mut tx, user_id, change, identity.now_ms()).await?;
+    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    tx.commit().await?;
+    Ok(user)
+}
 
-    /// Changes the password after checking the current one, and ends every other session. An
-    /// account without a password (one that signs in by code) sets one without `current`.
-    /// Wrong current passwords count toward a lockout of their own (10 an hour, as at sign-in),
-    /// so a stolen session cannot be used to guess the password.
-    ///
-    /// # Errors
-    /// See [`ChangeError`].
-    pub async fn change_password(
-        &self,
-        user: &UserRecord,
-        keep_session: &str,
-        current: Password,
-        new: Password,
-    ) -> Result<usize, ChangeError> {
-        let mut context: Vec<&str> = user
-            .emails
-            .iter()
-            .map(|e| e.email_address.as_str())
-            .collect();
-        if let Some(username) = &user.username {
-            context.push(username);
-        }
-        check_new_password(new.expose(), &context)?;
-        let bucket = format!("change-password:{}", user.id);
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let stored = users::password_hash(&mut tx, &user.id).await?;
-        if stored.is_some() {
-            let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
-            if attempt.refused() {
-                tx.commit().await?;
-                return Err(ChangeError::TooManyAttempts {
-                    retry_after_secs: attempt.retry_after_secs(now),
-                });
-            }
-        }
-        tx.commit().await?;
-        if stored.is_some() && !self.inner.hasher.verify(current, stored.as_deref()).await? {
-            tracing::info!(user.id = %user.id, "password change refused: wrong current password");
-            return Err(ChangeError::WrongPassword);
-        }
-        let hash = self.inner.hasher.hash(new).await?;
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        throttle::clear(&mut tx, &bucket).await?;
-        users::set_password(&mut tx, &user.id, Some(hash.as_str()), now).await?;
-        let ended = self
-            .end_all_sessions_in(
-                &mut tx,
-                &user.id,
-                Some(keep_session),
-                EndReason::Revoked,
-                now,
-            )
-            .await?;
-        self.emit_user(&mut tx, EventType::UserUpdated, &user.id, None)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");
-        Ok(ended.len())
+/// Changes the password after checking the current one, and ends every other session. An
+/// account without a password (one that signs in by code) sets one without `current`.
+/// Wrong current passwords count toward a lockout of their own (10 an hour, as at sign-in),
+/// so a stolen session cannot be used to guess the password.
+///
+/// # Errors
+/// See [`ChangeError`].
+pub async fn change_password(
+    identity: &Identity,
+    user: &UserRecord,
+    keep_session: &str,
+    current: Password,
+    new: Password,
+) -> Result<usize, ChangeError> {
+    let mut context: Vec<&str> = user
+        .emails
+        .iter()
+        .map(|e| e.email_address.as_str())
+        .collect();
+    if let Some(username) = &user.username {
+        context.push(username);
     }
+    check_new_password(new.expose(), &context)?;
+    let bucket = format!("change-password:{}", user.id);
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let stored = users::password_hash(&mut tx, &user.id).await?;
+    if stored.is_some() {
+        let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
+        if attempt.refused() {
+            tx.commit().await?;
+            return Err(ChangeError::TooManyAttempts {
+                retry_after_secs: attempt.retry_after_secs(now),
+            });
+        }
+    }
+    tx.commit().await?;
+    if stored.is_some() && !identity.hasher().verify(current, stored.as_deref()).await? {
+        tracing::info!(user.id = %user.id, "password change refused: wrong current password");
+        return Err(ChangeError::WrongPassword);
+    }
+    let hash = identity.hasher().hash(new).await?;
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    throttle::clear(&mut tx, &bucket).await?;
+    users::set_password(&mut tx, &user.id, Some(hash.as_str()), now).await?;
+    let ended = lifecycle::end_all_sessions_in(
+        &identity,
+        &mut tx,
+        &user.id,
+        Some(keep_session),
+        EndReason::Revoked,
+        now,
+    )
+    .await?;
+    events::emit_user(&identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");
+    Ok(ended.len())
+}
 
-    /// Deletes the account, its addresses and sessions.
-    ///
-    /// # Errors
-    /// [`ChangeError::NotFound`] or database failures.
-    pub async fn delete_account(&self, user_id: &str) -> Result<(), ChangeError> {
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let Some(user) = users::get(&mut tx, user_id).await? else {
-            return Err(ChangeError::NotFound);
-        };
-        let ended = sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
-        self.emit_sessions(&mut tx, SessionEvent::Removed, &ended, Some(&user), None)
-            .await?;
-        if !users::delete(&mut tx, user_id).await? {
-            return Err(ChangeError::NotFound);
-        }
-        self.emit_user_deleted(&mut tx, &user, None).await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user_id, "account deleted");
-        Ok(())
+/// Deletes the account, its addresses and sessions.
+///
+/// # Errors
+/// [`ChangeError::NotFound`] or database failures.
+pub async fn delete_account(identity: &Identity, user_id: &str) -> Result<(), ChangeError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let Some(user) = users::get(&mut tx, user_id).await? else {
+        return Err(ChangeError::NotFound);
+    };
+    let ended = sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
+    events::emit_sessions(
+        &identity,
+        &mut tx,
+        SessionEvent::Removed,
+        &ended,
+        Some(&user),
+        None,
+    )
+    .await?;
+    if !users::delete(&mut tx, user_id).await? {
+        return Err(ChangeError::NotFound);
     }
+    events::emit_user_deleted(&identity, &mut tx, &user, None).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user_id, "account deleted");
+    Ok(())
 }

@@ -7,9 +7,12 @@ use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 use serde_json::Value;
 
+use crate::events;
 use crate::flows::account::ChangeError;
+use crate::lockout;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::sessions::EndReason;
+use crate::sessions::lifecycle;
 use crate::state::Identity;
 use crate::users::{self, AccountError, ListQuery, NewUser, UserRecord, validate};
 
@@ -91,164 +94,170 @@ pub struct CreateUser {
     pub skip_password_checks: bool,
 }
 
-impl Identity {
-    /// Creates an account; its email counts as verified by the operator.
-    ///
-    /// # Errors
-    /// See [`AdminError`]; nothing is written on error.
-    pub async fn create_user(&self, create: CreateUser) -> Result<UserRecord, AdminError> {
-        let email = create
-            .email_address
-            .as_deref()
-            .map(validate::email)
-            .transpose()?;
-        let first_name = create
-            .first_name
-            .as_deref()
-            .map(|n| validate::name("first_name", n))
-            .transpose()?
-            .flatten();
-        let last_name = create
-            .last_name
-            .as_deref()
-            .map(|n| validate::name("last_name", n))
-            .transpose()?
-            .flatten();
-        let username = create
-            .username
-            .as_deref()
-            .map(validate::username)
-            .transpose()?
-            .flatten();
-        let image_url = create
-            .image_url
-            .as_deref()
-            .map(validate::image_url)
-            .transpose()?
-            .flatten();
-        if email.is_none() && username.is_none() {
-            return Err(AdminError::Field(validate::FieldError {
-                field: "email_address",
-                message: "An account needs an email address or a username.",
-            }));
-        }
-        let password_hash = match create.password {
-            Some(password) => {
-                if !create.skip_password_checks {
-                    let context: Vec<&str> = email
-                        .iter()
-                        .map(|e| e.normalized.as_str())
-                        .chain(username.as_deref())
-                        .collect();
-                    check_new_password(password.expose(), &context)?;
-                }
-                Some(self.inner.hasher.hash(password).await?.into_string())
+/// Creates an account; its email counts as verified by the operator.
+///
+/// # Errors
+/// See [`AdminError`]; nothing is written on error.
+pub async fn create_user(
+    identity: &Identity,
+    create: CreateUser,
+) -> Result<UserRecord, AdminError> {
+    let email = create
+        .email_address
+        .as_deref()
+        .map(validate::email)
+        .transpose()?;
+    let first_name = create
+        .first_name
+        .as_deref()
+        .map(|n| validate::name("first_name", n))
+        .transpose()?
+        .flatten();
+    let last_name = create
+        .last_name
+        .as_deref()
+        .map(|n| validate::name("last_name", n))
+        .transpose()?
+        .flatten();
+    let username = create
+        .username
+        .as_deref()
+        .map(validate::username)
+        .transpose()?
+        .flatten();
+    let image_url = create
+        .image_url
+        .as_deref()
+        .map(validate::image_url)
+        .transpose()?
+        .flatten();
+    if email.is_none() && username.is_none() {
+        return Err(AdminError::Field(validate::FieldError {
+            field: "email_address",
+            message: "An account needs an email address or a username.",
+        }));
+    }
+    let password_hash = match create.password {
+        Some(password) => {
+            if !create.skip_password_checks {
+                let context: Vec<&str> = email
+                    .iter()
+                    .map(|e| e.normalized.as_str())
+                    .chain(username.as_deref())
+                    .collect();
+                check_new_password(password.expose(), &context)?;
             }
-            None => None,
-        };
-        let new = NewUser {
-            email,
-            email_verified_by: Some("admin".to_owned()),
-            password_hash,
-            first_name,
-            last_name,
-            username,
-            image_url,
-            external_id: create.external_id,
-            public_metadata: create.public_metadata,
-            private_metadata: create.private_metadata,
-            unsafe_metadata: create.unsafe_metadata,
-        };
-        let mut tx = self.inner.db.begin().await?;
-        let user = users::create(&mut tx, new, self.now_ms()).await?;
-        self.emit_user(&mut tx, EventType::UserCreated, &user.id, None)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user.id, "account created by an operator");
-        Ok(user)
-    }
-
-    /// One account by id, or by email address if `key` contains `@`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn find_user(&self, key: &str) -> Result<Option<UserRecord>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let user = if key.contains('@') {
-            let query = ListQuery {
-                limit: 1,
-                email_addresses: vec![key.to_owned()],
-                ..ListQuery::default()
-            };
-            users::list(&mut tx, &query).await?.into_iter().next()
-        } else {
-            users::get(&mut tx, key).await?
-        };
-        tx.commit().await?;
-        Ok(user)
-    }
-
-    /// Clerk's JSON for an account, lockout state included.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn user_json(&self, user: &UserRecord) -> Result<clerk::User, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let lockout = self.lockout_of(&mut tx, user).await?;
-        tx.commit().await?;
-        Ok(users::to_clerk(user, lockout))
-    }
-
-    /// One page of accounts as Clerk's JSON (keyset paging as [`users::list`]), listed and
-    /// rendered in one read transaction, so a page is one consistent snapshot and costs one
-    /// `BEGIN`/`COMMIT` however many users it holds.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn list_users_json(&self, query: &ListQuery) -> Result<Vec<clerk::User>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let records = users::list(&mut tx, query).await?;
-        let rendered = self.users_json_in(&mut tx, &records).await?;
-        tx.commit().await?;
-        Ok(rendered)
-    }
-
-    /// Clerk's JSON for `records`, lockout state read in `tx`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn users_json_in(
-        &self,
-        tx: &mut latchkey_store::Tx,
-        records: &[UserRecord],
-    ) -> Result<Vec<clerk::User>, StoreError> {
-        let mut rendered = Vec::with_capacity(records.len());
-        for user in records {
-            let lockout = self.lockout_of(tx, user).await?;
-            rendered.push(users::to_clerk(user, lockout));
+            Some(identity.hasher().hash(password).await?.into_string())
         }
-        Ok(rendered)
-    }
+        None => None,
+    };
+    let new = NewUser {
+        email,
+        email_verified_by: Some("admin".to_owned()),
+        password_hash,
+        first_name,
+        last_name,
+        username,
+        image_url,
+        external_id: create.external_id,
+        public_metadata: create.public_metadata,
+        private_metadata: create.private_metadata,
+        unsafe_metadata: create.unsafe_metadata,
+    };
+    let mut tx = identity.db().begin().await?;
+    let user = users::create(&mut tx, new, identity.now_ms()).await?;
+    events::emit_user(&identity, &mut tx, EventType::UserCreated, &user.id, None).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user.id, "account created by an operator");
+    Ok(user)
+}
 
-    /// Bans (ending every session) or unbans an account.
-    ///
-    /// # Errors
-    /// [`AdminError::NotFound`] or database failures.
-    pub async fn set_banned(&self, user_id: &str, banned: bool) -> Result<UserRecord, AdminError> {
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        users::set_banned(&mut tx, user_id, banned, now).await?;
-        if banned {
-            self.end_all_sessions_in(&mut tx, user_id, None, EndReason::Revoked, now)
-                .await?;
-        }
-        let user = users::get(&mut tx, user_id)
-            .await?
-            .ok_or(AdminError::NotFound)?;
-        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user_id, banned, "ban state changed");
-        Ok(user)
+/// One account by id, or by email address if `key` contains `@`.
+///
+/// # Errors
+/// Database failures.
+pub async fn find_user(identity: &Identity, key: &str) -> Result<Option<UserRecord>, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let user = if key.contains('@') {
+        let query = ListQuery {
+            limit: 1,
+            email_addresses: vec![key.to_owned()],
+            ..ListQuery::default()
+        };
+        users::list(&mut tx, &query).await?.into_iter().next()
+    } else {
+        users::get(&mut tx, key).await?
+    };
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Clerk's JSON for an account, lockout state included.
+///
+/// # Errors
+/// Database failures.
+pub async fn user_json(identity: &Identity, user: &UserRecord) -> Result<clerk::User, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let lockout = lockout::lockout_of(&identity, &mut tx, user).await?;
+    tx.commit().await?;
+    Ok(users::to_clerk(user, lockout))
+}
+
+/// One page of accounts as Clerk's JSON (keyset paging as [`users::list`]), listed and
+/// rendered in one read transaction, so a page is one consistent snapshot and costs one
+/// `BEGIN`/`COMMIT` however many users it holds.
+///
+/// # Errors
+/// Database failures.
+pub async fn list_users_json(
+    identity: &Identity,
+    query: &ListQuery,
+) -> Result<Vec<clerk::User>, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let records = users::list(&mut tx, query).await?;
+    let rendered = users_json_in(&identity, &mut tx, &records).await?;
+    tx.commit().await?;
+    Ok(rendered)
+}
+
+/// Clerk's JSON for `records`, lockout state read in `tx`.
+///
+/// # Errors
+/// Database failures.
+pub async fn users_json_in(
+    identity: &Identity,
+    tx: &mut latchkey_store::Tx,
+    records: &[UserRecord],
+) -> Result<Vec<clerk::User>, StoreError> {
+    let mut rendered = Vec::with_capacity(records.len());
+    for user in records {
+        let lockout = lockout::lockout_of(&identity, tx, user).await?;
+        rendered.push(users::to_clerk(user, lockout));
     }
+    Ok(rendered)
+}
+
+/// Bans (ending every session) or unbans an account.
+///
+/// # Errors
+/// [`AdminError::NotFound`] or database failures.
+pub async fn set_banned(
+    identity: &Identity,
+    user_id: &str,
+    banned: bool,
+) -> Result<UserRecord, AdminError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    users::set_banned(&mut tx, user_id, banned, now).await?;
+    if banned {
+        lifecycle::end_all_sessions_in(&identity, &mut tx, user_id, None, EndReason::Revoked, now)
+            .await?;
+    }
+    let user = users::get(&mut tx, user_id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user_id, banned, "ban state changed");
+    Ok(user)
 }

@@ -6,12 +6,14 @@
 use latchkey_protocol::clerk::EventType;
 use serde_json::Value;
 
+use crate::events;
 use crate::flows::admin::AdminError;
 use crate::passwords::{Password, check_new_password};
 use crate::sessions::EndReason;
+use crate::sessions::lifecycle;
 use crate::state::Identity;
-use crate::users::validate::FieldError;
 use crate::users::metadata::merge;
+use crate::users::validate::FieldError;
 use crate::users::{self, ProfileChange, UserRecord};
 
 /// What `PATCH /v1/users/{id}` changes.
@@ -33,121 +35,115 @@ pub(crate) struct MetadataChange {
     pub unsafe_: Option<Value>,
 }
 
-impl Identity {
-    /// Applies an operator's update to an account.
-    ///
-    /// # Errors
-    /// [`AdminError::NotFound`], a refused password or username, or database failures;
-    /// nothing is written on error.
-    pub(crate) async fn update_user_as_operator(
-        &self,
-        user_id: &str,
-        update: UserUpdate,
-    ) -> Result<UserRecord, AdminError> {
-        let hash = match update.password {
-            Some(password) => {
-                if !update.skip_password_checks {
-                    let mut tx = self.inner.db.begin_read().await?;
-                    let user = users::get(&mut tx, user_id).await?;
-                    tx.commit().await?;
-                    let user = user.ok_or(AdminError::NotFound)?;
-                    let mut context: Vec<&str> = user
-                        .emails
-                        .iter()
-                        .map(|e| e.email_address.as_str())
-                        .collect();
-                    if let Some(username) =
-                        update.profile.username.as_ref().unwrap_or(&user.username)
-                    {
-                        context.push(username);
-                    }
-                    check_new_password(password.expose(), &context)?;
+/// Applies an operator's update to an account.
+///
+/// # Errors
+/// [`AdminError::NotFound`], a refused password or username, or database failures;
+/// nothing is written on error.
+pub(crate) async fn update_user_as_operator(
+    identity: &Identity,
+    user_id: &str,
+    update: UserUpdate,
+) -> Result<UserRecord, AdminError> {
+    let hash = match update.password {
+        Some(password) => {
+            if !update.skip_password_checks {
+                let mut tx = identity.db().begin_read().await?;
+                let user = users::get(&mut tx, user_id).await?;
+                tx.commit().await?;
+                let user = user.ok_or(AdminError::NotFound)?;
+                let mut context: Vec<&str> = user
+                    .emails
+                    .iter()
+                    .map(|e| e.email_address.as_str())
+                    .collect();
+                if let Some(username) = update.profile.username.as_ref().unwrap_or(&user.username) {
+                    context.push(username);
                 }
-                Some(self.inner.hasher.hash(password).await?)
+                check_new_password(password.expose(), &context)?;
             }
-            None => None,
-        };
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let mut user = users::update_profile(&mut tx, user_id, update.profile, now).await?;
-        if let Some(hash) = &hash {
-            users::set_password(&mut tx, user_id, Some(hash.as_str()), now).await?;
+            Some(identity.hasher().hash(password).await?)
         }
-        let ended = if update.sign_out_of_other_sessions {
-            self.end_all_sessions_in(&mut tx, user_id, None, EndReason::Revoked, now)
-                .await?
-                .len()
-        } else {
-            0
-        };
-        if hash.is_some() {
-            user = users::get(&mut tx, user_id)
-                .await?
-                .ok_or(AdminError::NotFound)?;
-        }
-        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user_id, password.changed = hash.is_some(), sessions.ended = ended, "account updated by an operator");
-        Ok(user)
+        None => None,
+    };
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let mut user = users::update_profile(&mut tx, user_id, update.profile, now).await?;
+    if let Some(hash) = &hash {
+        users::set_password(&mut tx, user_id, Some(hash.as_str()), now).await?;
     }
-
-    /// Replaces (`merge == false`) or deep-merges each given kind of metadata.
-    ///
-    /// # Errors
-    /// [`AdminError::NotFound`] or database failures.
-    pub(crate) async fn change_metadata(
-        &self,
-        user_id: &str,
-        change: MetadataChange,
-        merge_into: bool,
-    ) -> Result<UserRecord, AdminError> {
-        let mut tx = self.inner.db.begin().await?;
-        let current = users::get(&mut tx, user_id)
+    let ended = if update.sign_out_of_other_sessions {
+        lifecycle::end_all_sessions_in(&identity, &mut tx, user_id, None, EndReason::Revoked, now)
+            .await?
+            .len()
+    } else {
+        0
+    };
+    if hash.is_some() {
+        user = users::get(&mut tx, user_id)
             .await?
             .ok_or(AdminError::NotFound)?;
-        let combine = |current: &Value, given: Option<Value>| {
-            given.map(|given| {
-                if merge_into {
-                    let mut merged = if current.is_object() {
-                        current.clone()
-                    } else {
-                        Value::Object(serde_json::Map::new())
-                    };
-                    merge(&mut merged, given);
-                    merged
-                } else {
-                    given
-                }
-            })
-        };
-        let profile = ProfileChange {
-            public_metadata: combine(&current.public_metadata, change.public),
-            private_metadata: combine(&current.private_metadata, change.private),
-            unsafe_metadata: combine(&current.unsafe_metadata, change.unsafe_),
-            ..ProfileChange::default()
-        };
-        // Merges add up: the result must fit as much as a body may give at once.
-        for (name, merged) in [
-            ("public_metadata", &profile.public_metadata),
-            ("private_metadata", &profile.private_metadata),
-            ("unsafe_metadata", &profile.unsafe_metadata),
-        ] {
-            if let Some(merged) = merged
-                && serde_json::to_vec(merged).map_or(usize::MAX, |b| b.len())
-                    > users::metadata::MAX_METADATA_BYTES
-            {
-                return Err(AdminError::Field(FieldError {
-                    field: name,
-                    message: "Metadata may take at most 8 KB as JSON, merged.",
-                }));
-            }
-        }
-        let user = users::update_profile(&mut tx, user_id, profile, self.now_ms()).await?;
-        self.emit_user(&mut tx, EventType::UserUpdated, user_id, None)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(user.id = %user_id, "metadata changed by an operator");
-        Ok(user)
     }
+    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user_id, password.changed = hash.is_some(), sessions.ended = ended, "account updated by an operator");
+    Ok(user)
+}
+
+/// Replaces (`merge == false`) or deep-merges each given kind of metadata.
+///
+/// # Errors
+/// [`AdminError::NotFound`] or database failures.
+pub(crate) async fn change_metadata(
+    identity: &Identity,
+    user_id: &str,
+    change: MetadataChange,
+    merge_into: bool,
+) -> Result<UserRecord, AdminError> {
+    let mut tx = identity.db().begin().await?;
+    let current = users::get(&mut tx, user_id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let combine = |current: &Value, given: Option<Value>| {
+        given.map(|given| {
+            if merge_into {
+                let mut merged = if current.is_object() {
+                    current.clone()
+                } else {
+                    Value::Object(serde_json::Map::new())
+                };
+                merge(&mut merged, given);
+                merged
+            } else {
+                given
+            }
+        })
+    };
+    let profile = ProfileChange {
+        public_metadata: combine(&current.public_metadata, change.public),
+        private_metadata: combine(&current.private_metadata, change.private),
+        unsafe_metadata: combine(&current.unsafe_metadata, change.unsafe_),
+        ..ProfileChange::default()
+    };
+    // Merges add up: the result must fit as much as a body may give at once.
+    for (name, merged) in [
+        ("public_metadata", &profile.public_metadata),
+        ("private_metadata", &profile.private_metadata),
+        ("unsafe_metadata", &profile.unsafe_metadata),
+    ] {
+        if let Some(merged) = merged
+            && serde_json::to_vec(merged).map_or(usize::MAX, |b| b.len())
+                > users::metadata::MAX_METADATA_BYTES
+        {
+            return Err(AdminError::Field(FieldError {
+                field: name,
+                message: "Metadata may take at most 8 KB as JSON, merged.",
+            }));
+        }
+    }
+    let user = users::update_profile(&mut tx, user_id, profile, identity.now_ms()).await?;
+    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user_id, "metadata changed by an operator");
+    Ok(user)
 }

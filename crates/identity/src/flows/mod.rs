@@ -33,9 +33,10 @@ use crate::mail::MailKind;
 use crate::passwords::PolicyError;
 use crate::state::Identity;
 use crate::throttle::{self, Limit};
-use crate::users::{addresses, validate};
+use crate::users::{self, validate};
 use crate::verifications::{self, BrowserToken, Code, Key, NewVerification, Purpose, Refused};
 
+use crate::mail;
 pub use addresses::{EmailError, MAX_PENDING};
 pub use sign_up::{SignUp, SignUpError};
 
@@ -149,207 +150,210 @@ pub(crate) struct Opening<'a> {
     pub redirect_url: &'a str,
 }
 
-impl Identity {
-    fn code_hash(&self, verification_id: &str, code: &Code) -> String {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.code_key)
-            .expect("HMAC takes any key length");
-        mac.update(b"latchkey code v1\0");
-        mac.update(verification_id.as_bytes());
-        mac.update(b"\0");
-        mac.update(code.expose().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
+fn code_hash(identity: &Identity, verification_id: &str, code: &Code) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(identity.code_key())
+        .expect("HMAC takes any key length");
+    mac.update(b"latchkey code v1\0");
+    mac.update(verification_id.as_bytes());
+    mac.update(b"\0");
+    mac.update(code.expose().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
 
-    fn code_lifetime_ms(&self, purpose: Purpose) -> i64 {
-        let config = &self.inner.config;
-        match purpose {
-            Purpose::ResetPassword => config.reset_code_lifetime_ms,
-            _ => config.email_code_lifetime_ms,
-        }
+fn code_lifetime_ms(identity: &Identity, purpose: Purpose) -> i64 {
+    let config = &identity.config();
+    match purpose {
+        Purpose::ResetPassword => config.reset_code_lifetime_ms,
+        _ => config.email_code_lifetime_ms,
     }
+}
 
-    /// The throttle bucket of mail to an address: keyed, so the table holds no addresses.
-    fn mail_bucket(&self, normalized: &str) -> String {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.throttle_key)
-            .expect("HMAC takes any key length");
-        mac.update(b"mail\0");
-        mac.update(normalized.as_bytes());
-        format!("mail:{}", hex::encode(mac.finalize().into_bytes()))
-    }
+/// The throttle bucket of mail to an address: keyed, so the table holds no addresses.
+fn mail_bucket(identity: &Identity, normalized: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(identity.throttle_key())
+        .expect("HMAC takes any key length");
+    mac.update(b"mail\0");
+    mac.update(normalized.as_bytes());
+    format!("mail:{}", hex::encode(mac.finalize().into_bytes()))
+}
 
-    /// Counts one mail to `normalized`, known address or not.
-    pub(crate) async fn take_mail_slot(
-        &self,
-        tx: &mut Tx,
-        normalized: &str,
-        now: i64,
-    ) -> Result<Result<(), RequestError>, StoreError> {
-        let attempt =
-            throttle::take(tx, &self.mail_bucket(normalized), MAILS_PER_ADDRESS, now).await?;
-        Ok(if attempt.refused() {
-            Err(RequestError::TooManyMails {
-                retry_after_secs: attempt.retry_after_secs(now),
-            })
-        } else {
-            Ok(())
+/// Counts one mail to `normalized`, known address or not.
+pub(crate) async fn take_mail_slot(
+    identity: &Identity,
+    tx: &mut Tx,
+    normalized: &str,
+    now: i64,
+) -> Result<Result<(), RequestError>, StoreError> {
+    let attempt = throttle::take(
+        tx,
+        &mail_bucket(&identity, normalized),
+        MAILS_PER_ADDRESS,
+        now,
+    )
+    .await?;
+    Ok(if attempt.refused() {
+        Err(RequestError::TooManyMails {
+            retry_after_secs: attempt.retry_after_secs(now),
         })
-    }
+    } else {
+        Ok(())
+    })
+}
 
-    /// Counts one sign-in-like attempt from the client's address.
-    pub(crate) async fn take_ip_slot(
-        &self,
-        tx: &mut Tx,
-        ctx: &RequestContext,
-        now: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        let Some(ip) = ctx.throttle_key() else {
-            return Ok(None);
-        };
-        let attempt = throttle::take(
-            tx,
-            &format!("signin-ip:{ip}"),
-            self.inner.config.sign_in_ip_limit,
-            now,
-        )
-        .await?;
-        Ok(attempt.refused().then(|| attempt.retry_after_secs(now)))
-    }
+/// Counts one sign-in-like attempt from the client's address.
+pub(crate) async fn take_ip_slot(
+    identity: &Identity,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let Some(ip) = ctx.throttle_key() else {
+        return Ok(None);
+    };
+    let attempt = throttle::take(
+        tx,
+        &format!("signin-ip:{ip}"),
+        identity.config().sign_in_ip_limit,
+        now,
+    )
+    .await?;
+    Ok(attempt.refused().then(|| attempt.retry_after_secs(now)))
+}
 
-    /// Writes a verification with a fresh code and, unless it is a stand-in, mails the code.
-    pub(crate) async fn open_verification(
-        &self,
-        tx: &mut Tx,
-        opening: Opening<'_>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let id = latchkey_protocol::id::new_id(verifications::PREFIX);
-        let code = Code::generate();
-        let code_hash = self.code_hash(&id, &code);
-        let expire_at = now + self.code_lifetime_ms(opening.purpose);
-        let new = NewVerification {
-            id: &id,
-            purpose: opening.purpose,
-            token: opening.token,
-            user_id: opening.user_id,
-            email_address_id: opening.email_address_id,
-            email_address: opening.address,
-            code_hash: &code_hash,
-            expire_at,
-            redirect_url: opening.redirect_url,
-        };
-        verifications::create(tx, &new, now).await?;
-        let to = Recipient {
-            purpose: opening.purpose,
-            user_id: opening.user_id,
-            email_address_id: opening.email_address_id,
-            address: opening.address,
-            expire_at,
-        };
-        self.send_code(tx, &to, &code).await
-    }
+/// Writes a verification with a fresh code and, unless it is a stand-in, mails the code.
+pub(crate) async fn open_verification(
+    identity: &Identity,
+    tx: &mut Tx,
+    opening: Opening<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let id = latchkey_protocol::id::new_id(verifications::PREFIX);
+    let code = Code::generate();
+    let code_hash = code_hash(&identity, &id, &code);
+    let expire_at = now + code_lifetime_ms(&identity, opening.purpose);
+    let new = NewVerification {
+        id: &id,
+        purpose: opening.purpose,
+        token: opening.token,
+        user_id: opening.user_id,
+        email_address_id: opening.email_address_id,
+        email_address: opening.address,
+        code_hash: &code_hash,
+        expire_at,
+        redirect_url: opening.redirect_url,
+    };
+    verifications::create(tx, &new, now).await?;
+    let to = Recipient {
+        purpose: opening.purpose,
+        user_id: opening.user_id,
+        email_address_id: opening.email_address_id,
+        address: opening.address,
+        expire_at,
+    };
+    send_code(&identity, tx, &to, &code).await
+}
 
-    /// In `tx`: marks the address as sent a code and mails `code` to it. A stand-in (no
-    /// address id) runs the same statements, on no address and with its mail withheld, so the
-    /// answer for an unknown address takes as long as for a known one.
-    async fn send_code(
-        &self,
-        tx: &mut Tx,
-        to: &Recipient<'_>,
-        code: &Code,
-    ) -> Result<(), StoreError> {
-        if to.purpose != Purpose::ResetPassword {
-            let email_id = to.email_address_id.unwrap_or(STAND_IN_EMAIL_ID);
-            addresses::code_sent(tx, email_id, to.expire_at).await?;
-        }
-        let mail = code_mail(to.purpose, code);
-        if to.email_address_id.is_some() {
-            self.queue_mail(tx, to.address, to.user_id, &mail).await
-        } else {
-            self.withhold_mail(tx, to.address, &mail).await
-        }
+/// In `tx`: marks the address as sent a code and mails `code` to it. A stand-in (no
+/// address id) runs the same statements, on no address and with its mail withheld, so the
+/// answer for an unknown address takes as long as for a known one.
+async fn send_code(
+    identity: &Identity,
+    tx: &mut Tx,
+    to: &Recipient<'_>,
+    code: &Code,
+) -> Result<(), StoreError> {
+    if to.purpose != Purpose::ResetPassword {
+        let email_id = to.email_address_id.unwrap_or(STAND_IN_EMAIL_ID);
+        users::addresses::code_sent(tx, email_id, to.expire_at).await?;
     }
+    let mail = code_mail(to.purpose, code);
+    if to.email_address_id.is_some() {
+        mail::queue_mail(&identity, tx, to.address, to.user_id, &mail).await
+    } else {
+        mail::withhold_mail(&identity, tx, to.address, &mail).await
+    }
+}
 
-    /// Gives the verification behind `key` a new code (mailed unless it is a stand-in), after
-    /// counting a mail to its address.
-    pub(crate) async fn renew_verification(
-        &self,
-        key: Key<'_>,
-        now: i64,
-    ) -> Result<Purpose, RequestError> {
-        let mut tx = self.inner.db.begin().await?;
-        let Some(found) = verifications::find(&mut tx, key).await? else {
-            return Err(RequestError::Ended);
-        };
-        if found.consumed_at.is_some() {
-            return Err(RequestError::Ended);
-        }
-        let normalized = found.email_address.to_lowercase();
-        if let Err(refused) = self.take_mail_slot(&mut tx, &normalized, now).await? {
-            tx.commit().await?;
-            return Err(refused);
-        }
-        let code = Code::generate();
-        let expire_at = now + self.code_lifetime_ms(found.purpose);
-        let renewed = verifications::renew(
-            &mut tx,
-            key,
-            &self.code_hash(&found.id, &code),
-            expire_at,
-            now,
-        )
-        .await?
-        .ok_or(RequestError::Ended)?;
-        let to = Recipient {
-            purpose: renewed.purpose,
-            user_id: renewed.user_id.as_deref(),
-            email_address_id: renewed.email_address_id.as_deref(),
-            address: &renewed.email_address,
-            expire_at,
-        };
-        self.send_code(&mut tx, &to, &code).await?;
+/// Gives the verification behind `key` a new code (mailed unless it is a stand-in), after
+/// counting a mail to its address.
+pub(crate) async fn renew_verification(
+    identity: &Identity,
+    key: Key<'_>,
+    now: i64,
+) -> Result<Purpose, RequestError> {
+    let mut tx = identity.db().begin().await?;
+    let Some(found) = verifications::find(&mut tx, key).await? else {
+        return Err(RequestError::Ended);
+    };
+    if found.consumed_at.is_some() {
+        return Err(RequestError::Ended);
+    }
+    let normalized = found.email_address.to_lowercase();
+    if let Err(refused) = take_mail_slot(&identity, &mut tx, &normalized, now).await? {
         tx.commit().await?;
-        tracing::info!(verification.id = %renewed.id, "code sent again");
-        Ok(renewed.purpose)
+        return Err(refused);
     }
+    let code = Code::generate();
+    let expire_at = now + code_lifetime_ms(&identity, found.purpose);
+    let renewed = verifications::renew(
+        &mut tx,
+        key,
+        &code_hash(&identity, &found.id, &code),
+        expire_at,
+        now,
+    )
+    .await?
+    .ok_or(RequestError::Ended)?;
+    let to = Recipient {
+        purpose: renewed.purpose,
+        user_id: renewed.user_id.as_deref(),
+        email_address_id: renewed.email_address_id.as_deref(),
+        address: &renewed.email_address,
+        expire_at,
+    };
+    send_code(&identity, &mut tx, &to, &code).await?;
+    tx.commit().await?;
+    tracing::info!(verification.id = %renewed.id, "code sent again");
+    Ok(renewed.purpose)
+}
 
-    /// Takes an attempt at the verification behind `key` and checks `code`, spending the
-    /// verification if it matches. `Ok(Err(_))` leaves the counted attempt in `tx`: the caller
-    /// must commit it.
-    pub(crate) async fn check_code(
-        &self,
-        tx: &mut Tx,
-        key: Key<'_>,
-        code: &Code,
-        now: i64,
-    ) -> Result<Result<verifications::Verification, CodeError>, StoreError> {
-        let taken = match verifications::take_attempt(tx, key, now).await? {
-            Ok(taken) => taken,
-            Err(refused) => {
-                return Ok(Err(match refused {
-                    Refused::NotFound => CodeError::Ended,
-                    Refused::Used => CodeError::Used,
-                    Refused::Expired => CodeError::Expired,
-                    Refused::TooManyAttempts => CodeError::TooManyAttempts,
-                }));
-            }
-        };
-        let verification = taken.verification;
-        let expected = self.code_hash(&verification.id, code);
-        let matches: bool = expected.as_bytes().ct_eq(taken.code_hash.as_bytes()).into();
-        // A stand-in's code went to nobody: even a lucky guess verifies nothing.
-        if !matches || verification.email_address_id.is_none() {
-            if let Some(email_id) = &verification.email_address_id {
-                addresses::record_attempts(tx, email_id, verification.attempts).await?;
-            }
-            return Ok(Err(CodeError::Wrong {
-                remaining: verification.attempts_left(),
+/// Takes an attempt at the verification behind `key` and checks `code`, spending the
+/// verification if it matches. `Ok(Err(_))` leaves the counted attempt in `tx`: the caller
+/// must commit it.
+pub(crate) async fn check_code(
+    identity: &Identity,
+    tx: &mut Tx,
+    key: Key<'_>,
+    code: &Code,
+    now: i64,
+) -> Result<Result<verifications::Verification, CodeError>, StoreError> {
+    let taken = match verifications::take_attempt(tx, key, now).await? {
+        Ok(taken) => taken,
+        Err(refused) => {
+            return Ok(Err(match refused {
+                Refused::NotFound => CodeError::Ended,
+                Refused::Used => CodeError::Used,
+                Refused::Expired => CodeError::Expired,
+                Refused::TooManyAttempts => CodeError::TooManyAttempts,
             }));
         }
-        if !verifications::consume(tx, &verification.id, now).await? {
-            return Ok(Err(CodeError::Used));
+    };
+    let verification = taken.verification;
+    let expected = code_hash(&identity, &verification.id, code);
+    let matches: bool = expected.as_bytes().ct_eq(taken.code_hash.as_bytes()).into();
+    // A stand-in's code went to nobody: even a lucky guess verifies nothing.
+    if !matches || verification.email_address_id.is_none() {
+        if let Some(email_id) = &verification.email_address_id {
+            users::addresses::record_attempts(tx, email_id, verification.attempts).await?;
         }
-        Ok(Ok(verification))
+        return Ok(Err(CodeError::Wrong {
+            remaining: verification.attempts_left(),
+        }));
     }
+    if !verifications::consume(tx, &verification.id, now).await? {
+        return Ok(Err(CodeError::Used));
+    }
+    Ok(Ok(verification))
 }
 
 /// The mail that carries a code for `purpose`.

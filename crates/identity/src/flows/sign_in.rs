@@ -9,8 +9,11 @@
 use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
+use crate::flows::sign_in_code;
 use crate::flows::{Pending, RequestError};
+use crate::lockout;
 use crate::passwords::{self, HashError, Password};
+use crate::sessions::lifecycle;
 use crate::sessions::{ClientToken, SignedIn};
 use crate::state::Identity;
 use crate::throttle::{self, Limit};
@@ -60,96 +63,93 @@ impl From<HashError> for SignInError {
     }
 }
 
-impl Identity {
-    /// Signs in with an email address and password, ending the browser's previous session; an
-    /// account whose address was never verified is sent a code instead. `redirect_url` (a
-    /// checked same-origin path, or empty) is kept for after the code.
-    ///
-    /// # Errors
-    /// See [`SignInError`].
-    pub async fn sign_in(
-        &self,
-        email_address: &str,
-        password: Password,
-        previous: Option<&ClientToken>,
-        redirect_url: &str,
-        ctx: &RequestContext,
-    ) -> Result<SignInOutcome, SignInError> {
-        let normalized = validate::email(email_address).map(|e| e.normalized).ok();
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        if let Some(ip) = ctx.throttle_key() {
-            let attempt = throttle::take(
-                &mut tx,
-                &format!("signin-ip:{ip}"),
-                self.inner.config.sign_in_ip_limit,
-                now,
-            )
-            .await?;
+/// Signs in with an email address and password, ending the browser's previous session; an
+/// account whose address was never verified is sent a code instead. `redirect_url` (a
+/// checked same-origin path, or empty) is kept for after the code.
+///
+/// # Errors
+/// See [`SignInError`].
+pub async fn sign_in(
+    identity: &Identity,
+    email_address: &str,
+    password: Password,
+    previous: Option<&ClientToken>,
+    redirect_url: &str,
+    ctx: &RequestContext,
+) -> Result<SignInOutcome, SignInError> {
+    let normalized = validate::email(email_address).map(|e| e.normalized).ok();
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    if let Some(ip) = ctx.throttle_key() {
+        let attempt = throttle::take(
+            &mut tx,
+            &format!("signin-ip:{ip}"),
+            identity.config().sign_in_ip_limit,
+            now,
+        )
+        .await?;
+        if attempt.refused() {
+            tx.commit().await?;
+            return Err(SignInError::Throttled {
+                retry_after_secs: attempt.retry_after_secs(now),
+            });
+        }
+    }
+    let (credentials, bucket) = match &normalized {
+        Some(email) => {
+            let bucket = lockout::account_bucket(&identity, email);
+            let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
             if attempt.refused() {
                 tx.commit().await?;
-                return Err(SignInError::Throttled {
+                return Err(SignInError::Locked {
                     retry_after_secs: attempt.retry_after_secs(now),
                 });
             }
+            (
+                users::credentials_by_email(&mut tx, email).await?,
+                Some(bucket),
+            )
         }
-        let (credentials, bucket) = match &normalized {
-            Some(email) => {
-                let bucket = self.account_bucket(email);
-                let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
-                if attempt.refused() {
-                    tx.commit().await?;
-                    return Err(SignInError::Locked {
-                        retry_after_secs: attempt.retry_after_secs(now),
-                    });
-                }
-                (
-                    users::credentials_by_email(&mut tx, email).await?,
-                    Some(bucket),
-                )
-            }
-            None => (None, None),
-        };
-        tx.commit().await?;
+        None => (None, None),
+    };
+    tx.commit().await?;
 
-        let stored = credentials
-            .as_ref()
-            .and_then(|c| c.password_hash.as_deref());
-        let matches = self.inner.hasher.verify(password, stored).await?;
-        let Some(credentials) = credentials.filter(|_| matches) else {
-            tracing::info!("sign-in refused: wrong credentials");
-            return Err(SignInError::InvalidCredentials);
-        };
-        if credentials.banned {
-            tracing::info!(user.id = %credentials.user_id, "sign-in refused: banned");
-            return Err(SignInError::Banned);
-        }
-
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        if let Some(bucket) = &bucket {
-            throttle::clear(&mut tx, bucket).await?;
-        }
-        if !credentials.email_verified {
-            let opened = self
-                .open_sign_in_code(&mut tx, &credentials, redirect_url, now)
-                .await?;
-            tx.commit().await?;
-            return match opened {
-                Ok(pending) => {
-                    tracing::info!(user.id = %credentials.user_id, "sign-in waits for the address to be verified");
-                    Ok(SignInOutcome::VerifyEmail(pending))
-                }
-                Err(RequestError::TooManyMails { retry_after_secs }) => {
-                    Err(SignInError::TooManyMails { retry_after_secs })
-                }
-                Err(RequestError::Store(error)) => Err(error.into()),
-                Err(_) => Err(SignInError::Internal),
-            };
-        }
-        let signed = self
-            .open_session(tx, &credentials.user_id, previous, ctx, now)
-            .await?;
-        Ok(SignInOutcome::SignedIn(Box::new(signed)))
+    let stored = credentials
+        .as_ref()
+        .and_then(|c| c.password_hash.as_deref());
+    let matches = identity.hasher().verify(password, stored).await?;
+    let Some(credentials) = credentials.filter(|_| matches) else {
+        tracing::info!("sign-in refused: wrong credentials");
+        return Err(SignInError::InvalidCredentials);
+    };
+    if credentials.banned {
+        tracing::info!(user.id = %credentials.user_id, "sign-in refused: banned");
+        return Err(SignInError::Banned);
     }
+
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    if let Some(bucket) = &bucket {
+        throttle::clear(&mut tx, bucket).await?;
+    }
+    if !credentials.email_verified {
+        let opened =
+            sign_in_code::open_sign_in_code(&identity, &mut tx, &credentials, redirect_url, now)
+                .await?;
+        tx.commit().await?;
+        return match opened {
+            Ok(pending) => {
+                tracing::info!(user.id = %credentials.user_id, "sign-in waits for the address to be verified");
+                Ok(SignInOutcome::VerifyEmail(pending))
+            }
+            Err(RequestError::TooManyMails { retry_after_secs }) => {
+                Err(SignInError::TooManyMails { retry_after_secs })
+            }
+            Err(RequestError::Store(error)) => Err(error.into()),
+            Err(_) => Err(SignInError::Internal),
+        };
+    }
+    let signed =
+        lifecycle::open_session(&identity, tx, &credentials.user_id, previous, ctx, now).await?;
+    Ok(SignInOutcome::SignedIn(Box::new(signed)))
 }

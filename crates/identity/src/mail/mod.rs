@@ -82,149 +82,153 @@ pub struct MailboxEntry {
     pub sent_at: Option<i64>,
 }
 
-impl Identity {
-    /// The `From` of every mail.
-    pub(crate) fn sender(&self) -> Sender {
-        let config = &self.inner.config;
-        config
-            .mail
-            .from
-            .clone()
-            .unwrap_or_else(|| Sender::default_for(&config.mail.site_name, &config.public_url))
-    }
+/// The `From` of every mail.
+pub(crate) fn sender(identity: &Identity) -> Sender {
+    let config = &identity.config();
+    config
+        .mail
+        .from
+        .clone()
+        .unwrap_or_else(|| Sender::default_for(&config.mail.site_name, &config.public_url))
+}
 
-    /// Whether mail stays in the database for `/dev/mailbox` (no SMTP relay is set).
-    #[must_use]
-    pub fn uses_dev_mailbox(&self) -> bool {
-        self.inner.config.mail.smtp.is_none()
-    }
+/// Whether mail stays in the database for `/dev/mailbox` (no SMTP relay is set).
+#[must_use]
+pub fn uses_dev_mailbox(identity: &Identity) -> bool {
+    identity.config().mail.smtp.is_none()
+}
 
-    /// Writes a mail to `to` into the outbox, in the caller's transaction.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub(crate) async fn queue_mail(
-        &self,
-        tx: &mut Tx,
-        to: &str,
-        user_id: Option<&str>,
-        kind: &MailKind<'_>,
-    ) -> Result<(), StoreError> {
-        self.write_mail(tx, to, user_id, kind, false).await
-    }
+/// Writes a mail to `to` into the outbox, in the caller's transaction.
+///
+/// # Errors
+/// Database failures.
+pub(crate) async fn queue_mail(
+    identity: &Identity,
+    tx: &mut Tx,
+    to: &str,
+    user_id: Option<&str>,
+    kind: &MailKind<'_>,
+) -> Result<(), StoreError> {
+    write_mail(&identity, tx, to, user_id, kind, false).await
+}
 
-    /// Does all [`Self::queue_mail`] does (composing, sealing, the INSERT) but writes the row
-    /// `withheld`: it is never sent or shown. What a stand-in verification writes, so that its
-    /// request costs what a real one does.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub(crate) async fn withhold_mail(
-        &self,
-        tx: &mut Tx,
-        to: &str,
-        kind: &MailKind<'_>,
-    ) -> Result<(), StoreError> {
-        self.write_mail(tx, to, None, kind, true).await
-    }
+/// Does all [`Self::queue_mail`] does (composing, sealing, the INSERT) but writes the row
+/// `withheld`: it is never sent or shown. What a stand-in verification writes, so that its
+/// request costs what a real one does.
+///
+/// # Errors
+/// Database failures.
+pub(crate) async fn withhold_mail(
+    identity: &Identity,
+    tx: &mut Tx,
+    to: &str,
+    kind: &MailKind<'_>,
+) -> Result<(), StoreError> {
+    write_mail(&identity, tx, to, None, kind, true).await
+}
 
-    async fn write_mail(
-        &self,
-        tx: &mut Tx,
-        to: &str,
-        user_id: Option<&str>,
-        kind: &MailKind<'_>,
-        withheld: bool,
-    ) -> Result<(), StoreError> {
-        let config = &self.inner.config;
-        let base_url = config.issuer();
-        let composed = compose::compose(
-            kind,
-            compose::Context {
-                site: &config.mail.site_name,
-                base_url: &base_url,
-                code_minutes: minutes(config.email_code_lifetime_ms),
-                reset_minutes: minutes(config.reset_code_lifetime_ms),
-            },
-        )
-        .expect("the mail templates render plain strings");
-        let bodies = serde_json::to_vec(&Bodies {
-            text: composed.text,
-            html: composed.html,
+async fn write_mail(
+    identity: &Identity,
+    tx: &mut Tx,
+    to: &str,
+    user_id: Option<&str>,
+    kind: &MailKind<'_>,
+    withheld: bool,
+) -> Result<(), StoreError> {
+    let config = &identity.config();
+    let base_url = config.issuer();
+    let composed = compose::compose(
+        kind,
+        compose::Context {
+            site: &config.mail.site_name,
+            base_url: &base_url,
+            code_minutes: minutes(config.email_code_lifetime_ms),
+            reset_minutes: minutes(config.reset_code_lifetime_ms),
+        },
+    )
+    .expect("the mail templates render plain strings");
+    let bodies = serde_json::to_vec(&Bodies {
+        text: composed.text,
+        html: composed.html,
+    })
+    .unwrap_or_default();
+    let sealed = identity.master().seal(BODY_SEAL, &bodies);
+    let id = latchkey_protocol::id::new_id(outbox::PREFIX);
+    let now = identity.now_ms();
+    outbox::insert(
+        tx,
+        &outbox::Queued {
+            id: &id,
+            kind: composed.slug,
+            to,
+            user_id,
+            subject: &composed.subject,
+            body_sealed: &sealed,
+            withheld,
+        },
+        now,
+    )
+    .await?;
+    if !withheld {
+        // Woken once the mail is there to claim, not before.
+        identity.mail_outbox().after_commit(tx);
+    }
+    Ok(())
+}
+
+fn open_bodies(identity: &Identity, sealed: &str) -> Bodies {
+    identity
+        .master()
+        .open(BODY_SEAL, sealed)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Bodies {
+            text: String::new(),
+            html: String::new(),
         })
-        .unwrap_or_default();
-        let sealed = self.inner.master.seal(BODY_SEAL, &bodies);
-        let id = latchkey_protocol::id::new_id(outbox::PREFIX);
-        let now = self.now_ms();
-        outbox::insert(
-            tx,
-            &outbox::Queued {
-                id: &id,
-                kind: composed.slug,
-                to,
-                user_id,
-                subject: &composed.subject,
-                body_sealed: &sealed,
-                withheld,
-            },
-            now,
-        )
-        .await?;
-        if !withheld {
-            // Woken once the mail is there to claim, not before.
-            self.inner.mail_outbox.after_commit(tx);
-        }
-        Ok(())
-    }
+}
 
-    fn open_bodies(&self, sealed: &str) -> Bodies {
-        self.inner
-            .master
-            .open(BODY_SEAL, sealed)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or(Bodies {
-                text: String::new(),
-                html: String::new(),
-            })
-    }
+/// The newest mails, bodies opened, for the dev mailbox.
+///
+/// # Errors
+/// Database failures.
+pub async fn mailbox(identity: &Identity, limit: i64) -> Result<Vec<MailboxEntry>, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let stored = outbox::recent(&mut tx, limit).await?;
+    tx.commit().await?;
+    Ok(stored
+        .into_iter()
+        .map(|mail| entry(&identity, mail))
+        .collect())
+}
 
-    /// The newest mails, bodies opened, for the dev mailbox.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn mailbox(&self, limit: i64) -> Result<Vec<MailboxEntry>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let stored = outbox::recent(&mut tx, limit).await?;
-        tx.commit().await?;
-        Ok(stored.into_iter().map(|mail| self.entry(mail)).collect())
-    }
+/// One mail, bodies opened, for the dev mailbox.
+///
+/// # Errors
+/// Database failures.
+pub async fn mailbox_entry(
+    identity: &Identity,
+    id: &str,
+) -> Result<Option<MailboxEntry>, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let stored = outbox::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(stored.map(|mail| entry(&identity, mail)))
+}
 
-    /// One mail, bodies opened, for the dev mailbox.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn mailbox_entry(&self, id: &str) -> Result<Option<MailboxEntry>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let stored = outbox::get(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(stored.map(|mail| self.entry(mail)))
-    }
-
-    fn entry(&self, mail: outbox::Stored) -> MailboxEntry {
-        let bodies = self.open_bodies(&mail.body_sealed);
-        MailboxEntry {
-            id: mail.id,
-            kind: mail.kind,
-            to: mail.to_address,
-            subject: mail.subject,
-            text: bodies.text,
-            html: bodies.html,
-            status: mail.status,
-            attempts: mail.attempts,
-            created_at: mail.created_at,
-            sent_at: mail.sent_at,
-        }
+fn entry(identity: &Identity, mail: outbox::Stored) -> MailboxEntry {
+    let bodies = open_bodies(&identity, &mail.body_sealed);
+    MailboxEntry {
+        id: mail.id,
+        kind: mail.kind,
+        to: mail.to_address,
+        subject: mail.subject,
+        text: bodies.text,
+        html: bodies.html,
+        status: mail.status,
+        attempts: mail.attempts,
+        created_at: mail.created_at,
+        sent_at: mail.sent_at,
     }
 }
 

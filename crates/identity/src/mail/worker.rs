@@ -14,6 +14,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
 use super::outbox::{self, Claimed, MailStatus, Outcome};
+use crate::mail;
 use crate::state::Identity;
 
 /// Timeout of each SMTP command.
@@ -57,7 +58,7 @@ impl MailJob {
     /// # Errors
     /// If the SMTP transport cannot be built.
     pub(crate) fn new(identity: Identity) -> Result<Self, String> {
-        let sender = identity.sender();
+        let sender = mail::sender(&identity);
         let domain = sender.domain().to_owned();
         let transport = match &identity.config().mail.smtp {
             Some(url) => Transport::Smtp(url.transport(COMMAND_TIMEOUT, Some(&domain))?),
@@ -177,7 +178,7 @@ impl MailJob {
 
     fn message(&self, stored: &outbox::Stored) -> Option<Message> {
         let to: Mailbox = stored.to_address.parse().ok()?;
-        let bodies = self.identity.open_bodies(&stored.body_sealed);
+        let bodies = mail::open_bodies(&self.identity, &stored.body_sealed);
         Message::builder()
             .from(self.sender.clone())
             .to(to)

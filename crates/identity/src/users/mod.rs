@@ -4,9 +4,9 @@
 //! Every change to a user moves `updated_at` strictly forward, even twice in one millisecond:
 //! receivers apply a `user.updated` only if it is newer than what they hold.
 
+pub mod addresses;
 mod clerk_json;
 mod credentials;
-pub mod addresses;
 pub mod metadata;
 mod query;
 pub mod validate;

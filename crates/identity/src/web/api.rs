@@ -9,8 +9,11 @@ use latchkey_protocol::jwt::{VerifyOptions, verify_session_token};
 use latchkey_web::ApiError;
 use serde_json::json;
 
+use crate::flows::admin;
+use crate::sessions::token;
 use crate::state::Identity;
 use crate::users;
+use crate::web::session_cookies;
 
 /// The bearer token of a request: Clerk's rule, scheme `Bearer` exactly, else the whole value.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -31,7 +34,7 @@ async fn authenticated_user(identity: &Identity, headers: &HeaderMap) -> Result<
             .map(|claims| claims.sub)
             .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()));
     }
-    match identity.current(headers).await? {
+    match session_cookies::current(&identity, headers).await? {
         Some((_, user)) => Ok(user.id),
         None => Err(ApiError::unauthorized(
             "signed_out",
@@ -55,7 +58,7 @@ pub(crate) async fn me(
             "This account no longer exists or is banned.",
         ));
     };
-    Ok(Json(identity.user_json(&user).await?).into_response())
+    Ok(Json(admin::user_json(&identity, &user).await?).into_response())
 }
 
 /// `POST /v1/client/session-token`: a fresh session token for the browser's live session (what
@@ -64,9 +67,9 @@ pub(crate) async fn session_token(
     State(identity): State<Identity>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    match identity.current(&headers).await? {
+    match session_cookies::current(&identity, &headers).await? {
         Some((session, _)) => {
-            let jwt = identity.mint_session_token(&session).await;
+            let jwt = token::mint_session_token(&identity, &session).await;
             Ok((StatusCode::OK, Json(json!({"object": "token", "jwt": jwt}))).into_response())
         }
         None => Err(ApiError::unauthorized(

@@ -35,4 +35,3 @@ async fn jwks(State(identity): State<Identity>) -> impl IntoResponse {
         axum::Json(identity.keys().jwks()),
     )
 }
-

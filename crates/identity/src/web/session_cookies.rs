@@ -30,83 +30,80 @@ pub const CLIENT_UAT_COOKIE: &str = "__client_uat";
 /// Tokens with less than this left are replaced before a request is handled.
 const REMINT_BEFORE_EXPIRY_SECS: i64 = 15;
 
-impl Identity {
-    fn lifetime_secs(&self) -> i64 {
-        self.inner.config.session_lifetime_ms / 1000
-    }
+fn lifetime_secs(identity: &Identity) -> i64 {
+    identity.config().session_lifetime_ms / 1000
+}
 
-    /// `Set-Cookie` values for a new session.
-    #[must_use]
-    pub fn sign_in_cookies(&self, signed: &SignedIn) -> Vec<String> {
-        let secure = self.inner.config.secure_cookies();
-        let lifetime = Some(self.lifetime_secs());
-        vec![
-            cookies::build(
-                CLIENT_COOKIE,
-                signed.client_token.expose(),
-                secure,
-                true,
-                lifetime,
-            ),
-            cookies::build(
-                SESSION_COOKIE,
-                &signed.session_token,
-                secure,
-                true,
-                lifetime,
-            ),
-            cookies::build(
-                CLIENT_UAT_COOKIE,
-                &signed.session.created_at.div_euclid(1000).to_string(),
-                secure,
-                false,
-                lifetime,
-            ),
-        ]
-    }
+/// `Set-Cookie` values for a new session.
+#[must_use]
+pub fn sign_in_cookies(identity: &Identity, signed: &SignedIn) -> Vec<String> {
+    let secure = identity.config().secure_cookies();
+    let lifetime = Some(lifetime_secs(&identity));
+    vec![
+        cookies::build(
+            CLIENT_COOKIE,
+            signed.client_token.expose(),
+            secure,
+            true,
+            lifetime,
+        ),
+        cookies::build(
+            SESSION_COOKIE,
+            &signed.session_token,
+            secure,
+            true,
+            lifetime,
+        ),
+        cookies::build(
+            CLIENT_UAT_COOKIE,
+            &signed.session.created_at.div_euclid(1000).to_string(),
+            secure,
+            false,
+            lifetime,
+        ),
+    ]
+}
 
-    /// `Set-Cookie` values that sign the browser out.
-    #[must_use]
-    pub fn sign_out_cookies(&self) -> Vec<String> {
-        let secure = self.inner.config.secure_cookies();
-        vec![
-            cookies::clear(CLIENT_COOKIE, secure, true),
-            cookies::clear(SESSION_COOKIE, secure, true),
-            cookies::build(
-                CLIENT_UAT_COOKIE,
-                "0",
-                secure,
-                false,
-                Some(self.lifetime_secs()),
-            ),
-        ]
-    }
+/// `Set-Cookie` values that sign the browser out.
+#[must_use]
+pub fn sign_out_cookies(identity: &Identity) -> Vec<String> {
+    let secure = identity.config().secure_cookies();
+    vec![
+        cookies::clear(CLIENT_COOKIE, secure, true),
+        cookies::clear(SESSION_COOKIE, secure, true),
+        cookies::build(
+            CLIENT_UAT_COOKIE,
+            "0",
+            secure,
+            false,
+            Some(lifetime_secs(&identity)),
+        ),
+    ]
+}
 
-    /// The `__client` cookie of a request, if well-formed.
-    #[must_use]
-    pub fn client_token(headers: &HeaderMap) -> Option<ClientToken> {
-        cookies::get(headers, CLIENT_COOKIE).and_then(ClientToken::from_cookie)
-    }
+/// The `__client` cookie of a request, if well-formed.
+#[must_use]
+pub fn client_token(headers: &HeaderMap) -> Option<ClientToken> {
+    cookies::get(headers, CLIENT_COOKIE).and_then(ClientToken::from_cookie)
+}
 
-    /// The signed-in session and account of a browser request, checked against the database
-    /// (so a revoked session is refused at once).
-    pub async fn current(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<(SessionRecord, UserRecord)>, latchkey_store::StoreError> {
-        match Self::client_token(headers) {
-            Some(token) => self.authenticate(&token).await,
-            None => Ok(None),
-        }
+/// The signed-in session and account of a browser request, checked against the database
+/// (so a revoked session is refused at once).
+pub async fn current(
+    identity: &Identity,
+    headers: &HeaderMap,
+) -> Result<Option<(SessionRecord, UserRecord)>, latchkey_store::StoreError> {
+    match client_token(headers) {
+        Some(token) => lifecycle::authenticate(&identity, &token).await,
+        None => Ok(None),
     }
+}
 
-    /// Whether `token` is a session token of ours with at least a few seconds left.
-    fn is_fresh(&self, token: &str) -> bool {
-        let now = self.now_ms();
-        let options =
-            VerifyOptions::new(now + REMINT_BEFORE_EXPIRY_SECS * 1000).with_clock_skew_ms(0);
-        verify_session_token(token, &self.inner.keys.verifying(), &options).is_ok()
-    }
+/// Whether `token` is a session token of ours with at least a few seconds left.
+fn is_fresh(identity: &Identity, token: &str) -> bool {
+    let now = identity.now_ms();
+    let options = VerifyOptions::new(now + REMINT_BEFORE_EXPIRY_SECS * 1000).with_clock_skew_ms(0);
+    verify_session_token(token, &identity.keys().verifying(), &options).is_ok()
 }
 
 /// Middleware: keeps `__session` fresh for browsers holding a live `__client` (see the module
@@ -116,20 +113,21 @@ pub async fn refresh_session_token(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(client) = Identity::client_token(request.headers()) else {
+    let Some(client) = client_token(request.headers()) else {
         return next.run(request).await;
     };
-    if cookies::get(request.headers(), SESSION_COOKIE).is_some_and(|token| identity.is_fresh(token))
+    if cookies::get(request.headers(), SESSION_COOKIE)
+        .is_some_and(|token| is_fresh(&identity, token))
     {
         return next.run(request).await;
     }
-    let secure = identity.inner.config.secure_cookies();
-    match identity.authenticate(&client).await {
+    let secure = identity.config().secure_cookies();
+    match lifecycle::authenticate(&identity, &client).await {
         Ok(Some((session, _))) => {
-            let token = identity.mint_session_token(&session).await;
+            let token = token::mint_session_token(&identity, &session).await;
             replace_cookie(request.headers_mut(), SESSION_COOKIE, Some(&token));
             let mut response = next.run(request).await;
-            let lifetime = Some(identity.lifetime_secs());
+            let lifetime = Some(lifetime_secs(&identity));
             append_cookie(
                 &mut response,
                 &cookies::build(SESSION_COOKIE, &token, secure, true, lifetime),
@@ -144,7 +142,7 @@ pub async fn refresh_session_token(
             replace_cookie(request.headers_mut(), SESSION_COOKIE, None);
             replace_cookie(request.headers_mut(), CLIENT_COOKIE, None);
             let mut response = next.run(request).await;
-            for cookie in identity.sign_out_cookies() {
+            for cookie in sign_out_cookies(&identity) {
                 append_cookie(&mut response, &cookie);
             }
             response
@@ -178,6 +176,8 @@ fn replace_cookie(headers: &mut HeaderMap, name: &str, value: Option<&str>) {
     }
 }
 
+use crate::sessions::lifecycle;
+use crate::sessions::token;
 pub(crate) use latchkey_web::pages::append_cookie;
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use latchkey_store::{Row as _, StoreError};
 
 use super::{DeliveryStatus, client};
 use crate::state::Identity;
+use crate::webhooks::endpoints;
 
 /// Attempt bodies are kept up to this size.
 const RESPONSE_KEPT_BYTES: usize = 4096;
@@ -222,15 +223,14 @@ impl Delivery {
         };
         let url: Option<String> = endpoint.try_get("url")?;
         let internal = endpoint.try_get::<i64, _>("internal")? != 0;
-        let secrets = match self
-            .identity
-            .signing_secrets(&mut tx, &delivery.endpoint_id, now)
-            .await
-        {
-            Ok(secrets) => secrets,
-            Err(super::EndpointError::Store(error)) => return Err(error),
-            Err(error) => return Ok(Some(failed_before_sending(error.to_string()))),
-        };
+        let secrets =
+            match endpoints::signing_secrets(&self.identity, &mut tx, &delivery.endpoint_id, now)
+                .await
+            {
+                Ok(secrets) => secrets,
+                Err(super::EndpointError::Store(error)) => return Err(error),
+                Err(error) => return Ok(Some(failed_before_sending(error.to_string()))),
+            };
         tx.commit().await?;
 
         let (client, target) = if internal {

@@ -114,193 +114,195 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, EndpointErr
         .collect()
 }
 
-impl Identity {
-    /// Adds an endpoint; returns it with its new secret (shown once). Unless private networks
-    /// are allowed, a URL that can only reach a private, loopback or link-local address is
-    /// refused here, by the rules deliveries are held to, before anything is written.
-    ///
-    /// # Errors
-    /// Invalid or private URL, invalid event types, or database failures.
-    pub async fn add_endpoint(
-        &self,
-        url: &str,
-        event_types: &[String],
-    ) -> Result<(Endpoint, SigningSecret), EndpointError> {
-        let url = validate_url(url)?;
-        let types = validate_event_types(event_types)?;
-        if !self.inner.config.webhook_allow_private_networks {
-            super::client::refuse_private_destination(&url)
-                .await
-                .map_err(EndpointError::PrivateUrl)?;
-        }
-        let mut tx = self.inner.db.begin().await?;
-        let (endpoint, secret) =
-            insert_endpoint(self, &mut tx, Some(url.as_str()), &types, false).await?;
-        tx.commit().await?;
-        tracing::info!(endpoint.id = %endpoint.id, "webhook endpoint added");
-        Ok((endpoint, secret))
+/// Adds an endpoint; returns it with its new secret (shown once). Unless private networks
+/// are allowed, a URL that can only reach a private, loopback or link-local address is
+/// refused here, by the rules deliveries are held to, before anything is written.
+///
+/// # Errors
+/// Invalid or private URL, invalid event types, or database failures.
+pub async fn add_endpoint(
+    identity: &Identity,
+    url: &str,
+    event_types: &[String],
+) -> Result<(Endpoint, SigningSecret), EndpointError> {
+    let url = validate_url(url)?;
+    let types = validate_event_types(event_types)?;
+    if !identity.config().webhook_allow_private_networks {
+        super::client::refuse_private_destination(&url)
+            .await
+            .map_err(EndpointError::PrivateUrl)?;
     }
+    let mut tx = identity.db().begin().await?;
+    let (endpoint, secret) =
+        insert_endpoint(identity, &mut tx, Some(url.as_str()), &types, false).await?;
+    tx.commit().await?;
+    tracing::info!(endpoint.id = %endpoint.id, "webhook endpoint added");
+    Ok((endpoint, secret))
+}
 
-    /// Every endpoint.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let q = tx.query_owned(format!(
-            "SELECT {COLUMNS} FROM identity_webhook_endpoints ORDER BY created_at, id"
-        ));
-        let rows = tx.fetch_all(q).await?;
-        tx.commit().await?;
-        rows.iter().map(from_row).collect()
-    }
+/// Every endpoint.
+///
+/// # Errors
+/// Database failures.
+pub async fn list_endpoints(identity: &Identity) -> Result<Vec<Endpoint>, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let q = tx.query_owned(format!(
+        "SELECT {COLUMNS} FROM identity_webhook_endpoints ORDER BY created_at, id"
+    ));
+    let rows = tx.fetch_all(q).await?;
+    tx.commit().await?;
+    rows.iter().map(from_row).collect()
+}
 
-    /// One endpoint.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        let mut tx = self.inner.db.begin_read().await?;
-        let q = tx
-            .query_owned(format!(
-                "SELECT {COLUMNS} FROM identity_webhook_endpoints WHERE id = $1"
-            ))
-            .bind(id);
-        let row = tx.fetch_optional(q).await?;
-        tx.commit().await?;
-        row.as_ref().map(from_row).transpose()
-    }
+/// One endpoint.
+///
+/// # Errors
+/// Database failures.
+pub async fn get_endpoint(identity: &Identity, id: &str) -> Result<Option<Endpoint>, StoreError> {
+    let mut tx = identity.db().begin_read().await?;
+    let q = tx
+        .query_owned(format!(
+            "SELECT {COLUMNS} FROM identity_webhook_endpoints WHERE id = $1"
+        ))
+        .bind(id);
+    let row = tx.fetch_optional(q).await?;
+    tx.commit().await?;
+    row.as_ref().map(from_row).transpose()
+}
 
-    /// Removes an endpoint; its pending deliveries stop.
-    ///
-    /// # Errors
-    /// [`EndpointError::NotFound`] or database failures.
-    pub async fn remove_endpoint(&self, id: &str) -> Result<(), EndpointError> {
-        let mut tx = self.inner.db.begin().await?;
-        for sql in [
-            "DELETE FROM identity_webhook_deliveries WHERE endpoint_id = $1",
-            "DELETE FROM identity_webhook_secrets WHERE endpoint_id = $1",
-        ] {
-            let q = tx.query(sql).bind(id);
-            tx.execute(q).await?;
-        }
-        let q = tx
-            .query("DELETE FROM identity_webhook_endpoints WHERE id = $1")
-            .bind(id);
-        if tx.execute(q).await? == 0 {
-            return Err(EndpointError::NotFound);
-        }
-        tx.commit().await?;
-        tracing::info!(endpoint.id = %id, "webhook endpoint removed");
-        Ok(())
-    }
-
-    /// Re-enables a disabled endpoint; deliveries it missed resume.
-    ///
-    /// # Errors
-    /// [`EndpointError::NotFound`] or database failures.
-    pub async fn enable_endpoint(&self, id: &str) -> Result<(), EndpointError> {
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let q = tx
-            .query("UPDATE identity_webhook_endpoints SET disabled_at = NULL, failing_since = NULL, updated_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now);
-        if tx.execute(q).await? == 0 {
-            return Err(EndpointError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Makes a new current secret; the old one signs too for [`ROTATION_OVERLAP_MS`].
-    ///
-    /// # Errors
-    /// [`EndpointError::NotFound`] or database failures.
-    pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<SigningSecret, EndpointError> {
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let q = tx
-            .query("SELECT id FROM identity_webhook_endpoints WHERE id = $1")
-            .bind(id);
-        if tx.fetch_optional(q).await?.is_none() {
-            return Err(EndpointError::NotFound);
-        }
-        let q = tx
-            .query("UPDATE identity_webhook_secrets SET expires_at = $2 WHERE endpoint_id = $1 AND expires_at IS NULL")
-            .bind(id)
-            .bind(now + ROTATION_OVERLAP_MS);
+/// Removes an endpoint; its pending deliveries stop.
+///
+/// # Errors
+/// [`EndpointError::NotFound`] or database failures.
+pub async fn remove_endpoint(identity: &Identity, id: &str) -> Result<(), EndpointError> {
+    let mut tx = identity.db().begin().await?;
+    for sql in [
+        "DELETE FROM identity_webhook_deliveries WHERE endpoint_id = $1",
+        "DELETE FROM identity_webhook_secrets WHERE endpoint_id = $1",
+    ] {
+        let q = tx.query(sql).bind(id);
         tx.execute(q).await?;
-        let secret = SigningSecret::generate();
-        insert_secret(self, &mut tx, id, &secret, now).await?;
-        tx.commit().await?;
-        tracing::info!(endpoint.id = %id, "webhook secret rotated");
-        Ok(secret)
     }
+    let q = tx
+        .query("DELETE FROM identity_webhook_endpoints WHERE id = $1")
+        .bind(id);
+    if tx.execute(q).await? == 0 {
+        return Err(EndpointError::NotFound);
+    }
+    tx.commit().await?;
+    tracing::info!(endpoint.id = %id, "webhook endpoint removed");
+    Ok(())
+}
 
-    /// The secrets that sign deliveries to an endpoint now: the current one first, then any
-    /// replaced one still in its overlap.
-    ///
-    /// # Errors
-    /// Database failures, or a secret sealed under another master secret.
-    pub(crate) async fn signing_secrets(
-        &self,
-        tx: &mut Tx,
-        endpoint_id: &str,
-        now: i64,
-    ) -> Result<Vec<SigningSecret>, EndpointError> {
-        let q = tx
-            .query(
-                "SELECT secret_sealed FROM identity_webhook_secrets \
-                 WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
-                 ORDER BY CASE WHEN expires_at IS NULL THEN 0 ELSE 1 END, created_at DESC",
-            )
-            .bind(endpoint_id)
-            .bind(now);
-        let mut secrets = Vec::new();
-        for row in tx.fetch_all(q).await? {
-            let sealed: String = row.try_get("secret_sealed").map_err(StoreError::from)?;
-            let raw = self
-                .inner
-                .master
-                .open(SEAL_PURPOSE, &sealed)
-                .map_err(|_| EndpointError::Sealed)?;
-            let secret = SigningSecret::parse(&String::from_utf8_lossy(&raw))
-                .map_err(|_| EndpointError::Sealed)?;
-            secrets.push(secret);
+/// Re-enables a disabled endpoint; deliveries it missed resume.
+///
+/// # Errors
+/// [`EndpointError::NotFound`] or database failures.
+pub async fn enable_endpoint(identity: &Identity, id: &str) -> Result<(), EndpointError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let q = tx
+        .query("UPDATE identity_webhook_endpoints SET disabled_at = NULL, failing_since = NULL, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now);
+    if tx.execute(q).await? == 0 {
+        return Err(EndpointError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Makes a new current secret; the old one signs too for [`ROTATION_OVERLAP_MS`].
+///
+/// # Errors
+/// [`EndpointError::NotFound`] or database failures.
+pub async fn rotate_endpoint_secret(
+    identity: &Identity,
+    id: &str,
+) -> Result<SigningSecret, EndpointError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let q = tx
+        .query("SELECT id FROM identity_webhook_endpoints WHERE id = $1")
+        .bind(id);
+    if tx.fetch_optional(q).await?.is_none() {
+        return Err(EndpointError::NotFound);
+    }
+    let q = tx
+        .query("UPDATE identity_webhook_secrets SET expires_at = $2 WHERE endpoint_id = $1 AND expires_at IS NULL")
+        .bind(id)
+        .bind(now + ROTATION_OVERLAP_MS);
+    tx.execute(q).await?;
+    let secret = SigningSecret::generate();
+    insert_secret(identity, &mut tx, id, &secret, now).await?;
+    tx.commit().await?;
+    tracing::info!(endpoint.id = %id, "webhook secret rotated");
+    Ok(secret)
+}
+
+/// The secrets that sign deliveries to an endpoint now: the current one first, then any
+/// replaced one still in its overlap.
+///
+/// # Errors
+/// Database failures, or a secret sealed under another master secret.
+pub(crate) async fn signing_secrets(
+    identity: &Identity,
+    tx: &mut Tx,
+    endpoint_id: &str,
+    now: i64,
+) -> Result<Vec<SigningSecret>, EndpointError> {
+    let q = tx
+        .query(
+            "SELECT secret_sealed FROM identity_webhook_secrets \
+             WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY CASE WHEN expires_at IS NULL THEN 0 ELSE 1 END, created_at DESC",
+        )
+        .bind(endpoint_id)
+        .bind(now);
+    let mut secrets = Vec::new();
+    for row in tx.fetch_all(q).await? {
+        let sealed: String = row.try_get("secret_sealed").map_err(StoreError::from)?;
+        let raw = identity
+            .master()
+            .open(SEAL_PURPOSE, &sealed)
+            .map_err(|_| EndpointError::Sealed)?;
+        let secret = SigningSecret::parse(&String::from_utf8_lossy(&raw))
+            .map_err(|_| EndpointError::Sealed)?;
+        secrets.push(secret);
+    }
+    Ok(secrets)
+}
+
+/// The app's own receiver in the all-in-one run: created on first start (subscribed to user
+/// events), reached on whichever instance delivers. Returns its current secret, which the
+/// app part is configured with.
+///
+/// # Errors
+/// Database failures, or a secret sealed under another master secret.
+pub async fn ensure_internal_endpoint(identity: &Identity) -> Result<SigningSecret, EndpointError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let q = tx.query(
+        "SELECT id FROM identity_webhook_endpoints WHERE internal = 1 ORDER BY created_at LIMIT 1",
+    );
+    let existing = tx.fetch_optional(q).await?;
+    let id = match existing {
+        Some(row) => row.try_get::<String, _>("id").map_err(StoreError::from)?,
+        None => {
+            let types = [
+                EventType::UserCreated,
+                EventType::UserUpdated,
+                EventType::UserDeleted,
+            ]
+            .map(|kind| kind.as_str().to_owned());
+            let (endpoint, _) = insert_endpoint(identity, &mut tx, None, &types, true).await?;
+            tracing::info!(endpoint.id = %endpoint.id, "registered the app's own webhook receiver");
+            endpoint.id
         }
-        Ok(secrets)
-    }
-
-    /// The app's own receiver in the all-in-one run: created on first start (subscribed to user
-    /// events), reached on whichever instance delivers. Returns its current secret, which the
-    /// app part is configured with.
-    ///
-    /// # Errors
-    /// Database failures, or a secret sealed under another master secret.
-    pub async fn ensure_internal_endpoint(&self) -> Result<SigningSecret, EndpointError> {
-        let now = self.now_ms();
-        let mut tx = self.inner.db.begin().await?;
-        let q = tx.query("SELECT id FROM identity_webhook_endpoints WHERE internal = 1 ORDER BY created_at LIMIT 1");
-        let existing = tx.fetch_optional(q).await?;
-        let id = match existing {
-            Some(row) => row.try_get::<String, _>("id").map_err(StoreError::from)?,
-            None => {
-                let types = [
-                    EventType::UserCreated,
-                    EventType::UserUpdated,
-                    EventType::UserDeleted,
-                ]
-                .map(|kind| kind.as_str().to_owned());
-                let (endpoint, _) = insert_endpoint(self, &mut tx, None, &types, true).await?;
-                tracing::info!(endpoint.id = %endpoint.id, "registered the app's own webhook receiver");
-                endpoint.id
-            }
-        };
-        let secrets = self.signing_secrets(&mut tx, &id, now).await?;
-        tx.commit().await?;
-        secrets.into_iter().next().ok_or(EndpointError::NotFound)
-    }
+    };
+    let secrets = signing_secrets(&identity, &mut tx, &id, now).await?;
+    tx.commit().await?;
+    secrets.into_iter().next().ok_or(EndpointError::NotFound)
 }
 
 async fn insert_endpoint(
@@ -346,8 +348,7 @@ async fn insert_secret(
     now: i64,
 ) -> Result<(), StoreError> {
     let sealed = identity
-        .inner
-        .master
+        .master()
         .seal(SEAL_PURPOSE, secret.expose().as_bytes());
     let q = tx
         .query(

@@ -5,13 +5,16 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use latchkey_identity::Identity;
-use latchkey_identity::admin::{AdminError, CreateUser};
+use latchkey_identity::flows::admin::{AdminError, CreateUser};
 use latchkey_identity::passwords::{Password, PasswordHasher};
 use latchkey_identity::users::{ListQuery, OrderBy, UserRecord};
 
 use super::{EXIT_FAILURE, fail};
 use crate::Config;
 use crate::startup::{self, StartError};
+use latchkey_identity::flows::account;
+use latchkey_identity::flows::admin;
+use latchkey_identity::sessions::lifecycle;
 
 /// Exit status when the thing asked about does not exist.
 const EXIT_NOT_FOUND: u8 = 3;
@@ -155,7 +158,7 @@ fn one_line(user: &UserRecord) -> String {
 
 async fn show(identity: &Identity, user: &UserRecord, json: bool) -> ExitCode {
     if json {
-        match identity.user_json(user).await {
+        match admin::user_json(&identity, user).await {
             Ok(value) => print_json(&value),
             Err(error) => fail(EXIT_FAILURE, &error),
         }
@@ -166,7 +169,7 @@ async fn show(identity: &Identity, user: &UserRecord, json: bool) -> ExitCode {
 }
 
 async fn lookup(identity: &Identity, key: &str) -> Result<UserRecord, ExitCode> {
-    match identity.find_user(key).await {
+    match admin::find_user(&identity, key).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => {
             let _ = writeln!(std::io::stderr().lock(), "latchkey: no user {key}");
@@ -211,7 +214,7 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
                 Ok(users) if json => {
                     let mut values = Vec::new();
                     for user in &users {
-                        match identity.user_json(user).await {
+                        match admin::user_json(&identity, user).await {
                             Ok(value) => values.push(value),
                             Err(error) => return fail(EXIT_FAILURE, &error),
                         }
@@ -259,7 +262,7 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
                 username,
                 ..CreateUser::default()
             };
-            match identity.create_user(create).await {
+            match admin::create_user(&identity, create).await {
                 Ok(user) => show(&identity, &user, json).await,
                 Err(error) => admin_failure(&error),
             }
@@ -276,7 +279,7 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
                 Ok(user) => user,
                 Err(code) => return code,
             };
-            match identity.delete_account(&user.id).await {
+            match account::delete_account(&identity, &user.id).await {
                 Ok(()) if json => print_json(
                     &serde_json::json!({"object": "user", "id": user.id, "deleted": true}),
                 ),
@@ -294,7 +297,7 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
                 Ok(user) => user,
                 Err(code) => return code,
             };
-            match identity.revoke_other_sessions(&user.id, None).await {
+            match lifecycle::revoke_other_sessions(&identity, &user.id, None).await {
                 Ok(count) if json => {
                     print_json(&serde_json::json!({"user_id": user.id, "revoked_sessions": count}))
                 }
@@ -315,7 +318,7 @@ async fn ban(identity: &Identity, key: &str, banned: bool, json: bool) -> ExitCo
         Ok(user) => user,
         Err(code) => return code,
     };
-    match identity.set_banned(&user.id, banned).await {
+    match admin::set_banned(&identity, &user.id, banned).await {
         Ok(user) => show(identity, &user, json).await,
         Err(error) => admin_failure(&error),
     }
@@ -325,7 +328,7 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
     match command {
         KeysCommand::SecretKey => {
             with_db(config, async |db| {
-                let key = latchkey_identity::bapi::keys::create_secret_key(db).await?;
+                let key = latchkey_identity::secret_keys::create_secret_key(db).await?;
                 announce_secret_key(&key, "a new");
                 Ok(ExitCode::SUCCESS)
             })
@@ -333,7 +336,7 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
         }
         KeysCommand::ListSecretKeys { json } => {
             with_db(config, async |db| {
-                let keys = latchkey_identity::bapi::keys::list_secret_keys(db).await?;
+                let keys = latchkey_identity::secret_keys::list_secret_keys(db).await?;
                 if json {
                     return Ok(print_json(&keys));
                 }
@@ -355,10 +358,10 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
         }
         KeysCommand::RevokeSecretKey { id } => {
             with_db(config, async |db| {
-                if latchkey_identity::bapi::keys::revoke_secret_key(db, &id).await? {
+                if latchkey_identity::secret_keys::revoke_secret_key(db, &id).await? {
                     print(&format!(
                         "revoked {id}; servers stop accepting it within {} s",
-                        latchkey_identity::bapi::keys::CACHE_TTL.as_secs()
+                        latchkey_identity::secret_keys::CACHE_TTL.as_secs()
                     ));
                     Ok(ExitCode::SUCCESS)
                 } else {

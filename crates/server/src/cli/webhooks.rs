@@ -10,6 +10,8 @@ use latchkey_identity::webhooks::EndpointError;
 use super::users::identity_for_command;
 use super::{EXIT_CONFIG, EXIT_FAILURE, fail};
 use crate::Config;
+use latchkey_identity::webhooks::endpoints;
+use latchkey_identity::webhooks::replay;
 
 const EXIT_NOT_FOUND: u8 = 3;
 
@@ -139,7 +141,7 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
             url,
             events,
             json: as_json,
-        } => match identity.add_endpoint(&url, &events).await {
+        } => match endpoints::add_endpoint(&identity, &url, &events).await {
             Ok((endpoint, secret)) if as_json => {
                 json(&serde_json::json!({"endpoint": endpoint, "secret": secret.expose()}))
             }
@@ -156,7 +158,8 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
             }
             Err(error) => failure(&error),
         },
-        WebhooksCommand::List { json: as_json } => match identity.list_endpoints().await {
+        WebhooksCommand::List { json: as_json } => match endpoints::list_endpoints(&identity).await
+        {
             Ok(endpoints) if as_json => json(&endpoints),
             Ok(endpoints) => {
                 for e in &endpoints {
@@ -183,17 +186,19 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
             }
             Err(error) => fail(EXIT_FAILURE, &error),
         },
-        WebhooksCommand::Remove { endpoint } => match identity.remove_endpoint(&endpoint).await {
-            Ok(()) => {
-                print(&format!("removed {endpoint}"));
-                ExitCode::SUCCESS
+        WebhooksCommand::Remove { endpoint } => {
+            match endpoints::remove_endpoint(&identity, &endpoint).await {
+                Ok(()) => {
+                    print(&format!("removed {endpoint}"));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => failure(&error),
             }
-            Err(error) => failure(&error),
-        },
+        }
         WebhooksCommand::RotateSecret {
             endpoint,
             json: as_json,
-        } => match identity.rotate_endpoint_secret(&endpoint).await {
+        } => match endpoints::rotate_endpoint_secret(&identity, &endpoint).await {
             Ok(secret) if as_json => {
                 json(&serde_json::json!({"endpoint": endpoint, "secret": secret.expose()}))
             }
@@ -206,18 +211,20 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
             }
             Err(error) => failure(&error),
         },
-        WebhooksCommand::Enable { endpoint } => match identity.enable_endpoint(&endpoint).await {
-            Ok(()) => {
-                print(&format!("enabled {endpoint}"));
-                ExitCode::SUCCESS
+        WebhooksCommand::Enable { endpoint } => {
+            match endpoints::enable_endpoint(&identity, &endpoint).await {
+                Ok(()) => {
+                    print(&format!("enabled {endpoint}"));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => failure(&error),
             }
-            Err(error) => failure(&error),
-        },
+        }
         WebhooksCommand::Deliveries {
             endpoint,
             limit,
             json: as_json,
-        } => match identity.deliveries(&endpoint, limit).await {
+        } => match replay::deliveries(&identity, &endpoint, limit).await {
             Ok(list) if as_json => json(&list),
             Ok(list) => {
                 for d in &list {
@@ -238,7 +245,7 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
             endpoint,
             since: _,
             failed_only,
-        } => match identity.replay(&endpoint, since, failed_only).await {
+        } => match replay::replay(&identity, &endpoint, since, failed_only).await {
             Ok(count) => {
                 print(&format!("queued {count} deliveries to {endpoint}"));
                 ExitCode::SUCCESS
@@ -246,7 +253,7 @@ pub async fn run(command: WebhooksCommand, config: &Config) -> ExitCode {
             Err(error) => failure(&error),
         },
         WebhooksCommand::Resend { event, endpoint } => {
-            match identity.resend(&event, &endpoint).await {
+            match replay::resend(&identity, &event, &endpoint).await {
                 Ok(()) => {
                     print(&format!("queued {event} for {endpoint}"));
                     ExitCode::SUCCESS

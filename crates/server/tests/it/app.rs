@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::identity::sign_up;
 use crate::support::{finish, latchkey};
+use latchkey_identity::flows::admin;
 
 async fn count(app: &TestApp, sql: &'static str, user_id: &str) -> i64 {
     let mut tx = app.db.begin_read().await.unwrap();
@@ -562,14 +563,15 @@ pub async fn the_own_identitys_users_page_newest_first_and_sync_without_drift(ct
     let app = ctx.spawn().await;
     let mut created = Vec::new();
     for i in 0..7 {
-        let user = app
-            .identity
-            .create_user(latchkey_identity::admin::CreateUser {
+        let user = admin::create_user(
+            &app.identity,
+            latchkey_identity::flows::admin::CreateUser {
                 email_address: Some(format!("page{i}@example.com")),
                 ..Default::default()
-            })
-            .await
-            .unwrap();
+            },
+        )
+        .await
+        .unwrap();
         created.push(user);
     }
     let mut seen = Vec::new();
@@ -581,12 +583,13 @@ pub async fn the_own_identitys_users_page_newest_first_and_sync_without_drift(ct
             starting_after: after.clone(),
             ..Default::default()
         };
-        let page = app.identity.list_users_json(&query).await.unwrap();
+        let page = admin::list_users_json(&app.identity, &query).await.unwrap();
         for user in &page {
             let record = created.iter().find(|c| c.id == user.id).unwrap();
             assert_eq!(
                 serde_json::to_value(user).unwrap(),
-                serde_json::to_value(app.identity.user_json(record).await.unwrap()).unwrap()
+                serde_json::to_value(admin::user_json(&app.identity, record).await.unwrap())
+                    .unwrap()
             );
             seen.push(user.id.clone());
         }

@@ -7,7 +7,7 @@ pub mod openapi;
 pub mod sessions;
 pub mod users;
 
-use latchkey_identity::bapi::keys;
+use latchkey_identity::secret_keys as keys;
 use latchkey_store::Row as _;
 use latchkey_testkit::{Call, Reply, TestApp, TestContext};
 use reqwest::Method;
@@ -173,7 +173,7 @@ pub async fn the_openapi_document_describes_every_route(ctx: TestContext) {
         doc["components"]["securitySchemes"]["bearerAuth"],
         json!({"type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"]})
     );
-    let routes = latchkey_identity::bapi::routes();
+    let routes = latchkey_identity::web::bapi::routes();
     let mut documented = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

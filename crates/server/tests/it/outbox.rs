@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use latchkey_identity::admin::CreateUser;
+use latchkey_identity::flows::admin::CreateUser;
 use latchkey_store::Row as _;
 use latchkey_testkit::receiver::{Mode, TestReceiver};
 use latchkey_testkit::{TestApp, TestContext};
@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::identity::{PASSWORD, sign_up};
 use crate::support::{Served, finish, latchkey};
+use latchkey_identity::flows::admin;
+use latchkey_identity::webhooks::endpoints;
+use latchkey_identity::webhooks::replay;
 
 /// Polls the app's users table until `check` holds, for up to 2 s (the acceptance bound).
 async fn within_two_seconds(
@@ -98,9 +101,7 @@ async fn app_with_receiver(
             c.webhook_timeout = timeout;
         })
         .await;
-    let (endpoint, secret) = app
-        .identity
-        .add_endpoint(&receiver.url(), &[])
+    let (endpoint, secret) = endpoints::add_endpoint(&app.identity, &receiver.url(), &[])
         .await
         .unwrap();
     receiver.trust(&secret.expose());
@@ -112,11 +113,10 @@ pub async fn deliveries_verify_with_svixs_own_verifier(ctx: TestContext) {
     let app = ctx
         .spawn_with(|c| c.webhook_allow_private_networks = true)
         .await;
-    let (_, secret) = app
-        .identity
-        .add_endpoint(&receiver.url(), &["user.created".to_owned()])
-        .await
-        .unwrap();
+    let (_, secret) =
+        endpoints::add_endpoint(&app.identity, &receiver.url(), &["user.created".to_owned()])
+            .await
+            .unwrap();
     receiver.trust(&secret.expose());
     sign_up(&app, "svix@example.com").await;
     receiver.wait_for(1, Duration::from_secs(5)).await;
@@ -159,11 +159,9 @@ pub async fn deliveries_verify_with_svixs_own_verifier(ctx: TestContext) {
     assert_eq!(receiver.arrivals().len(), 1);
 
     // After a rotation both secrets sign, so receivers can switch at their pace.
-    let endpoints = app.identity.list_endpoints().await.unwrap();
+    let endpoints = endpoints::list_endpoints(&app.identity).await.unwrap();
     let external = endpoints.iter().find(|e| !e.internal).unwrap();
-    let new_secret = app
-        .identity
-        .rotate_endpoint_secret(&external.id)
+    let new_secret = endpoints::rotate_endpoint_secret(&app.identity, &external.id)
         .await
         .unwrap();
     sign_up(&app, "svix2@example.com").await;
@@ -195,13 +193,15 @@ pub async fn a_failing_receiver_gets_every_event_once_it_recovers(ctx: TestConte
     receiver.set_mode(Mode::Status(500));
     let mut expected = 0;
     for n in 0..4 {
-        app.identity
-            .create_user(CreateUser {
+        admin::create_user(
+            &app.identity,
+            CreateUser {
                 email_address: Some(format!("fail{n}@example.com")),
                 ..CreateUser::default()
-            })
-            .await
-            .unwrap();
+            },
+        )
+        .await
+        .unwrap();
         expected += 1;
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -238,7 +238,9 @@ pub async fn a_failing_receiver_gets_every_event_once_it_recovers(ctx: TestConte
     // receiver counts a message as soon as it answers; the sender records it a moment later.)
     let deadline = Instant::now() + Duration::from_secs(5);
     let deliveries = loop {
-        let deliveries = app.identity.deliveries(&endpoint, 100).await.unwrap();
+        let deliveries = replay::deliveries(&app.identity, &endpoint, 100)
+            .await
+            .unwrap();
         if deliveries.iter().all(|d| d.status == "succeeded") || Instant::now() > deadline {
             break deliveries;
         }
@@ -264,19 +266,18 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
     let (app, receiver, endpoint) =
         app_with_receiver(&ctx, "100ms", Duration::from_millis(300)).await;
     receiver.set_mode(Mode::Status(503));
-    let user = app
-        .identity
-        .create_user(CreateUser {
+    let user = admin::create_user(
+        &app.identity,
+        CreateUser {
             email_address: Some("replay@example.com".to_owned()),
             ..CreateUser::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     // Two attempts in all, then the delivery has failed for good.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while app
-        .identity
-        .deliveries(&endpoint, 10)
+    while replay::deliveries(&app.identity, &endpoint, 10)
         .await
         .unwrap()
         .iter()
@@ -334,28 +335,30 @@ pub async fn private_addresses_are_refused_unless_allowed(ctx: TestContext) {
     config.webhook_retry_schedule = vec![Duration::from_millis(100)];
     config.webhook_allow_private_networks = true;
     let allowed = ctx.start(config.clone()).await;
-    let (endpoint, _) = allowed
-        .identity
-        .add_endpoint(&receiver.url(), &[])
+    let (endpoint, _) = endpoints::add_endpoint(&allowed.identity, &receiver.url(), &[])
         .await
         .unwrap();
     allowed.stop().await;
     config.webhook_allow_private_networks = false;
     let app = ctx.start(config).await;
     assert!(matches!(
-        app.identity.add_endpoint(&receiver.url(), &[]).await,
+        endpoints::add_endpoint(&app.identity, &receiver.url(), &[]).await,
         Err(latchkey_identity::webhooks::EndpointError::PrivateUrl(_))
     ));
-    app.identity
-        .create_user(CreateUser {
+    admin::create_user(
+        &app.identity,
+        CreateUser {
             email_address: Some("ssrf@example.com".to_owned()),
             ..CreateUser::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let deliveries = app.identity.deliveries(&endpoint.id, 10).await.unwrap();
+        let deliveries = replay::deliveries(&app.identity, &endpoint.id, 10)
+            .await
+            .unwrap();
         if deliveries.iter().all(|d| d.status == "failed") && !deliveries.is_empty() {
             assert!(
                 deliveries[0]
@@ -483,11 +486,13 @@ pub async fn two_instances_share_a_burst_without_sending_twice_at_once(ctx: Test
     )
     .unwrap();
     let second = ctx.start(second_config).await;
-    let (_, secret) = first
-        .identity
-        .add_endpoint(&receiver.url(), &["user.created".to_owned()])
-        .await
-        .unwrap();
+    let (_, secret) = endpoints::add_endpoint(
+        &first.identity,
+        &receiver.url(),
+        &["user.created".to_owned()],
+    )
+    .await
+    .unwrap();
     receiver.trust(&secret.expose());
 
     let mut tasks = Vec::new();
@@ -499,13 +504,15 @@ pub async fn two_instances_share_a_burst_without_sending_twice_at_once(ctx: Test
         };
         tasks.push(tokio::spawn(async move {
             for n in 0..100 {
-                identity
-                    .create_user(CreateUser {
+                admin::create_user(
+                    &identity,
+                    CreateUser {
                         email_address: Some(format!("many{chunk}x{n}@example.com")),
                         ..CreateUser::default()
-                    })
-                    .await
-                    .unwrap();
+                    },
+                )
+                .await
+                .unwrap();
             }
         }));
     }
@@ -538,17 +545,20 @@ pub async fn a_receiver_answering_with_nul_bytes_is_recorded(ctx: TestContext) {
         status: 200,
         body: b"O\0K\0",
     });
-    let user = app
-        .identity
-        .create_user(CreateUser {
+    let user = admin::create_user(
+        &app.identity,
+        CreateUser {
             email_address: Some("nul@example.com".to_owned()),
             ..CreateUser::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let deliveries = app.identity.deliveries(&endpoint, 10).await.unwrap();
+        let deliveries = replay::deliveries(&app.identity, &endpoint, 10)
+            .await
+            .unwrap();
         if deliveries.iter().any(|d| d.status == "succeeded") {
             let done = deliveries.iter().find(|d| d.status == "succeeded").unwrap();
             assert_eq!((done.attempts, done.last_status), (1, Some(200)));

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::Bapi;
 use super::error::BapiError;
 use super::params::Query;
-use crate::flows::account::ChangeError;
 use crate::sessions;
+use crate::sessions::lifecycle;
 
 type Answer = Result<Json<Value>, BapiError>;
 
@@ -88,10 +88,10 @@ pub(crate) async fn revoke(State(bapi): State<Bapi>, Path(id): Path<String>) -> 
             session.status
         )));
     }
-    let revoked = match bapi.identity.revoke_session(&session.user_id, &id).await {
-        Ok(revoked) => revoked,
+    let revoked = match lifecycle::revoke_session(&bapi.identity, &session.user_id, &id).await {
+        Ok(Some(revoked)) => revoked,
         // Ended by someone else between the read and the revocation.
-        Err(ChangeError::NotFound) => {
+        Ok(None) => {
             return Err(BapiError::bad_request(
                 "The session is no longer active and cannot be revoked.",
             ));

@@ -10,11 +10,14 @@ use latchkey_protocol::clerk;
 use serde_json::{Value, json};
 
 use super::Bapi;
-use super::changes::{MetadataChange, UserUpdate};
 use super::error::BapiError;
 use super::params::{Body, MAX_EXTERNAL_ID_CHARS, Query};
+use crate::flows::account;
 use crate::flows::account::ChangeError;
+use crate::flows::admin;
 use crate::flows::admin::{AdminError, CreateUser};
+use crate::flows::admin_changes;
+use crate::flows::admin_changes::{MetadataChange, UserUpdate};
 use crate::passwords::Password;
 use crate::users::{self, ListQuery, OrderBy, ProfileChange, UserRecord, validate};
 
@@ -84,13 +87,13 @@ fn list_query(query: &Query, paging: bool) -> Result<ListQuery, BapiError> {
 /// Clerk's JSON for accounts, lockout state included, read in one transaction.
 async fn render(bapi: &Bapi, records: &[UserRecord]) -> Result<Vec<clerk::User>, BapiError> {
     let mut tx = bapi.identity.db().begin_read().await?;
-    let rendered = bapi.identity.users_json_in(&mut tx, records).await?;
+    let rendered = admin::users_json_in(&bapi.identity, &mut tx, records).await?;
     tx.commit().await?;
     Ok(rendered)
 }
 
 async fn render_one(bapi: &Bapi, user: &UserRecord) -> Answer {
-    let user = bapi.identity.user_json(user).await?;
+    let user = admin::user_json(&bapi.identity, user).await?;
     Ok(Json(
         serde_json::to_value(user).map_err(|e| BapiError::internal(&e))?,
     ))
@@ -189,7 +192,7 @@ pub(crate) async fn create(
     };
     // `skip_password_requirement` is accepted: latchkey never requires a password.
     body.flag("skip_password_requirement")?;
-    let user = bapi.identity.create_user(create).await?;
+    let user = admin::create_user(&bapi.identity, create).await?;
     render_one(&bapi, &user).await
 }
 
@@ -232,9 +235,7 @@ pub(crate) async fn update(
         skip_password_checks: body.flag("skip_password_checks")?,
         sign_out_of_other_sessions: body.flag("sign_out_of_other_sessions")?,
     };
-    let user = bapi
-        .identity
-        .update_user_as_operator(&id, update)
+    let user = admin_changes::update_user_as_operator(&bapi.identity, &id, update)
         .await
         .map_err(|e| not_found_user(e, &id))?;
     render_one(&bapi, &user).await
@@ -256,9 +257,7 @@ pub(crate) async fn replace_metadata(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let change = metadata_change(&Body::read(bytes)?)?;
-    let user = bapi
-        .identity
-        .change_metadata(&id, change, false)
+    let user = admin_changes::change_metadata(&bapi.identity, &id, change, false)
         .await
         .map_err(|e| not_found_user(e, &id))?;
     render_one(&bapi, &user).await
@@ -271,9 +270,7 @@ pub(crate) async fn merge_metadata(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let change = metadata_change(&Body::read(bytes)?)?;
-    let user = bapi
-        .identity
-        .change_metadata(&id, change, true)
+    let user = admin_changes::change_metadata(&bapi.identity, &id, change, true)
         .await
         .map_err(|e| not_found_user(e, &id))?;
     render_one(&bapi, &user).await
@@ -281,7 +278,7 @@ pub(crate) async fn merge_metadata(
 
 /// `DELETE /v1/users/{user_id}`: Clerk's deleted-object stub.
 pub(crate) async fn delete(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
-    match bapi.identity.delete_account(&id).await {
+    match account::delete_account(&bapi.identity, &id).await {
         Ok(()) => Ok(Json(json!({"object": "user", "id": id, "deleted": true}))),
         Err(ChangeError::NotFound) => Err(BapiError::not_found("user", &id)),
         Err(other) => Err(other.into()),
@@ -289,9 +286,7 @@ pub(crate) async fn delete(State(bapi): State<Bapi>, Path(id): Path<String>) -> 
 }
 
 async fn set_banned(bapi: &Bapi, id: &str, banned: bool) -> Answer {
-    let user = bapi
-        .identity
-        .set_banned(id, banned)
+    let user = admin::set_banned(&bapi.identity, id, banned)
         .await
         .map_err(|e| not_found_user(e, id))?;
     render_one(bapi, &user).await

@@ -13,6 +13,8 @@ use super::Bapi;
 use super::error::BapiError;
 use super::params::{Body, Query};
 use crate::webhooks::Endpoint;
+use crate::webhooks::endpoints;
+use crate::webhooks::feed;
 
 type Answer = Result<Json<Value>, BapiError>;
 
@@ -25,7 +27,7 @@ pub(crate) async fn feed(State(bapi): State<Bapi>, RawQuery(raw): RawQuery) -> A
         .first("after")
         .map(str::trim)
         .filter(|a| !a.is_empty());
-    let page = bapi.identity.events_after(after, limit).await?;
+    let page = feed::events_after(&bapi.identity, after, limit).await?;
     Ok(Json(
         serde_json::to_value(page).map_err(|e| BapiError::internal(&e))?,
     ))
@@ -47,7 +49,7 @@ fn endpoint_json(endpoint: &Endpoint) -> Value {
 
 /// `GET /v1/webhook_endpoints`: a bare array, oldest first.
 pub(crate) async fn list(State(bapi): State<Bapi>) -> Answer {
-    let endpoints = bapi.identity.list_endpoints().await?;
+    let endpoints = endpoints::list_endpoints(&bapi.identity).await?;
     Ok(Json(Value::Array(
         endpoints.iter().map(endpoint_json).collect(),
     )))
@@ -65,7 +67,7 @@ pub(crate) async fn create(
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| BapiError::missing("url"))?;
     let events = body.strings("events")?;
-    let (endpoint, secret) = bapi.identity.add_endpoint(&url, &events).await?;
+    let (endpoint, secret) = endpoints::add_endpoint(&bapi.identity, &url, &events).await?;
     let mut answer = endpoint_json(&endpoint);
     answer["secret"] = Value::String(secret.expose());
     Ok(Json(answer))
@@ -73,9 +75,7 @@ pub(crate) async fn create(
 
 /// The endpoint `id`, refusing the internal one.
 async fn external(bapi: &Bapi, id: &str) -> Result<Endpoint, BapiError> {
-    let endpoint = bapi
-        .identity
-        .get_endpoint(id)
+    let endpoint = endpoints::get_endpoint(&bapi.identity, id)
         .await?
         .ok_or_else(|| BapiError::not_found("webhook endpoint", id))?;
     if endpoint.internal {
@@ -89,8 +89,7 @@ async fn external(bapi: &Bapi, id: &str) -> Result<Endpoint, BapiError> {
 /// `DELETE /v1/webhook_endpoints/{endpoint_id}`.
 pub(crate) async fn delete(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
     external(&bapi, &id).await?;
-    bapi.identity
-        .remove_endpoint(&id)
+    endpoints::remove_endpoint(&bapi.identity, &id)
         .await
         .map_err(|e| match e {
             crate::webhooks::EndpointError::NotFound => {
@@ -107,9 +106,7 @@ pub(crate) async fn delete(State(bapi): State<Bapi>, Path(id): Path<String>) -> 
 /// signing beside it for a day.
 pub(crate) async fn rotate_secret(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
     external(&bapi, &id).await?;
-    let secret = bapi
-        .identity
-        .rotate_endpoint_secret(&id)
+    let secret = endpoints::rotate_endpoint_secret(&bapi.identity, &id)
         .await
         .map_err(|e| match e {
             crate::webhooks::EndpointError::NotFound => {

@@ -8,12 +8,15 @@ use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{format_utc, html, see_other, unavailable};
+use crate::flows::account;
 use crate::flows::account::ChangeError;
 use crate::passwords::Password;
+use crate::sessions::lifecycle;
 use crate::sessions::{self, SessionRecord};
 use crate::state::Identity;
 use crate::users::{ProfileChange, UserRecord, validate};
 use crate::verifications;
+use crate::web::session_cookies;
 
 struct EmailRow {
     id: String,
@@ -69,11 +72,11 @@ pub(super) async fn require(
     identity: &Identity,
     headers: &HeaderMap,
 ) -> Result<(SessionRecord, UserRecord), Response> {
-    match identity.current(headers).await {
+    match session_cookies::current(&identity, headers).await {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(see_other(
             "/sign-in?redirect_url=%2Fuser",
-            &identity.sign_out_cookies(),
+            &session_cookies::sign_out_cookies(&identity),
         )),
         Err(error) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not look up a session");
@@ -93,7 +96,7 @@ pub(super) async fn render(
 ) -> Response {
     let now = identity.now_ms();
     let listed = async {
-        let mut tx = identity.inner.db.begin_read().await?;
+        let mut tx = identity.db().begin_read().await?;
         let listed = sessions::list_active(&mut tx, &user.id, now).await?;
         let pending =
             verifications::list_open(&mut tx, &user.id, verifications::Purpose::AddEmail).await?;
@@ -149,7 +152,7 @@ pub(super) async fn render(
             }
         })
         .collect();
-    let issued = identity.inner.csrf.issue(headers);
+    let issued = identity.csrf().issue(headers);
     let page = AccountPage {
         title: "Your account",
         csrf_token: &issued.token,
@@ -279,7 +282,9 @@ pub(crate) async fn save_profile(
         })
     })();
     let result = match change {
-        Ok(change) => identity.update_profile(&user.id, change).await.map(|_| ()),
+        Ok(change) => account::update_profile(&identity, &user.id, change)
+            .await
+            .map(|_| ()),
         Err(field) => Err(ChangeError::Field(field)),
     };
     match result {
@@ -309,14 +314,14 @@ pub(crate) async fn change_password(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let result = identity
-        .change_password(
-            &user,
-            &session.id,
-            Password::new(form.current_password),
-            Password::new(form.new_password),
-        )
-        .await;
+    let result = account::change_password(
+        &identity,
+        &user,
+        &session.id,
+        Password::new(form.current_password),
+        Password::new(form.new_password),
+    )
+    .await;
     match result {
         Ok(_) => see_other("/user?notice=password_changed", &[]),
         Err(error) => failed(&identity, &headers, &session, &user, &error).await,
@@ -346,9 +351,10 @@ pub(crate) async fn revoke_session(
         // Revoking the current session is signing out; the sign-out button does that.
         return failed(&identity, &headers, &session, &user, &ChangeError::NotFound).await;
     }
-    match identity.revoke_session(&user.id, &form.session_id).await {
-        Ok(_) => see_other("/user?notice=session_revoked", &[]),
-        Err(error) => failed(&identity, &headers, &session, &user, &error).await,
+    match lifecycle::revoke_session(&identity, &user.id, &form.session_id).await {
+        Ok(Some(_)) => see_other("/user?notice=session_revoked", &[]),
+        Ok(None) => failed(&identity, &headers, &session, &user, &ChangeError::NotFound).await,
+        Err(error) => failed(&identity, &headers, &session, &user, &error.into()).await,
     }
 }
 
@@ -371,10 +377,7 @@ pub(crate) async fn revoke_others(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match identity
-        .revoke_other_sessions(&user.id, Some(&session.id))
-        .await
-    {
+    match lifecycle::revoke_other_sessions(&identity, &user.id, Some(&session.id)).await {
         Ok(_) => see_other("/user?notice=others_revoked", &[]),
         Err(error) => {
             failed(
@@ -411,8 +414,11 @@ pub(crate) async fn delete(
         )
         .await;
     }
-    match identity.delete_account(&user.id).await {
-        Ok(()) => see_other("/sign-in?notice=deleted", &identity.sign_out_cookies()),
+    match account::delete_account(&identity, &user.id).await {
+        Ok(()) => see_other(
+            "/sign-in?notice=deleted",
+            &session_cookies::sign_out_cookies(&identity),
+        ),
         Err(error) => failed(&identity, &headers, &session, &user, &error).await,
     }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::account::{render, require};
 use super::see_other;
 use super::verify::code_status;
+use crate::flows::addresses;
 use crate::flows::{CodeError, EmailError, RequestError};
 use crate::sessions::SessionRecord;
 use crate::state::Identity;
@@ -101,7 +102,9 @@ pub(crate) async fn add(
         headers,
         form,
         "email_added",
-        |identity, user, form| async move { identity.add_email(&user, &form.email_address).await },
+        |identity, user, form| async move {
+            addresses::add_email(&identity, &user, &form.email_address).await
+        },
     )
     .await
 }
@@ -117,8 +120,7 @@ pub(crate) async fn verify(
         form,
         "email_verified",
         |identity, user, form| async move {
-            identity
-                .verify_added_email(&user.id, &form.verification_id, &form.code)
+            addresses::verify_added_email(&identity, &user.id, &form.verification_id, &form.code)
                 .await
                 .map_err(EmailError::from)
         },
@@ -137,8 +139,7 @@ pub(crate) async fn resend(
         form,
         "email_code_sent",
         |identity, user, form| async move {
-            identity
-                .resend_added_email_code(&user.id, &form.verification_id)
+            addresses::resend_added_email_code(&identity, &user.id, &form.verification_id)
                 .await
                 .map_err(EmailError::from)
         },
@@ -157,9 +158,7 @@ pub(crate) async fn cancel(
         form,
         "email_cancelled",
         |identity, user, form| async move {
-            identity
-                .cancel_added_email(&user.id, &form.verification_id)
-                .await
+            addresses::cancel_added_email(&identity, &user.id, &form.verification_id).await
         },
     )
     .await
@@ -170,9 +169,15 @@ pub(crate) async fn primary(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
-    handle(identity, headers, form, "primary_changed", |identity, user, form| async move {
-        identity.set_primary_email(&user.id, &form.email_id).await
-    })
+    handle(
+        identity,
+        headers,
+        form,
+        "primary_changed",
+        |identity, user, form| async move {
+            addresses::set_primary_email(&identity, &user.id, &form.email_id).await
+        },
+    )
     .await
 }
 
@@ -186,7 +191,9 @@ pub(crate) async fn remove(
         headers,
         form,
         "email_removed",
-        |identity, user, form| async move { identity.remove_email(&user, &form.email_id).await },
+        |identity, user, form| async move {
+            addresses::remove_email(&identity, &user, &form.email_id).await
+        },
     )
     .await
 }

@@ -12,6 +12,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::{format_utc, html, unavailable};
 use crate::context::Peer;
+use crate::mail;
 use crate::state::Identity;
 
 /// Mails shown, newest first.
@@ -54,7 +55,7 @@ pub(crate) async fn list(
     if !served_to(peer.0, &headers) {
         return not_found();
     }
-    let mails = match identity.mailbox(SHOWN).await {
+    let mails = match mail::mailbox(&identity, SHOWN).await {
         Ok(mails) => mails,
         Err(error) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not read the dev mailbox");
@@ -92,7 +93,7 @@ pub(crate) async fn show(
     if !served_to(peer.0, &headers) {
         return not_found();
     }
-    match identity.mailbox_entry(&id).await {
+    match mail::mailbox_entry(&identity, &id).await {
         // The stored HTML body, served with the pages' headers: no scripts, no framing.
         Ok(Some(mail)) => html(StatusCode::OK, Ok(mail.html), &[]),
         Ok(None) => not_found(),

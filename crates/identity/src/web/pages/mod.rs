@@ -43,7 +43,7 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/sessions/revoke", post(account::revoke_session))
         .route("/user/sessions/revoke-others", post(account::revoke_others))
         .route("/user/delete", post(account::delete));
-    if identity.uses_dev_mailbox() {
+    if mail::uses_dev_mailbox(&identity) {
         router = router
             .route("/dev/mailbox", get(mailbox::list))
             .route("/dev/mailbox/{id}", get(mailbox::show));
@@ -85,15 +85,13 @@ pub(crate) fn message(
     response
 }
 
-impl Identity {
-    /// Who is asking, as this instance's proxy setting says to read it.
-    pub(crate) fn request_context(
-        &self,
-        headers: &http::HeaderMap,
-        peer: crate::context::Peer,
-    ) -> crate::context::RequestContext {
-        crate::context::RequestContext::read(headers, peer, self.inner.config.trust_forwarded_for)
-    }
+/// Who is asking, as this instance's proxy setting says to read it.
+pub(crate) fn request_context(
+    identity: &Identity,
+    headers: &http::HeaderMap,
+    peer: crate::context::Peer,
+) -> crate::context::RequestContext {
+    crate::context::RequestContext::read(headers, peer, identity.config().trust_forwarded_for)
 }
 
 /// The answer when the database or hasher is unavailable.
@@ -119,4 +117,5 @@ pub(crate) fn redirect_query(target: &str) -> String {
     }
 }
 
+use crate::mail;
 pub(crate) use latchkey_web::time::format_utc;

@@ -12,9 +12,13 @@ use super::verify::{NoticeParams, notice_text, request_refused};
 use super::{html, see_other, unavailable};
 use crate::context::Peer;
 use crate::flows::CodeError;
+use crate::flows::reset;
 use crate::passwords::Password;
 use crate::state::Identity;
 use crate::verifications::Purpose;
+use crate::web::pages;
+use crate::web::pages::verify;
+use crate::web::session_cookies;
 
 #[derive(Template)]
 #[template(path = "forgot_password.html")]
@@ -26,7 +30,7 @@ struct ForgotPage<'a> {
 }
 
 pub(crate) async fn forgot_page(State(identity): State<Identity>, headers: HeaderMap) -> Response {
-    let issued = identity.inner.csrf.issue(&headers);
+    let issued = identity.csrf().issue(&headers);
     let page = ForgotPage {
         title: "Reset your password",
         csrf_token: &issued.token,
@@ -52,14 +56,11 @@ pub(crate) async fn forgot(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Response {
-    let ctx = identity.request_context(&headers, peer);
-    match identity
-        .request_password_reset(&form.email_address, &ctx)
-        .await
-    {
-        Ok(pending) => identity.after_request(&pending),
+    let ctx = pages::request_context(&identity, &headers, peer);
+    match reset::request_password_reset(&identity, &form.email_address, &ctx).await {
+        Ok(pending) => verify::after_request(&identity, &pending),
         Err(crate::flows::RequestError::Field(field)) => {
-            let issued = identity.inner.csrf.issue(&headers);
+            let issued = identity.csrf().issue(&headers);
             let text = field.to_string();
             let page = ForgotPage {
                 title: "Reset your password",
@@ -82,11 +83,16 @@ pub(crate) async fn reset_page(
     headers: HeaderMap,
     Query(params): Query<NoticeParams>,
 ) -> Response {
-    match identity
-        .pending_for(&headers, &[Purpose::ResetPassword], "/forgot-password")
-        .await
+    match verify::pending_for(
+        &identity,
+        &headers,
+        &[Purpose::ResetPassword],
+        "/forgot-password",
+    )
+    .await
     {
-        Ok((_, verification)) => identity.code_page(
+        Ok((_, verification)) => verify::code_page(
+            &identity,
             &headers,
             &verification,
             StatusCode::OK,
@@ -115,27 +121,33 @@ pub(crate) async fn reset(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Response {
-    let Some(token) = Identity::verification_token(&headers) else {
+    let Some(token) = verify::verification_token(&headers) else {
         return see_other("/forgot-password", &[]);
     };
-    let ctx = identity.request_context(&headers, peer);
-    match identity
-        .reset_password(&token, &form.code, Password::new(form.password), &ctx)
-        .await
+    let ctx = pages::request_context(&identity, &headers, peer);
+    match reset::reset_password(
+        &identity,
+        &token,
+        &form.code,
+        Password::new(form.password),
+        &ctx,
+    )
+    .await
     {
         Ok(_) => {
             // Every session ended, this browser's too.
-            let mut cookies = identity.sign_out_cookies();
-            cookies.push(identity.clear_verification_cookie());
+            let mut cookies = session_cookies::sign_out_cookies(&identity);
+            cookies.push(verify::clear_verification_cookie(&identity));
             see_other("/sign-in?notice=password_reset", &cookies)
         }
         Err(CodeError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "a password reset failed on the database");
             unavailable("/reset-password")
         }
-        Err(CodeError::Ended) => {
-            see_other("/forgot-password", &[identity.clear_verification_cookie()])
-        }
-        Err(error) => identity.code_refused(&headers, &token, &error).await,
+        Err(CodeError::Ended) => see_other(
+            "/forgot-password",
+            &[verify::clear_verification_cookie(&identity)],
+        ),
+        Err(error) => verify::code_refused(&identity, &headers, &token, &error).await,
     }
 }

@@ -8,11 +8,17 @@ use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::{html, message, redirect_query, see_other, unavailable};
-use crate::flows::sign_in::{SignInError, SignInOutcome};
 use crate::context::Peer;
+use crate::flows::sign_in;
+use crate::flows::sign_in::{SignInError, SignInOutcome};
+use crate::flows::sign_up;
 use crate::flows::sign_up::{SignUp, SignUpError};
 use crate::passwords::Password;
+use crate::sessions::lifecycle;
 use crate::state::Identity;
+use crate::web::pages;
+use crate::web::pages::verify;
+use crate::web::session_cookies;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RedirectParams {
@@ -77,18 +83,16 @@ struct SignUpPage<'a> {
     error: Option<&'a str>,
 }
 
-impl Identity {
-    /// Where to send the browser after signing in: `redirect_url` if it stays on this site.
-    pub(crate) fn landing(&self, redirect_url: &str) -> String {
-        latchkey_web::redirect::same_origin_path(redirect_url, &self.inner.config.public_url)
-            .unwrap_or_else(|| self.inner.config.after_sign_in_path.clone())
-    }
+/// Where to send the browser after signing in: `redirect_url` if it stays on this site.
+pub(crate) fn landing(identity: &Identity, redirect_url: &str) -> String {
+    latchkey_web::redirect::same_origin_path(redirect_url, &identity.config().public_url)
+        .unwrap_or_else(|| identity.config().after_sign_in_path.clone())
+}
 
-    /// `redirect_url` if safe, else empty: what forms carry along.
-    pub(crate) fn safe_redirect(&self, redirect_url: &str) -> String {
-        latchkey_web::redirect::same_origin_path(redirect_url, &self.inner.config.public_url)
-            .unwrap_or_default()
-    }
+/// `redirect_url` if safe, else empty: what forms carry along.
+pub(crate) fn safe_redirect(identity: &Identity, redirect_url: &str) -> String {
+    latchkey_web::redirect::same_origin_path(redirect_url, &identity.config().public_url)
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,11 +108,11 @@ pub(crate) async fn sign_in_page(
     headers: HeaderMap,
     Query(params): Query<SignInParams>,
 ) -> Response {
-    if let Ok(Some(_)) = identity.current(&headers).await {
-        return see_other(&identity.landing(&params.redirect_url), &[]);
+    if let Ok(Some(_)) = session_cookies::current(&identity, &headers).await {
+        return see_other(&landing(&identity, &params.redirect_url), &[]);
     }
-    let issued = identity.inner.csrf.issue(&headers);
-    let redirect = identity.safe_redirect(&params.redirect_url);
+    let issued = identity.csrf().issue(&headers);
+    let redirect = safe_redirect(&identity, &params.redirect_url);
     let notice = match params.notice.as_str() {
         "signed_out" => Some("You are signed out."),
         "deleted" => Some("Your account was deleted."),
@@ -136,24 +140,24 @@ pub(crate) async fn sign_in(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<SignInForm>,
 ) -> Response {
-    let ctx = identity.request_context(&headers, peer);
-    let previous = Identity::client_token(&headers);
-    let redirect = identity.safe_redirect(&form.redirect_url);
-    let result = identity
-        .sign_in(
-            &form.email_address,
-            Password::new(form.password),
-            previous.as_ref(),
-            &redirect,
-            &ctx,
-        )
-        .await;
+    let ctx = pages::request_context(&identity, &headers, peer);
+    let previous = session_cookies::client_token(&headers);
+    let redirect = safe_redirect(&identity, &form.redirect_url);
+    let result = sign_in::sign_in(
+        &identity,
+        &form.email_address,
+        Password::new(form.password),
+        previous.as_ref(),
+        &redirect,
+        &ctx,
+    )
+    .await;
     match result {
         Ok(SignInOutcome::SignedIn(signed)) => see_other(
-            &identity.landing(&form.redirect_url),
-            &identity.sign_in_cookies(&signed),
+            &landing(&identity, &form.redirect_url),
+            &session_cookies::sign_in_cookies(&identity, &signed),
         ),
-        Ok(SignInOutcome::VerifyEmail(pending)) => identity.after_request(&pending),
+        Ok(SignInOutcome::VerifyEmail(pending)) => verify::after_request(&identity, &pending),
         Err(SignInError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-in failed on the database");
             unavailable("/sign-in")
@@ -172,8 +176,8 @@ pub(crate) async fn sign_in(
                     (StatusCode::UNAUTHORIZED, None)
                 }
             };
-            let issued = identity.inner.csrf.issue(&headers);
-            let redirect = identity.safe_redirect(&form.redirect_url);
+            let issued = identity.csrf().issue(&headers);
+            let redirect = safe_redirect(&identity, &form.redirect_url);
             let text = error.to_string();
             let page = SignInPage {
                 title: "Sign in",
@@ -202,11 +206,11 @@ pub(crate) async fn sign_up_page(
     headers: HeaderMap,
     Query(params): Query<RedirectParams>,
 ) -> Response {
-    if let Ok(Some(_)) = identity.current(&headers).await {
-        return see_other(&identity.landing(&params.redirect_url), &[]);
+    if let Ok(Some(_)) = session_cookies::current(&identity, &headers).await {
+        return see_other(&landing(&identity, &params.redirect_url), &[]);
     }
-    let issued = identity.inner.csrf.issue(&headers);
-    let redirect = identity.safe_redirect(&params.redirect_url);
+    let issued = identity.csrf().issue(&headers);
+    let redirect = safe_redirect(&identity, &params.redirect_url);
     let page = SignUpPage {
         title: "Create your account",
         csrf_token: &issued.token,
@@ -226,16 +230,16 @@ pub(crate) async fn sign_up(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<SignUpForm>,
 ) -> Response {
-    let ctx = identity.request_context(&headers, peer);
+    let ctx = pages::request_context(&identity, &headers, peer);
     let request = SignUp {
         email_address: form.email_address.clone(),
         password: Password::new(form.password),
         first_name: form.first_name.clone(),
         last_name: form.last_name.clone(),
-        redirect_url: identity.safe_redirect(&form.redirect_url),
+        redirect_url: safe_redirect(&identity, &form.redirect_url),
     };
-    match identity.sign_up(request, &ctx).await {
-        Ok(pending) => identity.after_request(&pending),
+    match sign_up::sign_up(&identity, request, &ctx).await {
+        Ok(pending) => verify::after_request(&identity, &pending),
         Err(SignUpError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-up failed on the database");
             unavailable("/sign-up")
@@ -256,8 +260,8 @@ pub(crate) async fn sign_up(
                 SignUpError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            let issued = identity.inner.csrf.issue(&headers);
-            let redirect = identity.safe_redirect(&form.redirect_url);
+            let issued = identity.csrf().issue(&headers);
+            let redirect = safe_redirect(&identity, &form.redirect_url);
             let text = error.to_string();
             let page = SignUpPage {
                 title: "Create your account",
@@ -289,16 +293,14 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<SignOutForm>,
 ) -> Response {
-    if let Some(token) = Identity::client_token(&headers)
-        && let Err(error) = identity.sign_out(&token).await
+    if let Some(token) = session_cookies::client_token(&headers)
+        && let Err(error) = lifecycle::sign_out(&identity, &token).await
     {
         tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-out failed on the database");
         return unavailable("/");
     }
-    let target = latchkey_web::redirect::same_origin_path(
-        &form.redirect_url,
-        &identity.inner.config.public_url,
-    )
-    .unwrap_or_else(|| "/sign-in?notice=signed_out".to_owned());
-    see_other(&target, &identity.sign_out_cookies())
+    let target =
+        latchkey_web::redirect::same_origin_path(&form.redirect_url, &identity.config().public_url)
+            .unwrap_or_else(|| "/sign-in?notice=signed_out".to_owned());
+    see_other(&target, &session_cookies::sign_out_cookies(&identity))
 }

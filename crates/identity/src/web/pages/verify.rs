@@ -11,9 +11,13 @@ use serde::Deserialize;
 
 use super::{html, message, see_other, unavailable};
 use crate::context::Peer;
+use crate::flows::sign_in_code;
 use crate::flows::{CodeError, Pending, RequestError, VERIFICATION_COOKIE};
 use crate::state::Identity;
 use crate::verifications::{BrowserToken, Purpose, Verification};
+use crate::web::pages;
+use crate::web::pages::sign;
+use crate::web::session_cookies;
 
 /// The cookie lives an hour; the verification behind it decides what is still valid.
 const COOKIE_SECS: i64 = 60 * 60;
@@ -34,126 +38,124 @@ pub(crate) struct VerifyPage<'a> {
     pub error: Option<&'a str>,
 }
 
-impl Identity {
-    /// `Set-Cookie` for a new pending verification.
-    pub(crate) fn verification_cookie(&self, pending: &Pending) -> String {
-        latchkey_web::cookies::build(
-            VERIFICATION_COOKIE,
-            pending.token.expose(),
-            self.inner.config.secure_cookies(),
+/// `Set-Cookie` for a new pending verification.
+pub(crate) fn verification_cookie(identity: &Identity, pending: &Pending) -> String {
+    latchkey_web::cookies::build(
+        VERIFICATION_COOKIE,
+        pending.token.expose(),
+        identity.config().secure_cookies(),
+        true,
+        Some(COOKIE_SECS),
+    )
+}
+
+/// `Set-Cookie` that forgets the pending verification.
+pub(crate) fn clear_verification_cookie(identity: &Identity) -> String {
+    latchkey_web::cookies::clear(
+        VERIFICATION_COOKIE,
+        identity.config().secure_cookies(),
+        true,
+    )
+}
+
+/// The pending verification's token from a request's cookie.
+pub(crate) fn verification_token(headers: &HeaderMap) -> Option<BrowserToken> {
+    latchkey_web::cookies::get(headers, VERIFICATION_COOKIE).and_then(BrowserToken::from_cookie)
+}
+
+/// Sends the browser to where its new pending verification is entered.
+pub(crate) fn after_request(identity: &Identity, pending: &Pending) -> Response {
+    see_other(
+        page_of(pending.purpose),
+        &[verification_cookie(&identity, pending)],
+    )
+}
+
+/// Renders the page where a code is entered.
+pub(crate) fn code_page(
+    identity: &Identity,
+    headers: &HeaderMap,
+    verification: &Verification,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let config = &identity.config();
+    let (title, lead, action, submit, reset, restart, lifetime) = match verification.purpose {
+        Purpose::SignUp => (
+            "Verify your email address",
+            "We sent a 6-digit code to",
+            "/verify",
+            "Verify and continue",
+            false,
+            "/sign-up",
+            config.email_code_lifetime_ms,
+        ),
+        Purpose::ResetPassword => (
+            "Choose a new password",
+            "If this address has an account, we sent it a 6-digit code:",
+            "/reset-password",
+            "Set the new password",
             true,
-            Some(COOKIE_SECS),
-        )
+            "/forgot-password",
+            config.reset_code_lifetime_ms,
+        ),
+        Purpose::SignIn | Purpose::SignInWithPassword | Purpose::AddEmail => (
+            "Check your email",
+            "If this address has an account, we sent it a 6-digit code:",
+            "/verify",
+            "Sign in",
+            false,
+            "/sign-in",
+            config.email_code_lifetime_ms,
+        ),
+    };
+    let issued = identity.csrf().issue(headers);
+    // Lowercased: a known address's verification holds the spelling the account stored, a
+    // stand-in's the spelling typed, so showing either as is would tell them apart.
+    let shown_address = verification.email_address.to_lowercase();
+    let page = VerifyPage {
+        title,
+        lead,
+        email_address: &shown_address,
+        minutes: (lifetime / 60_000).max(1),
+        action,
+        submit_label: submit,
+        reset,
+        restart_href: restart,
+        csrf_token: &issued.token,
+        notice,
+        error,
+    };
+    let mut response = html(status, page.render(), issued.set_cookie.as_slice());
+    if matches!(status, StatusCode::TOO_MANY_REQUESTS) {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("60"),
+        );
     }
+    response
+}
 
-    /// `Set-Cookie` that forgets the pending verification.
-    pub(crate) fn clear_verification_cookie(&self) -> String {
-        latchkey_web::cookies::clear(
-            VERIFICATION_COOKIE,
-            self.inner.config.secure_cookies(),
-            true,
-        )
-    }
-
-    /// The pending verification's token from a request's cookie.
-    pub(crate) fn verification_token(headers: &HeaderMap) -> Option<BrowserToken> {
-        latchkey_web::cookies::get(headers, VERIFICATION_COOKIE).and_then(BrowserToken::from_cookie)
-    }
-
-    /// Sends the browser to where its new pending verification is entered.
-    pub(crate) fn after_request(&self, pending: &Pending) -> Response {
-        see_other(
-            page_of(pending.purpose),
-            &[self.verification_cookie(pending)],
-        )
-    }
-
-    /// Renders the page where a code is entered.
-    pub(crate) fn code_page(
-        &self,
-        headers: &HeaderMap,
-        verification: &Verification,
-        status: StatusCode,
-        notice: Option<&str>,
-        error: Option<&str>,
-    ) -> Response {
-        let config = &self.inner.config;
-        let (title, lead, action, submit, reset, restart, lifetime) = match verification.purpose {
-            Purpose::SignUp => (
-                "Verify your email address",
-                "We sent a 6-digit code to",
-                "/verify",
-                "Verify and continue",
-                false,
-                "/sign-up",
-                config.email_code_lifetime_ms,
-            ),
-            Purpose::ResetPassword => (
-                "Choose a new password",
-                "If this address has an account, we sent it a 6-digit code:",
-                "/reset-password",
-                "Set the new password",
-                true,
-                "/forgot-password",
-                config.reset_code_lifetime_ms,
-            ),
-            Purpose::SignIn | Purpose::SignInWithPassword | Purpose::AddEmail => (
-                "Check your email",
-                "If this address has an account, we sent it a 6-digit code:",
-                "/verify",
-                "Sign in",
-                false,
-                "/sign-in",
-                config.email_code_lifetime_ms,
-            ),
-        };
-        let issued = self.inner.csrf.issue(headers);
-        // Lowercased: a known address's verification holds the spelling the account stored, a
-        // stand-in's the spelling typed, so showing either as is would tell them apart.
-        let shown_address = verification.email_address.to_lowercase();
-        let page = VerifyPage {
-            title,
-            lead,
-            email_address: &shown_address,
-            minutes: (lifetime / 60_000).max(1),
-            action,
-            submit_label: submit,
-            reset,
-            restart_href: restart,
-            csrf_token: &issued.token,
-            notice,
-            error,
-        };
-        let mut response = html(status, page.render(), issued.set_cookie.as_slice());
-        if matches!(status, StatusCode::TOO_MANY_REQUESTS) {
-            response.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from_static("60"),
-            );
-        }
-        response
-    }
-
-    /// The pending verification of this browser for `purposes`, or the response that sends it
-    /// back to the start.
-    pub(crate) async fn pending_for(
-        &self,
-        headers: &HeaderMap,
-        purposes: &[Purpose],
-        start: &str,
-    ) -> Result<(BrowserToken, Verification), Response> {
-        let Some(token) = Self::verification_token(headers) else {
-            return Err(see_other(start, &[]));
-        };
-        match self.pending_verification(&token).await {
-            Ok(Some(v)) if purposes.contains(&v.purpose) => Ok((token, v)),
-            // Pending, but entered elsewhere.
-            Ok(Some(v)) => Err(see_other(page_of(v.purpose), &[])),
-            Ok(None) => Err(see_other(start, &[self.clear_verification_cookie()])),
-            Err(error) => {
-                tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not look up a verification");
-                Err(unavailable(start))
-            }
+/// The pending verification of this browser for `purposes`, or the response that sends it
+/// back to the start.
+pub(crate) async fn pending_for(
+    identity: &Identity,
+    headers: &HeaderMap,
+    purposes: &[Purpose],
+    start: &str,
+) -> Result<(BrowserToken, Verification), Response> {
+    let Some(token) = verification_token(headers) else {
+        return Err(see_other(start, &[]));
+    };
+    match sign_in_code::pending_verification(&identity, &token).await {
+        Ok(Some(v)) if purposes.contains(&v.purpose) => Ok((token, v)),
+        // Pending, but entered elsewhere.
+        Ok(Some(v)) => Err(see_other(page_of(v.purpose), &[])),
+        Ok(None) => Err(see_other(start, &[clear_verification_cookie(&identity)])),
+        Err(error) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not look up a verification");
+            Err(unavailable(start))
         }
     }
 }
@@ -192,11 +194,9 @@ pub(crate) async fn page(
     headers: HeaderMap,
     Query(params): Query<NoticeParams>,
 ) -> Response {
-    match identity
-        .pending_for(&headers, &SIGN_IN_PURPOSES, "/sign-in")
-        .await
-    {
-        Ok((_, verification)) => identity.code_page(
+    match pending_for(&identity, &headers, &SIGN_IN_PURPOSES, "/sign-in").await {
+        Ok((_, verification)) => code_page(
+            &identity,
             &headers,
             &verification,
             StatusCode::OK,
@@ -239,19 +239,18 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    let Some(token) = Identity::verification_token(&headers) else {
+    let Some(token) = verification_token(&headers) else {
         return see_other("/sign-in", &[]);
     };
-    let ctx = identity.request_context(&headers, peer);
-    let previous = Identity::client_token(&headers);
-    match identity
-        .sign_in_with_code(&token, &form.code, previous.as_ref(), &ctx)
+    let ctx = pages::request_context(&identity, &headers, peer);
+    let previous = session_cookies::client_token(&headers);
+    match sign_in_code::sign_in_with_code(&identity, &token, &form.code, previous.as_ref(), &ctx)
         .await
     {
         Ok((signed, redirect)) => {
-            let mut cookies = identity.sign_in_cookies(&signed);
-            cookies.push(identity.clear_verification_cookie());
-            see_other(&identity.landing(&redirect), &cookies)
+            let mut cookies = session_cookies::sign_in_cookies(&identity, &signed);
+            cookies.push(clear_verification_cookie(&identity));
+            see_other(&sign::landing(&identity, &redirect), &cookies)
         }
         Err(CodeError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "a code sign-in failed on the database");
@@ -259,38 +258,37 @@ pub(crate) async fn submit(
         }
         // Nothing to sign in with here (none pending, or a reset's code): start again.
         Err(CodeError::Ended) => see_other("/sign-in", &[]),
-        Err(error) => identity.code_refused(&headers, &token, &error).await,
+        Err(error) => code_refused(&identity, &headers, &token, &error).await,
     }
 }
 
-impl Identity {
-    /// A code page showing why `error` refused the code, or, when the verification is used up
-    /// (a reused code), a page that only says so.
-    pub(crate) async fn code_refused(
-        &self,
-        headers: &HeaderMap,
-        token: &BrowserToken,
-        error: &CodeError,
-    ) -> Response {
-        match self.pending_verification(token).await {
-            Ok(Some(verification)) => self.code_page(
-                headers,
-                &verification,
-                code_status(error),
-                None,
-                Some(&error.to_string()),
-            ),
-            Ok(None) => message(
-                code_status(error),
-                "Code refused",
-                &error.to_string(),
-                "/sign-in",
-                None,
-            ),
-            Err(store) => {
-                tracing::warn!(error = %latchkey_web::ErrorChain(&store), "could not look up a verification");
-                unavailable("/sign-in")
-            }
+/// A code page showing why `error` refused the code, or, when the verification is used up
+/// (a reused code), a page that only says so.
+pub(crate) async fn code_refused(
+    identity: &Identity,
+    headers: &HeaderMap,
+    token: &BrowserToken,
+    error: &CodeError,
+) -> Response {
+    match sign_in_code::pending_verification(&identity, token).await {
+        Ok(Some(verification)) => code_page(
+            &identity,
+            headers,
+            &verification,
+            code_status(error),
+            None,
+            Some(&error.to_string()),
+        ),
+        Ok(None) => message(
+            code_status(error),
+            "Code refused",
+            &error.to_string(),
+            "/sign-in",
+            None,
+        ),
+        Err(store) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(&store), "could not look up a verification");
+            unavailable("/sign-in")
         }
     }
 }
@@ -314,11 +312,11 @@ pub(crate) async fn resend(
         Purpose::SignInWithPassword,
         Purpose::ResetPassword,
     ];
-    let (token, verification) = match identity.pending_for(&headers, &all, "/sign-in").await {
+    let (token, verification) = match pending_for(&identity, &headers, &all, "/sign-in").await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    match identity.resend_code(&token).await {
+    match sign_in_code::resend_code(&identity, &token).await {
         Ok(Purpose::ResetPassword) => see_other("/reset-password?notice=sent", &[]),
         Ok(_) => see_other("/verify?notice=sent", &[]),
         Err(RequestError::Store(error)) => {
@@ -330,7 +328,8 @@ pub(crate) async fn resend(
                 RequestError::Ended => StatusCode::GONE,
                 _ => StatusCode::TOO_MANY_REQUESTS,
             };
-            identity.code_page(
+            code_page(
+                &identity,
                 &headers,
                 &verification,
                 status,
@@ -359,13 +358,11 @@ pub(crate) async fn request_sign_in_code(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<CodeRequestForm>,
 ) -> Response {
-    let ctx = identity.request_context(&headers, peer);
-    let redirect = identity.safe_redirect(&form.redirect_url);
-    match identity
-        .request_sign_in_code(&form.email_address, &redirect, &ctx)
-        .await
+    let ctx = pages::request_context(&identity, &headers, peer);
+    let redirect = sign::safe_redirect(&identity, &form.redirect_url);
+    match sign_in_code::request_sign_in_code(&identity, &form.email_address, &redirect, &ctx).await
     {
-        Ok(pending) => identity.after_request(&pending),
+        Ok(pending) => after_request(&identity, &pending),
         Err(error) => request_refused(&error, "/sign-in"),
     }
 }

@@ -441,7 +441,7 @@ async fn the_event_feed(p: &mut Probe<'_>, key: &str) {
 /// Uses up `key`'s window with requests that cost no database work (422), then calls every
 /// operation with it.
 async fn past_the_rate_limit(p: &mut Probe<'_>, key: &str) {
-    let limit = latchkey_identity::bapi::RATE_LIMIT.max;
+    let limit = latchkey_identity::web::bapi::RATE_LIMIT.max;
     let mut refused = false;
     let mut sent = 0;
     while !refused {

@@ -144,7 +144,7 @@ pub async fn each_key_is_limited_to_1000_requests_per_10_seconds(ctx: TestContex
     let app = ctx.spawn().await;
     let key = secret_key(&app).await;
     let other = secret_key(&app).await;
-    let limit = latchkey_identity::bapi::RATE_LIMIT;
+    let limit = latchkey_identity::web::bapi::RATE_LIMIT;
     assert_eq!((limit.max, limit.window.as_secs()), (1000, 10));
     // Requests refused with 422 still count, and cost no database work, so 1000 of them fit
     // well within one window even on a slow machine.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{app_row_within_two_seconds, error_text, me, start_sign_up};
 use crate::bapi::events_about;
 use crate::identity::{PASSWORD, enter_code, sign_in, sign_up};
+use latchkey_identity::flows::admin;
 
 pub async fn a_sign_up_waits_for_its_code_and_the_app_sees_the_verified_address(ctx: TestContext) {
     let app = ctx.spawn().await;
@@ -19,9 +20,7 @@ pub async fn a_sign_up_waits_for_its_code_and_the_app_sees_the_verified_address(
     let page = browser.get("/verify", 200).await.text();
     assert!(page.contains("Verify your email address") && page.contains("verify@example.com"));
 
-    let users = app
-        .identity
-        .find_user("verify@example.com")
+    let users = admin::find_user(&app.identity, "verify@example.com")
         .await
         .unwrap()
         .unwrap();
@@ -134,9 +133,7 @@ pub async fn a_taken_address_gets_the_same_answer_and_its_owner_a_notice(ctx: Te
         n
     };
     assert_eq!(count, 2, "the owner and fresh@, nobody else");
-    let owner = app
-        .identity
-        .find_user("owner@example.com")
+    let owner = admin::find_user(&app.identity, "owner@example.com")
         .await
         .unwrap()
         .unwrap();
