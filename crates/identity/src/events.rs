@@ -116,9 +116,9 @@ pub(crate) async fn emit_user(
     let Some(user) = users::get(tx, user_id).await? else {
         return Ok(());
     };
-    let lockout = lockout::lockout_of(&identity, tx, &user).await?;
+    let lockout = lockout::lockout_of(identity, tx, &user).await?;
     let data = serde_json::to_value(users::to_clerk(&user, lockout)).unwrap_or(Value::Null);
-    emit(&identity, tx, kind, data, ctx).await.map(|_| ())
+    emit(identity, tx, kind, data, ctx).await.map(|_| ())
 }
 
 /// `user.deleted`: only the id (and external id) survive, as in Clerk's stub.
@@ -135,7 +135,7 @@ pub(crate) async fn emit_user_deleted(
     if let Some(external_id) = &user.external_id {
         data["external_id"] = Value::String(external_id.clone());
     }
-    emit(&identity, tx, EventType::UserDeleted, data, ctx)
+    emit(identity, tx, EventType::UserDeleted, data, ctx)
         .await
         .map(|_| ())
 }
@@ -166,7 +166,7 @@ pub(crate) async fn emit_sessions(
     };
     let clerk_user = match user {
         Some(user) => {
-            let lockout = lockout::lockout_of(&identity, tx, user).await?;
+            let lockout = lockout::lockout_of(identity, tx, user).await?;
             Some(users::to_clerk(user, lockout))
         }
         None => None,
@@ -174,7 +174,7 @@ pub(crate) async fn emit_sessions(
     for session in sessions {
         let data = serde_json::to_value(sessions::to_clerk(session, clerk_user.clone(), now))
             .unwrap_or(Value::Null);
-        emit(&identity, tx, kind.kind(), data, ctx).await?;
+        emit(identity, tx, kind.kind(), data, ctx).await?;
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ pub async fn lockout_of(
     let Some(email) = user.primary_email() else {
         return Ok(users::Lockout::default());
     };
-    let bucket = account_bucket(&identity, &email.email_address.to_lowercase());
+    let bucket = account_bucket(identity, &email.email_address.to_lowercase());
     let now = identity.now_ms();
     Ok(
         match throttle::peek(tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await? {

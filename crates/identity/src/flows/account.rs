@@ -68,7 +68,7 @@ pub async fn update_profile(
 ) -> Result<UserRecord, ChangeError> {
     let mut tx = identity.db().begin().await?;
     let user = users::update_profile(&mut tx, user_id, change, identity.now_ms()).await?;
-    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -120,7 +120,7 @@ pub async fn change_password(
     throttle::clear(&mut tx, &bucket).await?;
     users::set_password(&mut tx, &user.id, Some(hash.as_str()), now).await?;
     let ended = lifecycle::end_all_sessions_in(
-        &identity,
+        identity,
         &mut tx,
         &user.id,
         Some(keep_session),
@@ -128,7 +128,7 @@ pub async fn change_password(
         now,
     )
     .await?;
-    events::emit_user(&identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user.id, sessions.ended = ended.len(), "password changed");
     Ok(ended.len())
@@ -146,7 +146,7 @@ pub async fn delete_account(identity: &Identity, user_id: &str) -> Result<(), Ch
     };
     let ended = sessions::end_all(&mut tx, user_id, None, EndReason::Removed, now).await?;
     events::emit_sessions(
-        &identity,
+        identity,
         &mut tx,
         SessionEvent::Removed,
         &ended,
@@ -157,7 +157,7 @@ pub async fn delete_account(identity: &Identity, user_id: &str) -> Result<(), Ch
     if !users::delete(&mut tx, user_id).await? {
         return Err(ChangeError::NotFound);
     }
-    events::emit_user_deleted(&identity, &mut tx, &user, None).await?;
+    events::emit_user_deleted(identity, &mut tx, &user, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, "account deleted");
     Ok(())

@@ -96,11 +96,11 @@ pub async fn add_email(
     if pending.len() >= MAX_PENDING {
         return Err(EmailError::TooManyPending);
     }
-    if let Err(refused) = flows::take_mail_slot(&identity, &mut tx, &email.normalized, now).await? {
+    if let Err(refused) = flows::take_mail_slot(identity, &mut tx, &email.normalized, now).await? {
         tx.commit().await?;
         return Err(refused.into());
     }
-    sign_up::release_stale_address(&identity, &mut tx, &email.normalized, now).await?;
+    sign_up::release_stale_address(identity, &mut tx, &email.normalized, now).await?;
     let expire_at = now + identity.config().email_code_lifetime_ms;
     let added = addresses::add(&mut tx, &user.id, &email, expire_at, now).await?;
     let opening = Opening {
@@ -111,9 +111,9 @@ pub async fn add_email(
         address: &email.address,
         redirect_url: "",
     };
-    flows::open_verification(&identity, &mut tx, opening, now).await?;
+    flows::open_verification(identity, &mut tx, opening, now).await?;
     if added.is_some() {
-        events::emit_user(&identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
+        events::emit_user(identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
     }
     tx.commit().await?;
     tracing::info!(user.id = %user.id, "address added; waiting for its code");
@@ -141,7 +141,7 @@ pub async fn verify_added_email(
         Some(v) if v.purpose == Purpose::AddEmail => {}
         _ => return Err(CodeError::Ended),
     }
-    let verification = match flows::check_code(&identity, &mut tx, key, &code, now).await? {
+    let verification = match flows::check_code(identity, &mut tx, key, &code, now).await? {
         Ok(verification) => verification,
         Err(refused) => {
             tx.commit().await?;
@@ -153,7 +153,7 @@ pub async fn verify_added_email(
             .await?
             .is_some()
     {
-        events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+        events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     }
     tx.commit().await?;
     tracing::info!(user.id = %user_id, "added address verified");
@@ -173,7 +173,7 @@ pub async fn resend_added_email_code(
         id: verification_id,
         user_id,
     };
-    match flows::renew_verification(&identity, key, identity.now_ms()).await? {
+    match flows::renew_verification(identity, key, identity.now_ms()).await? {
         Purpose::AddEmail => Ok(()),
         _ => Err(RequestError::Ended),
     }
@@ -204,7 +204,7 @@ pub async fn cancel_added_email(
     if let Some(email_id) = &found.email_address_id
         && addresses::remove(&mut tx, user_id, email_id, now).await?
     {
-        events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+        events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -225,7 +225,7 @@ pub async fn set_primary_email(
         addresses::Primary::Changed { previous } => {
             if let Some(previous) = previous {
                 mail::queue_mail(
-                    &identity,
+                    identity,
                     &mut tx,
                     &previous,
                     Some(user_id),
@@ -233,7 +233,7 @@ pub async fn set_primary_email(
                 )
                 .await?;
             }
-            events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+            events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
             tx.commit().await?;
             tracing::info!(user.id = %user_id, "primary address changed");
             Ok(())
@@ -261,7 +261,7 @@ pub async fn remove_email(
         return Err(EmailError::NotFound);
     }
     verifications::detach_address(&mut tx, email_id).await?;
-    events::emit_user(&identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserUpdated, &user.id, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user.id, "address removed");
     Ok(())

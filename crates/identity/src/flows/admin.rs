@@ -166,7 +166,7 @@ pub async fn create_user(
     };
     let mut tx = identity.db().begin().await?;
     let user = users::create(&mut tx, new, identity.now_ms()).await?;
-    events::emit_user(&identity, &mut tx, EventType::UserCreated, &user.id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserCreated, &user.id, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user.id, "account created by an operator");
     Ok(user)
@@ -198,7 +198,7 @@ pub async fn find_user(identity: &Identity, key: &str) -> Result<Option<UserReco
 /// Database failures.
 pub async fn user_json(identity: &Identity, user: &UserRecord) -> Result<clerk::User, StoreError> {
     let mut tx = identity.db().begin_read().await?;
-    let lockout = lockout::lockout_of(&identity, &mut tx, user).await?;
+    let lockout = lockout::lockout_of(identity, &mut tx, user).await?;
     tx.commit().await?;
     Ok(users::to_clerk(user, lockout))
 }
@@ -215,7 +215,7 @@ pub async fn list_users_json(
 ) -> Result<Vec<clerk::User>, StoreError> {
     let mut tx = identity.db().begin_read().await?;
     let records = users::list(&mut tx, query).await?;
-    let rendered = users_json_in(&identity, &mut tx, &records).await?;
+    let rendered = users_json_in(identity, &mut tx, &records).await?;
     tx.commit().await?;
     Ok(rendered)
 }
@@ -231,7 +231,7 @@ pub async fn users_json_in(
 ) -> Result<Vec<clerk::User>, StoreError> {
     let mut rendered = Vec::with_capacity(records.len());
     for user in records {
-        let lockout = lockout::lockout_of(&identity, tx, user).await?;
+        let lockout = lockout::lockout_of(identity, tx, user).await?;
         rendered.push(users::to_clerk(user, lockout));
     }
     Ok(rendered)
@@ -250,13 +250,13 @@ pub async fn set_banned(
     let mut tx = identity.db().begin().await?;
     users::set_banned(&mut tx, user_id, banned, now).await?;
     if banned {
-        lifecycle::end_all_sessions_in(&identity, &mut tx, user_id, None, EndReason::Revoked, now)
+        lifecycle::end_all_sessions_in(identity, &mut tx, user_id, None, EndReason::Revoked, now)
             .await?;
     }
     let user = users::get(&mut tx, user_id)
         .await?
         .ok_or(AdminError::NotFound)?;
-    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, banned, "ban state changed");
     Ok(user)

@@ -73,7 +73,7 @@ pub(crate) async fn update_user_as_operator(
         users::set_password(&mut tx, user_id, Some(hash.as_str()), now).await?;
     }
     let ended = if update.sign_out_of_other_sessions {
-        lifecycle::end_all_sessions_in(&identity, &mut tx, user_id, None, EndReason::Revoked, now)
+        lifecycle::end_all_sessions_in(identity, &mut tx, user_id, None, EndReason::Revoked, now)
             .await?
             .len()
     } else {
@@ -84,7 +84,7 @@ pub(crate) async fn update_user_as_operator(
             .await?
             .ok_or(AdminError::NotFound)?;
     }
-    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, password.changed = hash.is_some(), sessions.ended = ended, "account updated by an operator");
     Ok(user)
@@ -142,7 +142,7 @@ pub(crate) async fn change_metadata(
         }
     }
     let user = users::update_profile(&mut tx, user_id, profile, identity.now_ms()).await?;
-    events::emit_user(&identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, "metadata changed by an operator");
     Ok(user)

@@ -186,7 +186,7 @@ pub(crate) async fn take_mail_slot(
 ) -> Result<Result<(), RequestError>, StoreError> {
     let attempt = throttle::take(
         tx,
-        &mail_bucket(&identity, normalized),
+        &mail_bucket(identity, normalized),
         MAILS_PER_ADDRESS,
         now,
     )
@@ -229,8 +229,8 @@ pub(crate) async fn open_verification(
 ) -> Result<(), StoreError> {
     let id = latchkey_protocol::id::new_id(verifications::PREFIX);
     let code = Code::generate();
-    let code_hash = code_hash(&identity, &id, &code);
-    let expire_at = now + code_lifetime_ms(&identity, opening.purpose);
+    let code_hash = code_hash(identity, &id, &code);
+    let expire_at = now + code_lifetime_ms(identity, opening.purpose);
     let new = NewVerification {
         id: &id,
         purpose: opening.purpose,
@@ -250,7 +250,7 @@ pub(crate) async fn open_verification(
         address: opening.address,
         expire_at,
     };
-    send_code(&identity, tx, &to, &code).await
+    send_code(identity, tx, &to, &code).await
 }
 
 /// In `tx`: marks the address as sent a code and mails `code` to it. A stand-in (no
@@ -268,9 +268,9 @@ async fn send_code(
     }
     let mail = code_mail(to.purpose, code);
     if to.email_address_id.is_some() {
-        mail::queue_mail(&identity, tx, to.address, to.user_id, &mail).await
+        mail::queue_mail(identity, tx, to.address, to.user_id, &mail).await
     } else {
-        mail::withhold_mail(&identity, tx, to.address, &mail).await
+        mail::withhold_mail(identity, tx, to.address, &mail).await
     }
 }
 
@@ -289,16 +289,16 @@ pub(crate) async fn renew_verification(
         return Err(RequestError::Ended);
     }
     let normalized = found.email_address.to_lowercase();
-    if let Err(refused) = take_mail_slot(&identity, &mut tx, &normalized, now).await? {
+    if let Err(refused) = take_mail_slot(identity, &mut tx, &normalized, now).await? {
         tx.commit().await?;
         return Err(refused);
     }
     let code = Code::generate();
-    let expire_at = now + code_lifetime_ms(&identity, found.purpose);
+    let expire_at = now + code_lifetime_ms(identity, found.purpose);
     let renewed = verifications::renew(
         &mut tx,
         key,
-        &code_hash(&identity, &found.id, &code),
+        &code_hash(identity, &found.id, &code),
         expire_at,
         now,
     )
@@ -311,7 +311,7 @@ pub(crate) async fn renew_verification(
         address: &renewed.email_address,
         expire_at,
     };
-    send_code(&identity, &mut tx, &to, &code).await?;
+    send_code(identity, &mut tx, &to, &code).await?;
     tx.commit().await?;
     tracing::info!(verification.id = %renewed.id, "code sent again");
     Ok(renewed.purpose)
@@ -339,7 +339,7 @@ pub(crate) async fn check_code(
         }
     };
     let verification = taken.verification;
-    let expected = code_hash(&identity, &verification.id, code);
+    let expected = code_hash(identity, &verification.id, code);
     let matches: bool = expected.as_bytes().ct_eq(taken.code_hash.as_bytes()).into();
     // A stand-in's code went to nobody: even a lucky guess verifies nothing.
     if !matches || verification.email_address_id.is_none() {

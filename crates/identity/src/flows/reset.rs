@@ -27,7 +27,7 @@ pub async fn request_password_reset(
     email_address: &str,
     ctx: &RequestContext,
 ) -> Result<Pending, RequestError> {
-    sign_in_code::request_code(&identity, Purpose::ResetPassword, email_address, "", ctx).await
+    sign_in_code::request_code(identity, Purpose::ResetPassword, email_address, "", ctx).await
 }
 
 /// Checks the reset code behind a browser's cookie and sets `new_password`; every session
@@ -48,7 +48,7 @@ pub async fn reset_password(
     let code = Code::parse(code).ok_or(CodeError::Malformed)?;
     let mut tx = identity.db().begin().await?;
     if let Some(retry_after_secs) =
-        flows::take_ip_slot(&identity, &mut tx, ctx, identity.now_ms()).await?
+        flows::take_ip_slot(identity, &mut tx, ctx, identity.now_ms()).await?
     {
         tx.commit().await?;
         return Err(CodeError::Throttled { retry_after_secs });
@@ -75,7 +75,7 @@ pub async fn reset_password(
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
     let verification =
-        match flows::check_code(&identity, &mut tx, Key::Token(token), &code, now).await? {
+        match flows::check_code(identity, &mut tx, Key::Token(token), &code, now).await? {
             Ok(verification) => verification,
             Err(refused) => {
                 tx.commit().await?;
@@ -94,12 +94,12 @@ pub async fn reset_password(
     if let Some(email_id) = &verification.email_address_id {
         addresses::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
     }
-    throttle::clear(&mut tx, &lockout::account_bucket(&identity, &normalized)).await?;
+    throttle::clear(&mut tx, &lockout::account_bucket(identity, &normalized)).await?;
     let ended =
-        lifecycle::end_all_sessions_in(&identity, &mut tx, &user_id, None, EndReason::Revoked, now)
+        lifecycle::end_all_sessions_in(identity, &mut tx, &user_id, None, EndReason::Revoked, now)
             .await?;
     events::emit_user(
-        &identity,
+        identity,
         &mut tx,
         EventType::UserUpdated,
         &user_id,

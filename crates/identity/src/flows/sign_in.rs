@@ -97,7 +97,7 @@ pub async fn sign_in(
     }
     let (credentials, bucket) = match &normalized {
         Some(email) => {
-            let bucket = lockout::account_bucket(&identity, email);
+            let bucket = lockout::account_bucket(identity, email);
             let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
             if attempt.refused() {
                 tx.commit().await?;
@@ -134,7 +134,7 @@ pub async fn sign_in(
     }
     if !credentials.email_verified {
         let opened =
-            sign_in_code::open_sign_in_code(&identity, &mut tx, &credentials, redirect_url, now)
+            sign_in_code::open_sign_in_code(identity, &mut tx, &credentials, redirect_url, now)
                 .await?;
         tx.commit().await?;
         return match opened {
@@ -150,6 +150,6 @@ pub async fn sign_in(
         };
     }
     let signed =
-        lifecycle::open_session(&identity, tx, &credentials.user_id, previous, ctx, now).await?;
+        lifecycle::open_session(identity, tx, &credentials.user_id, previous, ctx, now).await?;
     Ok(SignInOutcome::SignedIn(Box::new(signed)))
 }

@@ -27,7 +27,7 @@ pub async fn request_sign_in_code(
     redirect_url: &str,
     ctx: &RequestContext,
 ) -> Result<Pending, RequestError> {
-    request_code(&identity, Purpose::SignIn, email_address, redirect_url, ctx).await
+    request_code(identity, Purpose::SignIn, email_address, redirect_url, ctx).await
 }
 
 /// Opens a sign-in or reset verification for whatever account `email_address` signs in
@@ -42,11 +42,11 @@ pub(crate) async fn request_code(
     let email = validate::email(email_address)?;
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
-    if let Some(retry_after_secs) = flows::take_ip_slot(&identity, &mut tx, ctx, now).await? {
+    if let Some(retry_after_secs) = flows::take_ip_slot(identity, &mut tx, ctx, now).await? {
         tx.commit().await?;
         return Err(RequestError::Throttled { retry_after_secs });
     }
-    if let Err(refused) = flows::take_mail_slot(&identity, &mut tx, &email.normalized, now).await? {
+    if let Err(refused) = flows::take_mail_slot(identity, &mut tx, &email.normalized, now).await? {
         tx.commit().await?;
         return Err(refused);
     }
@@ -70,7 +70,7 @@ pub(crate) async fn request_code(
             redirect_url,
         },
     };
-    flows::open_verification(&identity, &mut tx, opening, now).await?;
+    flows::open_verification(identity, &mut tx, opening, now).await?;
     tx.commit().await?;
     tracing::info!(purpose = purpose.as_str(), "code requested");
     Ok(Pending { token, purpose })
@@ -86,7 +86,7 @@ pub(crate) async fn open_sign_in_code(
     now: i64,
 ) -> Result<Result<Pending, RequestError>, StoreError> {
     let normalized = credentials.email_address.to_lowercase();
-    if let Err(refused) = flows::take_mail_slot(&identity, tx, &normalized, now).await? {
+    if let Err(refused) = flows::take_mail_slot(identity, tx, &normalized, now).await? {
         return Ok(Err(refused));
     }
     let token = BrowserToken::generate();
@@ -98,7 +98,7 @@ pub(crate) async fn open_sign_in_code(
         address: &credentials.email_address,
         redirect_url,
     };
-    flows::open_verification(&identity, tx, opening, now).await?;
+    flows::open_verification(identity, tx, opening, now).await?;
     Ok(Ok(Pending {
         token,
         purpose: Purpose::SignInWithPassword,
@@ -127,7 +127,7 @@ pub async fn resend_code(
     identity: &Identity,
     token: &BrowserToken,
 ) -> Result<Purpose, RequestError> {
-    flows::renew_verification(&identity, Key::Token(token), identity.now_ms()).await
+    flows::renew_verification(identity, Key::Token(token), identity.now_ms()).await
 }
 
 /// Checks the code of a sign-up or sign-in; if right, verifies the address (if it was not
@@ -154,12 +154,12 @@ pub async fn sign_in_with_code(
             ) => {}
         _ => return Err(CodeError::Ended),
     }
-    if let Some(retry_after_secs) = flows::take_ip_slot(&identity, &mut tx, ctx, now).await? {
+    if let Some(retry_after_secs) = flows::take_ip_slot(identity, &mut tx, ctx, now).await? {
         tx.commit().await?;
         return Err(CodeError::Throttled { retry_after_secs });
     }
     let verification =
-        match flows::check_code(&identity, &mut tx, Key::Token(token), &code, now).await? {
+        match flows::check_code(identity, &mut tx, Key::Token(token), &code, now).await? {
             Ok(verification) => verification,
             Err(refused) => {
                 tx.commit().await?;
@@ -201,7 +201,7 @@ pub async fn sign_in_with_code(
             tracing::info!(user.id = %user.id, "password of an unproven account removed");
         }
         events::emit_user(
-            &identity,
+            identity,
             &mut tx,
             EventType::UserUpdated,
             &user.id,
@@ -210,6 +210,6 @@ pub async fn sign_in_with_code(
         .await?;
         tracing::info!(user.id = %user.id, "email address verified");
     }
-    let signed = lifecycle::open_session(&identity, tx, &user.id, previous, ctx, now).await?;
+    let signed = lifecycle::open_session(identity, tx, &user.id, previous, ctx, now).await?;
     Ok((signed, verification.redirect_url))
 }

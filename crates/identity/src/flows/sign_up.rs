@@ -117,7 +117,7 @@ pub async fn sign_up(
     // A parallel sign-up may take the address between the look-up and the insert; the
     // second round then finds it taken.
     for _ in 0..2 {
-        if let Some(pending) = write_sign_up(&identity, &checked, &hash, ctx).await? {
+        if let Some(pending) = write_sign_up(identity, &checked, &hash, ctx).await? {
             return Ok(pending);
         }
     }
@@ -136,7 +136,7 @@ async fn write_sign_up(
     let email = &checked.email;
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
-    if let Err(refused) = flows::take_mail_slot(&identity, &mut tx, &email.normalized, now).await? {
+    if let Err(refused) = flows::take_mail_slot(identity, &mut tx, &email.normalized, now).await? {
         tx.commit().await?;
         return Err(match refused {
             RequestError::TooManyMails { retry_after_secs } => {
@@ -145,7 +145,7 @@ async fn write_sign_up(
             _ => SignUpError::Internal,
         });
     }
-    release_stale_address(&identity, &mut tx, &email.normalized, now).await?;
+    release_stale_address(identity, &mut tx, &email.normalized, now).await?;
     let token = BrowserToken::generate();
     let mut opening = Opening {
         purpose: Purpose::SignUp,
@@ -156,9 +156,9 @@ async fn write_sign_up(
         redirect_url: &checked.redirect_url,
     };
     if let Some(owner) = addresses::owner(&mut tx, &email.normalized).await? {
-        flows::open_verification(&identity, &mut tx, opening, now).await?;
+        flows::open_verification(identity, &mut tx, opening, now).await?;
         mail::queue_mail(
-            &identity,
+            identity,
             &mut tx,
             &owner.email_address,
             Some(&owner.user_id),
@@ -189,9 +189,9 @@ async fn write_sign_up(
     };
     opening.user_id = Some(&user.id);
     opening.email_address_id = user.primary_email_address_id.as_deref();
-    flows::open_verification(&identity, &mut tx, opening, now).await?;
+    flows::open_verification(identity, &mut tx, opening, now).await?;
     events::emit_user(
-        &identity,
+        identity,
         &mut tx,
         EventType::UserCreated,
         &user.id,
@@ -216,7 +216,7 @@ pub(crate) async fn release_stale_address(
 ) -> Result<(), StoreError> {
     if let Some((holder, email_id)) = addresses::release_if_stale(tx, normalized, now).await? {
         verifications::detach_address(tx, &email_id).await?;
-        events::emit_user(&identity, tx, EventType::UserUpdated, &holder, None).await?;
+        events::emit_user(identity, tx, EventType::UserUpdated, &holder, None).await?;
         tracing::info!(user.id = %holder, "released an address its holder never verified");
     }
     Ok(())

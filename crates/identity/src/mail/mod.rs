@@ -109,7 +109,7 @@ pub(crate) async fn queue_mail(
     user_id: Option<&str>,
     kind: &MailKind<'_>,
 ) -> Result<(), StoreError> {
-    write_mail(&identity, tx, to, user_id, kind, false).await
+    write_mail(identity, tx, to, user_id, kind, false).await
 }
 
 /// Does all [`Self::queue_mail`] does (composing, sealing, the INSERT) but writes the row
@@ -124,7 +124,7 @@ pub(crate) async fn withhold_mail(
     to: &str,
     kind: &MailKind<'_>,
 ) -> Result<(), StoreError> {
-    write_mail(&identity, tx, to, None, kind, true).await
+    write_mail(identity, tx, to, None, kind, true).await
 }
 
 async fn write_mail(
@@ -198,7 +198,7 @@ pub async fn mailbox(identity: &Identity, limit: i64) -> Result<Vec<MailboxEntry
     tx.commit().await?;
     Ok(stored
         .into_iter()
-        .map(|mail| entry(&identity, mail))
+        .map(|mail| entry(identity, mail))
         .collect())
 }
 
@@ -213,11 +213,11 @@ pub async fn mailbox_entry(
     let mut tx = identity.db().begin_read().await?;
     let stored = outbox::get(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(stored.map(|mail| entry(&identity, mail)))
+    Ok(stored.map(|mail| entry(identity, mail)))
 }
 
 fn entry(identity: &Identity, mail: outbox::Stored) -> MailboxEntry {
-    let bodies = open_bodies(&identity, &mail.body_sealed);
+    let bodies = open_bodies(identity, &mail.body_sealed);
     MailboxEntry {
         id: mail.id,
         kind: mail.kind,

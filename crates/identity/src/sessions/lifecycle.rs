@@ -42,11 +42,11 @@ pub(crate) async fn open_session(
     if let Some(previous) = previous
         && let Some(old) = super::find_active(&mut tx, previous, now).await?
     {
-        end_session_in(&identity, &mut tx, &old.id, EndReason::Ended, now).await?;
+        end_session_in(identity, &mut tx, &old.id, EndReason::Ended, now).await?;
     }
-    let (session, client_token) = start_session(&identity, &mut tx, user_id, ctx, now).await?;
+    let (session, client_token) = start_session(identity, &mut tx, user_id, ctx, now).await?;
     events::emit_sessions(
-        &identity,
+        identity,
         &mut tx,
         SessionEvent::Created,
         std::slice::from_ref(&session),
@@ -56,7 +56,7 @@ pub(crate) async fn open_session(
     .await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, session.id = %session.id, "signed in");
-    let session_token = token::mint_session_token(&identity, &session).await;
+    let session_token = token::mint_session_token(identity, &session).await;
     Ok(SignedIn {
         user_id: user_id.to_owned(),
         session,
@@ -96,7 +96,7 @@ pub(crate) async fn end_session_in(
     let ended = super::end(tx, session_id, reason, now).await?;
     if let Some(session) = &ended {
         events::emit_sessions(
-            &identity,
+            identity,
             tx,
             session_event(reason),
             std::slice::from_ref(session),
@@ -118,7 +118,7 @@ pub(crate) async fn end_all_sessions_in(
     now: i64,
 ) -> Result<Vec<SessionRecord>, StoreError> {
     let ended = super::end_all(tx, user_id, keep, reason, now).await?;
-    events::emit_sessions(&identity, tx, session_event(reason), &ended, None, None).await?;
+    events::emit_sessions(identity, tx, session_event(reason), &ended, None, None).await?;
     Ok(ended)
 }
 
@@ -163,7 +163,7 @@ pub async fn sign_out(identity: &Identity, token: &ClientToken) -> Result<(), St
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
     if let Some(session) = super::find_active(&mut tx, token, now).await? {
-        end_session_in(&identity, &mut tx, &session.id, EndReason::Ended, now).await?;
+        end_session_in(identity, &mut tx, &session.id, EndReason::Ended, now).await?;
         tracing::info!(session.id = %session.id, "signed out");
     }
     tx.commit().await
@@ -201,7 +201,7 @@ pub async fn revoke_other_sessions(
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
     let ended =
-        end_all_sessions_in(&identity, &mut tx, user_id, keep, EndReason::Revoked, now).await?;
+        end_all_sessions_in(identity, &mut tx, user_id, keep, EndReason::Revoked, now).await?;
     tx.commit().await?;
     Ok(ended.len())
 }

@@ -34,7 +34,7 @@ async fn authenticated_user(identity: &Identity, headers: &HeaderMap) -> Result<
             .map(|claims| claims.sub)
             .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()));
     }
-    match session_cookies::current(&identity, headers).await? {
+    match session_cookies::current(identity, headers).await? {
         Some((_, user)) => Ok(user.id),
         None => Err(ApiError::unauthorized(
             "signed_out",

@@ -38,7 +38,7 @@ fn lifetime_secs(identity: &Identity) -> i64 {
 #[must_use]
 pub fn sign_in_cookies(identity: &Identity, signed: &SignedIn) -> Vec<String> {
     let secure = identity.config().secure_cookies();
-    let lifetime = Some(lifetime_secs(&identity));
+    let lifetime = Some(lifetime_secs(identity));
     vec![
         cookies::build(
             CLIENT_COOKIE,
@@ -76,7 +76,7 @@ pub fn sign_out_cookies(identity: &Identity) -> Vec<String> {
             "0",
             secure,
             false,
-            Some(lifetime_secs(&identity)),
+            Some(lifetime_secs(identity)),
         ),
     ]
 }
@@ -94,7 +94,7 @@ pub async fn current(
     headers: &HeaderMap,
 ) -> Result<Option<(SessionRecord, UserRecord)>, latchkey_store::StoreError> {
     match client_token(headers) {
-        Some(token) => lifecycle::authenticate(&identity, &token).await,
+        Some(token) => lifecycle::authenticate(identity, &token).await,
         None => Ok(None),
     }
 }

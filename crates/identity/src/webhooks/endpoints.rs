@@ -300,7 +300,7 @@ pub async fn ensure_internal_endpoint(identity: &Identity) -> Result<SigningSecr
             endpoint.id
         }
     };
-    let secrets = signing_secrets(&identity, &mut tx, &id, now).await?;
+    let secrets = signing_secrets(identity, &mut tx, &id, now).await?;
     tx.commit().await?;
     secrets.into_iter().next().ok_or(EndpointError::NotFound)
 }

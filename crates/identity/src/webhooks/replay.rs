@@ -33,7 +33,7 @@ pub async fn replay(
     since_ms: Option<i64>,
     failed_only: bool,
 ) -> Result<u64, EndpointError> {
-    let Some(endpoint) = endpoints::get_endpoint(&identity, endpoint_id).await? else {
+    let Some(endpoint) = endpoints::get_endpoint(identity, endpoint_id).await? else {
         return Err(EndpointError::NotFound);
     };
     let now = identity.now_ms();
@@ -84,7 +84,7 @@ pub async fn resend(
     event_id: &str,
     endpoint_id: &str,
 ) -> Result<(), EndpointError> {
-    if endpoints::get_endpoint(&identity, endpoint_id)
+    if endpoints::get_endpoint(identity, endpoint_id)
         .await?
         .is_none()
     {

@@ -158,7 +158,7 @@ fn one_line(user: &UserRecord) -> String {
 
 async fn show(identity: &Identity, user: &UserRecord, json: bool) -> ExitCode {
     if json {
-        match admin::user_json(&identity, user).await {
+        match admin::user_json(identity, user).await {
             Ok(value) => print_json(&value),
             Err(error) => fail(EXIT_FAILURE, &error),
         }
@@ -169,7 +169,7 @@ async fn show(identity: &Identity, user: &UserRecord, json: bool) -> ExitCode {
 }
 
 async fn lookup(identity: &Identity, key: &str) -> Result<UserRecord, ExitCode> {
-    match admin::find_user(&identity, key).await {
+    match admin::find_user(identity, key).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => {
             let _ = writeln!(std::io::stderr().lock(), "latchkey: no user {key}");
@@ -318,7 +318,7 @@ async fn ban(identity: &Identity, key: &str, banned: bool, json: bool) -> ExitCo
         Ok(user) => user,
         Err(code) => return code,
     };
-    match admin::set_banned(&identity, &user.id, banned).await {
+    match admin::set_banned(identity, &user.id, banned).await {
         Ok(user) => show(identity, &user, json).await,
         Err(error) => admin_failure(&error),
     }

@@ -4,7 +4,7 @@
 //! `{"errors": [...]}` envelope, and described by the OpenAPI document at
 //! `GET /v1/openapi.json`.
 //!
-//! It owns the HTTP face only: every change goes through the same `Identity` methods (and so
+//! It owns the HTTP face only: every change goes through the same use cases in `flows` (and so
 //! emits the same events, in the same transaction) as the pages and the CLI. It never logs
 //! secret keys, passwords or email addresses.
 

@@ -1,6 +1,6 @@
 //! `/v1/users…`: listing, counting, reading, creating, updating, deleting, banning accounts and
 //! replacing or merging their metadata, answered with Clerk's User JSON. The changes go through
-//! the same `Identity` methods as the pages and the CLI, so they emit the same events.
+//! the same use cases (`flows`) as the pages and the CLI, so they emit the same events.
 
 use axum::Json;
 use axum::body::Bytes;

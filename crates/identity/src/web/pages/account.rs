@@ -72,11 +72,11 @@ pub(super) async fn require(
     identity: &Identity,
     headers: &HeaderMap,
 ) -> Result<(SessionRecord, UserRecord), Response> {
-    match session_cookies::current(&identity, headers).await {
+    match session_cookies::current(identity, headers).await {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(see_other(
             "/sign-in?redirect_url=%2Fuser",
-            &session_cookies::sign_out_cookies(&identity),
+            &session_cookies::sign_out_cookies(identity),
         )),
         Err(error) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not look up a session");

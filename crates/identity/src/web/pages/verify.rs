@@ -67,7 +67,7 @@ pub(crate) fn verification_token(headers: &HeaderMap) -> Option<BrowserToken> {
 pub(crate) fn after_request(identity: &Identity, pending: &Pending) -> Response {
     see_other(
         page_of(pending.purpose),
-        &[verification_cookie(&identity, pending)],
+        &[verification_cookie(identity, pending)],
     )
 }
 
@@ -148,11 +148,11 @@ pub(crate) async fn pending_for(
     let Some(token) = verification_token(headers) else {
         return Err(see_other(start, &[]));
     };
-    match sign_in_code::pending_verification(&identity, &token).await {
+    match sign_in_code::pending_verification(identity, &token).await {
         Ok(Some(v)) if purposes.contains(&v.purpose) => Ok((token, v)),
         // Pending, but entered elsewhere.
         Ok(Some(v)) => Err(see_other(page_of(v.purpose), &[])),
-        Ok(None) => Err(see_other(start, &[clear_verification_cookie(&identity)])),
+        Ok(None) => Err(see_other(start, &[clear_verification_cookie(identity)])),
         Err(error) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "could not look up a verification");
             Err(unavailable(start))
@@ -270,9 +270,9 @@ pub(crate) async fn code_refused(
     token: &BrowserToken,
     error: &CodeError,
 ) -> Response {
-    match sign_in_code::pending_verification(&identity, token).await {
+    match sign_in_code::pending_verification(identity, token).await {
         Ok(Some(verification)) => code_page(
-            &identity,
+            identity,
             headers,
             &verification,
             code_status(error),
