@@ -6,6 +6,7 @@
 
 pub mod background;
 pub mod context;
+pub mod cookie_token;
 pub mod events;
 pub mod flows;
 pub mod keys;

@@ -15,7 +15,7 @@ use crate::flows::sign_up;
 use crate::mail;
 use crate::mail::MailKind;
 use crate::state::Identity;
-use crate::users::{UserRecord, addresses, validate};
+use crate::users::{UserRecord, address_rows, validate};
 use crate::verifications::{self, Code, Key, Purpose, Verification};
 
 /// Addresses waiting for a code, at most, per user.
@@ -102,7 +102,7 @@ pub async fn add_email(
     }
     sign_up::release_stale_address(identity, &mut tx, &email.normalized, now).await?;
     let expire_at = now + identity.config().email_code_lifetime_ms;
-    let added = addresses::add(&mut tx, &user.id, &email, expire_at, now).await?;
+    let added = address_rows::add(&mut tx, &user.id, &email, expire_at, now).await?;
     let opening = Opening {
         purpose: Purpose::AddEmail,
         token: None,
@@ -149,7 +149,7 @@ pub async fn verify_added_email(
         }
     };
     if let Some(email_id) = &verification.email_address_id
-        && addresses::mark_verified(&mut tx, email_id, verification.attempts, now)
+        && address_rows::mark_verified(&mut tx, email_id, verification.attempts, now)
             .await?
             .is_some()
     {
@@ -202,7 +202,7 @@ pub async fn cancel_added_email(
     };
     verifications::delete(&mut tx, &found.id).await?;
     if let Some(email_id) = &found.email_address_id
-        && addresses::remove(&mut tx, user_id, email_id, now).await?
+        && address_rows::remove(&mut tx, user_id, email_id, now).await?
     {
         events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     }
@@ -221,8 +221,8 @@ pub async fn set_primary_email(
 ) -> Result<(), EmailError> {
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
-    match addresses::set_primary(&mut tx, user_id, email_id, now).await? {
-        addresses::Primary::Changed { previous } => {
+    match address_rows::set_primary(&mut tx, user_id, email_id, now).await? {
+        address_rows::Primary::Changed { previous } => {
             if let Some(previous) = previous {
                 mail::queue_mail(
                     identity,
@@ -238,8 +238,8 @@ pub async fn set_primary_email(
             tracing::info!(user.id = %user_id, "primary address changed");
             Ok(())
         }
-        addresses::Primary::Unchanged => Ok(()),
-        addresses::Primary::Refused => Err(EmailError::NotFound),
+        address_rows::Primary::Unchanged => Ok(()),
+        address_rows::Primary::Refused => Err(EmailError::NotFound),
     }
 }
 
@@ -257,7 +257,7 @@ pub async fn remove_email(
     }
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
-    if !addresses::remove(&mut tx, &user.id, email_id, now).await? {
+    if !address_rows::remove(&mut tx, &user.id, email_id, now).await? {
         return Err(EmailError::NotFound);
     }
     verifications::detach_address(&mut tx, email_id).await?;

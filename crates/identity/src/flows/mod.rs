@@ -264,7 +264,7 @@ async fn send_code(
 ) -> Result<(), StoreError> {
     if to.purpose != Purpose::ResetPassword {
         let email_id = to.email_address_id.unwrap_or(STAND_IN_EMAIL_ID);
-        users::addresses::code_sent(tx, email_id, to.expire_at).await?;
+        users::address_rows::code_sent(tx, email_id, to.expire_at).await?;
     }
     let mail = code_mail(to.purpose, code);
     if to.email_address_id.is_some() {
@@ -344,7 +344,7 @@ pub(crate) async fn check_code(
     // A stand-in's code went to nobody: even a lucky guess verifies nothing.
     if !matches || verification.email_address_id.is_none() {
         if let Some(email_id) = &verification.email_address_id {
-            users::addresses::record_attempts(tx, email_id, verification.attempts).await?;
+            users::address_rows::record_attempts(tx, email_id, verification.attempts).await?;
         }
         return Ok(Err(CodeError::Wrong {
             remaining: verification.attempts_left(),

@@ -13,7 +13,7 @@ use crate::sessions::EndReason;
 use crate::sessions::lifecycle;
 use crate::state::Identity;
 use crate::throttle;
-use crate::users::{self, addresses};
+use crate::users::{self, address_rows};
 use crate::verifications::{self, BrowserToken, Code, Key, Purpose};
 use latchkey_protocol::clerk::EventType;
 
@@ -92,7 +92,7 @@ pub async fn reset_password(
     }
     // The code proved the address is theirs.
     if let Some(email_id) = &verification.email_address_id {
-        addresses::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
+        address_rows::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
     }
     throttle::clear(&mut tx, &lockout::account_bucket(identity, &normalized)).await?;
     let ended =

@@ -13,7 +13,7 @@ use crate::sessions::ClientToken;
 use crate::sessions::SignedIn;
 use crate::sessions::lifecycle;
 use crate::state::Identity;
-use crate::users::{self, Credentials, addresses, validate};
+use crate::users::{self, Credentials, address_rows, validate};
 use crate::verifications::{self, BrowserToken, Code, Key, Purpose, Verification};
 
 /// Mails a sign-in code to `email_address` if it signs in to an account; otherwise writes
@@ -179,7 +179,7 @@ pub async fn sign_in_with_code(
         return Err(CodeError::Banned);
     }
     if let Some(email_id) = &verification.email_address_id
-        && addresses::mark_verified(&mut tx, email_id, verification.attempts, now)
+        && address_rows::mark_verified(&mut tx, email_id, verification.attempts, now)
             .await?
             .is_some()
     {

@@ -17,7 +17,7 @@ use crate::mail::MailKind;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::state::Identity;
 use crate::throttle;
-use crate::users::{self, AccountError, NewUser, addresses, validate};
+use crate::users::{self, AccountError, NewUser, address_rows, validate};
 use crate::verifications::{self, BrowserToken, Purpose};
 
 /// What the sign-up form collects.
@@ -155,7 +155,7 @@ async fn write_sign_up(
         address: &email.address,
         redirect_url: &checked.redirect_url,
     };
-    if let Some(owner) = addresses::owner(&mut tx, &email.normalized).await? {
+    if let Some(owner) = address_rows::owner(&mut tx, &email.normalized).await? {
         flows::open_verification(identity, &mut tx, opening, now).await?;
         mail::queue_mail(
             identity,
@@ -207,14 +207,14 @@ async fn write_sign_up(
 }
 
 /// Frees `normalized` if someone added it but never verified it in time (see
-/// [`addresses::release_if_stale`]), telling the holder's receivers.
+/// [`address_rows::release_if_stale`]), telling the holder's receivers.
 pub(crate) async fn release_stale_address(
     identity: &Identity,
     tx: &mut latchkey_store::Tx,
     normalized: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    if let Some((holder, email_id)) = addresses::release_if_stale(tx, normalized, now).await? {
+    if let Some((holder, email_id)) = address_rows::release_if_stale(tx, normalized, now).await? {
         verifications::detach_address(tx, &email_id).await?;
         events::emit_user(identity, tx, EventType::UserUpdated, &holder, None).await?;
         tracing::info!(user.id = %holder, "released an address its holder never verified");

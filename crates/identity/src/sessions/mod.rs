@@ -10,11 +10,9 @@ pub mod token;
 
 pub use lifecycle::SignedIn;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::cookie_token::{CookieToken, Kind};
 use latchkey_protocol::clerk;
 use latchkey_store::{DbRow, RowExt as _, StoreError, Tx};
-use sha2::{Digest as _, Sha256};
 
 pub const SESSION_PREFIX: &str = "sess";
 pub const CLIENT_PREFIX: &str = "client";
@@ -22,43 +20,16 @@ pub const CLIENT_PREFIX: &str = "client";
 /// Activity is written at most this often per session, not on every request.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+/// Marks the token of a `__client` cookie.
+#[derive(Debug)]
+pub enum Client {}
+
+impl Kind for Client {
+    const NAME: &'static str = "ClientToken";
+}
+
 /// The value of a `__client` cookie. `Debug` shows nothing.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClientToken(String);
-
-impl ClientToken {
-    fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-        Self(URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    /// Wraps a cookie value received from a browser.
-    #[must_use]
-    pub fn from_cookie(value: &str) -> Option<Self> {
-        (value.len() == 43
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(value.to_owned()))
-    }
-
-    /// The cookie value. Never log it.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
-    }
-}
-
-impl std::fmt::Debug for ClientToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientToken(redacted)")
-    }
-}
+pub type ClientToken = CookieToken<Client>;
 
 /// Why a session stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! Every change to a user moves `updated_at` strictly forward, even twice in one millisecond:
 //! receivers apply a `user.updated` only if it is newer than what they hold.
 
-pub mod addresses;
+pub mod address_rows;
 mod clerk_json;
 mod credentials;
 pub mod metadata;

@@ -1,9 +1,7 @@
 //! The secrets of a verification: the six-digit code people type, and the cookie value that
 //! ties a pending verification to one browser. Neither shows in `Debug`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest as _, Sha256};
+use crate::cookie_token::{CookieToken, Kind};
 
 /// A six-digit code as mailed or typed. `Debug` shows nothing.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,49 +50,17 @@ impl std::fmt::Debug for Code {
     }
 }
 
+/// Marks the token of the cookie that ties a pending verification to one browser.
+#[derive(Debug)]
+pub enum Browser {}
+
+impl Kind for Browser {
+    const NAME: &'static str = "BrowserToken";
+}
+
 /// The value of the cookie that ties a pending verification to one browser. `Debug` shows
 /// nothing; the database keeps only its SHA-256.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BrowserToken(String);
-
-impl BrowserToken {
-    /// A new random token.
-    ///
-    /// # Panics
-    /// If the operating system cannot provide random bytes.
-    #[must_use]
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-        Self(URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    /// Wraps a cookie value received from a browser.
-    #[must_use]
-    pub fn from_cookie(value: &str) -> Option<Self> {
-        (value.len() == 43
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(value.to_owned()))
-    }
-
-    /// The cookie value. Never log it.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub(super) fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
-    }
-}
-
-impl std::fmt::Debug for BrowserToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BrowserToken(redacted)")
-    }
-}
+pub type BrowserToken = CookieToken<Browser>;
 
 #[cfg(test)]
 mod tests {

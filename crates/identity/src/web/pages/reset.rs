@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
-use super::verify::{NoticeParams, notice_text, request_refused};
+use super::verify::{NoticeParams, request_refused};
 use super::{html, see_other, unavailable};
 use crate::context::Peer;
 use crate::flows::CodeError;
@@ -83,24 +83,14 @@ pub(crate) async fn reset_page(
     headers: HeaderMap,
     Query(params): Query<NoticeParams>,
 ) -> Response {
-    match verify::pending_for(
+    verify::pending_code_page(
         &identity,
         &headers,
+        &params,
         &[Purpose::ResetPassword],
         "/forgot-password",
     )
     .await
-    {
-        Ok((_, verification)) => verify::code_page(
-            &identity,
-            &headers,
-            &verification,
-            StatusCode::OK,
-            notice_text(&params.notice),
-            None,
-        ),
-        Err(response) => response,
-    }
 }
 
 #[derive(Default, Deserialize)]

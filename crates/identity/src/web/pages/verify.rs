@@ -194,10 +194,22 @@ pub(crate) async fn page(
     headers: HeaderMap,
     Query(params): Query<NoticeParams>,
 ) -> Response {
-    match pending_for(&identity, &headers, &SIGN_IN_PURPOSES, "/sign-in").await {
+    pending_code_page(&identity, &headers, &params, &SIGN_IN_PURPOSES, "/sign-in").await
+}
+
+/// The page where this browser's pending verification for `purposes` takes its code, or the
+/// answer that sends the browser back to `start`.
+pub(crate) async fn pending_code_page(
+    identity: &Identity,
+    headers: &HeaderMap,
+    params: &NoticeParams,
+    purposes: &[Purpose],
+    start: &str,
+) -> Response {
+    match pending_for(identity, headers, purposes, start).await {
         Ok((_, verification)) => code_page(
-            &identity,
-            &headers,
+            identity,
+            headers,
             &verification,
             StatusCode::OK,
             notice_text(&params.notice),
