@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::events;
 use crate::flows::account::ChangeError;
 use crate::lockout;
+use crate::passwords::foreign::ImportedDigest;
 use crate::passwords::{HashError, Password, PolicyError, check_new_password};
 use crate::sessions::EndReason;
 use crate::sessions::lifecycle;
@@ -90,6 +91,9 @@ pub struct CreateUser {
     pub public_metadata: Option<Value>,
     pub private_metadata: Option<Value>,
     pub unsafe_metadata: Option<Value>,
+    /// A digest made by another system, stored as it is (Clerk's `password_digest`); the first
+    /// sign-in with the password re-hashes it. Exclusive with `password`.
+    pub password_digest: Option<ImportedDigest>,
     /// Skip the common-password and length checks (Clerk's `skip_password_checks`).
     pub skip_password_checks: bool,
 }
@@ -149,9 +153,13 @@ pub async fn create_user(
             }
             Some(identity.hasher().hash(password).await?.into_string())
         }
-        None => None,
+        None => create
+            .password_digest
+            .map(|digest| digest.as_stored().to_owned()),
     };
     let new = NewUser {
+        id: None,
+        created_at: None,
         email,
         email_verified_by: Some("admin".to_owned()),
         password_hash,

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::events;
 use crate::flows::admin::AdminError;
+use crate::passwords::foreign::ImportedDigest;
 use crate::passwords::{Password, check_new_password};
 use crate::sessions::EndReason;
 use crate::sessions::lifecycle;
@@ -21,6 +22,8 @@ use crate::users::{self, ProfileChange, UserRecord};
 pub(crate) struct UserUpdate {
     pub profile: ProfileChange,
     pub password: Option<Password>,
+    /// A digest made by another system (Clerk's `password_digest`); exclusive with `password`.
+    pub password_digest: Option<ImportedDigest>,
     /// Skip the common-password and length checks (Clerk's `skip_password_checks`).
     pub skip_password_checks: bool,
     /// Revoke every session of the user (Clerk's `sign_out_of_other_sessions`).
@@ -62,9 +65,11 @@ pub(crate) async fn update_user_as_operator(
                 }
                 check_new_password(password.expose(), &context)?;
             }
-            Some(identity.hasher().hash(password).await?)
+            Some(identity.hasher().hash(password).await?.into_string())
         }
-        None => None,
+        None => update
+            .password_digest
+            .map(|digest| digest.as_stored().to_owned()),
     };
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;

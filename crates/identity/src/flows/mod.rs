@@ -5,6 +5,7 @@
 //! - `addresses`: adding, verifying, choosing and removing email addresses.
 //! - `account`: the profile, the password, deleting the account.
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
+//! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
 //!
 //! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
 //! of an account that never verified its address), password reset, and adding an address. What
@@ -19,6 +20,7 @@ pub mod account;
 pub mod addresses;
 pub mod admin;
 pub mod admin_changes;
+pub mod import;
 pub mod reset;
 pub mod sign_in;
 pub mod sign_in_code;

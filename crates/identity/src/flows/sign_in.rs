@@ -117,6 +117,11 @@ pub async fn sign_in(
     let stored = credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
+    // A digest from elsewhere (an import) or with older parameters is replaced by a fresh
+    // argon2id hash once the password is known to be right.
+    let keep_for_rehash = stored
+        .is_some_and(passwords::needs_rehash)
+        .then(|| password.clone());
     let matches = identity.hasher().verify(password, stored).await?;
     let Some(credentials) = credentials.filter(|_| matches) else {
         tracing::info!("sign-in refused: wrong credentials");
@@ -127,10 +132,27 @@ pub async fn sign_in(
         return Err(SignInError::Banned);
     }
 
+    let rehashed = match (keep_for_rehash, &credentials.password_hash) {
+        (Some(password), Some(old)) => match identity.hasher().hash(password).await {
+            Ok(new) => Some((old.clone(), new)),
+            // Busy or failing: the next sign-in tries again.
+            Err(error) => {
+                passwords::busy(&error);
+                None
+            }
+        },
+        _ => None,
+    };
+
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
     if let Some(bucket) = &bucket {
         throttle::clear(&mut tx, bucket).await?;
+    }
+    if let Some((old, new)) = &rehashed
+        && users::replace_password_hash(&mut tx, &credentials.user_id, old, new.as_str()).await?
+    {
+        tracing::info!(user.id = %credentials.user_id, "password re-hashed with the current parameters");
     }
     if !credentials.email_verified {
         let opened =

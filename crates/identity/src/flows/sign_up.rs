@@ -173,6 +173,8 @@ async fn write_sign_up(
         }));
     }
     let new = NewUser {
+        id: None,
+        created_at: None,
         email: Some(email.clone()),
         password_hash: Some(hash.to_owned()),
         first_name: checked.first_name.clone(),

@@ -144,6 +144,9 @@ pub(super) fn hash_password(password: &[u8]) -> Result<PasswordHash, HashError> 
 /// (so hashes made with older parameters keep working until they are re-hashed). The outputs
 /// are compared in constant time.
 pub(super) fn verify_password(password: &[u8], stored: &str) -> Result<bool, HashError> {
+    if let Some(result) = super::foreign::verify(password, stored) {
+        return result;
+    }
     let parsed = parse_stored(stored).ok_or(HashError::InvalidHash)?;
     let algorithm =
         Algorithm::new(parsed.algorithm.as_str()).map_err(|_| HashError::InvalidHash)?;
@@ -195,6 +198,11 @@ pub fn needs_rehash(stored: &str) -> bool {
 }
 
 /// Parses a stored hash, accepting any argon2 variant and parameters up to the ceilings.
+/// Whether `stored` is an argon2 PHC string within latchkey's limits.
+pub(super) fn is_readable(stored: &str) -> bool {
+    parse_stored(stored).is_some()
+}
+
 fn parse_stored(stored: &str) -> Option<Phc> {
     let parsed = Phc::new(stored).ok()?;
     Algorithm::new(parsed.algorithm.as_str()).ok()?;

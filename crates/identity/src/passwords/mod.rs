@@ -14,6 +14,7 @@
 //! answer [`HashError::Busy`] with 503; and re-hash on a successful sign-in when
 //! [`needs_rehash`] says the stored parameters are out of date.
 
+pub mod foreign;
 mod hash;
 mod hasher;
 mod policy;

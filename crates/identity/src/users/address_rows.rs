@@ -93,6 +93,43 @@ pub async fn add(
     Ok(Some(id))
 }
 
+/// Adds an address to a user as another system knew it, verified (`strategy` names how) or
+/// not; `false` if the address is taken (the transaction stays usable).
+///
+/// # Errors
+/// Database failures.
+pub async fn insert_known(
+    tx: &mut Tx,
+    user_id: &str,
+    email: &validate::Email,
+    verified_by: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let q = tx
+        .query(
+            "INSERT INTO identity_email_addresses (id, user_id, email_address, email_normalized, \
+                 verification_status, verification_strategy, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (email_normalized) DO NOTHING RETURNING id",
+        )
+        .bind(latchkey_protocol::id::new_id(EMAIL_PREFIX))
+        .bind(user_id)
+        .bind(&email.address)
+        .bind(&email.normalized)
+        .bind(if verified_by.is_some() {
+            "verified"
+        } else {
+            "unverified"
+        })
+        .bind(verified_by)
+        .bind(now);
+    if tx.fetch_optional(q).await?.is_none() {
+        return Ok(false);
+    }
+    bump_user(tx, user_id, now).await?;
+    Ok(true)
+}
+
 /// Records that a code is on its way to an unverified address (a new one, or one sent again):
 /// strategy `email_code`, no attempts yet, and the code's expiry. Not a change to the user:
 /// `updated_at` stays.

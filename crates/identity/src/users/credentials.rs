@@ -67,3 +67,23 @@ pub async fn password_hash(tx: &mut Tx, user_id: &str) -> Result<Option<String>,
         None => None,
     })
 }
+
+/// Replaces the stored hash `old` with `new` (the same password, hashed anew), unless the
+/// password changed meanwhile; answers whether it did. Not a change of the account: no
+/// timestamp moves and no event is due.
+///
+/// # Errors
+/// Database failures.
+pub async fn replace_password_hash(
+    tx: &mut Tx,
+    user_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let q = tx
+        .query("UPDATE identity_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+        .bind(user_id)
+        .bind(old)
+        .bind(new);
+    Ok(tx.execute(q).await? == 1)
+}

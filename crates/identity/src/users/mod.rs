@@ -15,7 +15,7 @@ use latchkey_store::{DbRow, Row as _, StoreError, Tx};
 use serde_json::Value;
 
 pub use clerk_json::{Lockout, to_clerk};
-pub use credentials::{Credentials, credentials_by_email, password_hash};
+pub use credentials::{Credentials, credentials_by_email, password_hash, replace_password_hash};
 pub use query::{ListQuery, OrderBy, count, list};
 
 /// Prefixes of the ids this module mints.
@@ -95,6 +95,10 @@ pub struct EmailRecord {
 /// What a new account starts with.
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
+    /// The id to keep (an imported user's); `None` makes a new one.
+    pub id: Option<String>,
+    /// When the account was made elsewhere (an imported user's); `None` is now.
+    pub created_at: Option<i64>,
     pub email: Option<validate::Email>,
     /// How the email is known to be the user's (`admin` for operators, `None` if unverified).
     pub email_verified_by: Option<String>,
@@ -128,7 +132,10 @@ pub enum AccountError {
 /// [`AccountError::EmailTaken`] or [`AccountError::UsernameTaken`] (the transaction must then be
 /// abandoned), or a database failure.
 pub async fn create(tx: &mut Tx, new: NewUser, now: i64) -> Result<UserRecord, AccountError> {
-    let id = latchkey_protocol::id::new_id(USER_PREFIX);
+    let id = new
+        .id
+        .clone()
+        .unwrap_or_else(|| latchkey_protocol::id::new_id(USER_PREFIX));
     let email_id = new
         .email
         .as_ref()
@@ -142,7 +149,7 @@ pub async fn create(tx: &mut Tx, new: NewUser, now: i64) -> Result<UserRecord, A
             "INSERT INTO identity_users (id, external_id, username, username_normalized, first_name, \
                  last_name, image_url, password_hash, password_updated_at, public_metadata, \
                  private_metadata, unsafe_metadata, primary_email_address_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $14) \
              ON CONFLICT (username_normalized) DO NOTHING RETURNING id",
         )
         .bind(&id)
@@ -158,7 +165,8 @@ pub async fn create(tx: &mut Tx, new: NewUser, now: i64) -> Result<UserRecord, A
         .bind(object(new.private_metadata))
         .bind(object(new.unsafe_metadata))
         .bind(email_id.as_deref())
-        .bind(now);
+        .bind(now)
+        .bind(new.created_at.unwrap_or(now));
     if tx.fetch_optional(q).await?.is_none() {
         return Err(AccountError::UsernameTaken);
     }

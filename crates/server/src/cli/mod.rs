@@ -15,6 +15,7 @@ use crate::startup::{self, Application};
 use crate::telemetry;
 
 mod app;
+mod import;
 mod settings;
 mod sync;
 mod users;
@@ -73,6 +74,11 @@ pub enum Command {
     Webhooks {
         #[command(subcommand)]
         command: webhooks::WebhooksCommand,
+    },
+    /// Move accounts in from Clerk, keeping their ids and password digests
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Bring the app's users table in line with the issuer (backfill), or look for drift (check)
     Sync {
@@ -150,6 +156,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Keys { command } => users::run_keys(command, &config).await,
         Command::Webhooks { command } => webhooks::run(command, &config).await,
         Command::Sync { command } => sync::run(command, &config).await,
+        Command::Import { command } => import::run(command, &config).await,
     }
 }
 

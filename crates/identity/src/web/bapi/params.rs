@@ -153,10 +153,6 @@ impl Body {
         }
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-
     /// `None` if absent, `Some(None)` if `null`, else the string.
     pub fn string(&self, name: &str) -> Result<Option<Option<String>>, BapiError> {
         match self.0.get(name) {

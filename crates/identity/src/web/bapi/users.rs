@@ -19,6 +19,7 @@ use crate::flows::admin::{AdminError, CreateUser};
 use crate::flows::admin_changes;
 use crate::flows::admin_changes::{MetadataChange, UserUpdate};
 use crate::passwords::Password;
+use crate::passwords::foreign::{Hasher, ImportedDigest};
 use crate::users::{self, ListQuery, OrderBy, ProfileChange, UserRecord, validate};
 
 type Answer = Result<Json<Value>, BapiError>;
@@ -153,15 +154,36 @@ fn password_field(body: &Body) -> Result<Option<Password>, BapiError> {
     Ok(body.string("password")?.flatten().map(Password::new))
 }
 
+/// `password_digest` with its `password_hasher`, checked (Clerk's import of a password hashed
+/// elsewhere). Both or neither; never beside `password`.
+fn digest_field(body: &Body) -> Result<Option<ImportedDigest>, BapiError> {
+    let digest = body.string("password_digest")?.flatten();
+    let hasher = body.string("password_hasher")?.flatten();
+    let (digest, hasher) = match (digest, hasher) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(BapiError::missing("password_hasher")),
+        (None, Some(_)) => return Err(BapiError::missing("password_digest")),
+        (Some(digest), Some(hasher)) => (digest, hasher),
+    };
+    if body.string("password")?.flatten().is_some() {
+        return Err(BapiError::invalid_value(
+            "password_digest",
+            "Send either password or password_digest, not both.",
+        ));
+    }
+    let hasher = Hasher::parse(&hasher)
+        .map_err(|e| BapiError::invalid_value("password_hasher", e.to_string()))?;
+    ImportedDigest::new(hasher, &digest)
+        .map(Some)
+        .map_err(|e| BapiError::invalid_value("password_digest", e.to_string()))
+}
+
 /// `POST /v1/users` with Clerk's CreateUser parameters.
 pub(crate) async fn create(
     State(bapi): State<Bapi>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let body = Body::read(bytes)?;
-    if body.has("password_digest") {
-        return Err(BapiError::unknown_param("password_digest"));
-    }
     let emails = body.strings("email_address")?;
     if emails.len() > 1 {
         return Err(BapiError::invalid_value(
@@ -180,6 +202,7 @@ pub(crate) async fn create(
     let create = CreateUser {
         email_address,
         password: password_field(&body)?,
+        password_digest: digest_field(&body)?,
         first_name: body.string("first_name")?.flatten(),
         last_name: body.string("last_name")?.flatten(),
         username,
@@ -232,6 +255,7 @@ pub(crate) async fn update(
     let update = UserUpdate {
         profile,
         password: password_field(&body)?,
+        password_digest: digest_field(&body)?,
         skip_password_checks: body.flag("skip_password_checks")?,
         sign_out_of_other_sessions: body.flag("sign_out_of_other_sessions")?,
     };
