@@ -7,18 +7,51 @@ use latchkey_server::config::{ClerkSettings, Secret};
 use latchkey_store::RowExt as _;
 use latchkey_testkit::browser::Browser;
 use latchkey_testkit::fake_clerk::FakeClerk;
-use latchkey_testkit::{TestApp, TestContext};
+use latchkey_testkit::{Reply, TestApp, TestContext};
 use serde_json::Value;
 
 use crate::identity::sign_up;
-use crate::support::{finish, latchkey};
+use crate::support::{finish, latchkey_on, run_on};
 
-async fn count(app: &TestApp, sql: &'static str, user_id: &str) -> i64 {
+/// How many rows of the app's `table` belong to `user_id`.
+async fn rows_of(app: &TestApp, table: &str, user_id: &str) -> i64 {
     let mut tx = app.db.begin_read().await.unwrap();
-    let q = tx.query(sql).bind(user_id);
+    let q = tx
+        .query_owned(format!(
+            "SELECT count(*) AS n FROM {table} WHERE user_id = $1"
+        ))
+        .bind(user_id);
     let n = tx.fetch_one(q).await.unwrap().col("n").unwrap();
     tx.commit().await.unwrap();
     n
+}
+
+/// `GET path` from `browser`, expecting `status`; the JSON body.
+async fn api(browser: &Browser, path: &str, status: u16) -> Value {
+    browser
+        .request(reqwest::Method::GET, path)
+        .expect(status)
+        .await
+        .json()
+}
+
+/// Posts the settings form, expecting `status`.
+async fn save_settings(browser: &mut Browser, fields: &[(&str, &str)], status: u16) {
+    browser
+        .submit("/dashboard/settings", "/dashboard/settings", fields, status)
+        .await;
+}
+
+/// Posts a new note, expecting `status`.
+async fn add_note(browser: &mut Browser, title: &str, body: &str, status: u16) -> Reply {
+    browser
+        .submit(
+            "/dashboard/notes",
+            "/dashboard/notes",
+            &[("title", title), ("body", body)],
+            status,
+        )
+        .await
 }
 
 pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestContext) {
@@ -38,11 +71,7 @@ pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestConte
         reply.header("location"),
         Some("/sign-in?redirect_url=%2Fdashboard%3Ftab%3D1")
     );
-    let error: Value = visitor
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(401)
-        .await
-        .json();
+    let error: Value = api(&visitor, "/api/me", 401).await;
     assert_eq!(error["error"]["code"], "signed_out");
 
     let mut browser = sign_up(&app, "dash@example.com").await;
@@ -58,11 +87,7 @@ pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestConte
     // two routes once it has (both read the same row).
     let started = std::time::Instant::now();
     let me: Value = loop {
-        let me: Value = browser
-            .request(reqwest::Method::GET, "/api/me")
-            .expect(200)
-            .await
-            .json();
+        let me: Value = api(&browser, "/api/me", 200).await;
         if me["user"]["email_verified"] == true {
             break me;
         }
@@ -83,11 +108,7 @@ pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestConte
     assert_eq!(me["preferences"]["theme"], "system");
     assert_eq!(me["note_count"], 0);
 
-    let session: Value = browser
-        .request(reqwest::Method::GET, "/api/session")
-        .expect(200)
-        .await
-        .json();
+    let session: Value = api(&browser, "/api/session", 200).await;
     assert_eq!(session["user"], me["user"]);
     assert!(
         session["session"]["id"]
@@ -101,11 +122,7 @@ pub async fn the_dashboard_needs_a_session_and_shows_the_apps_row(ctx: TestConte
         expires_at > now && expires_at <= now + 65_000,
         "a 60-second token's expiry: {expires_at} vs {now}"
     );
-    let error: Value = visitor
-        .request(reqwest::Method::GET, "/api/session")
-        .expect(401)
-        .await
-        .json();
+    let error: Value = api(&visitor, "/api/session", 401).await;
     assert_eq!(error["error"]["code"], "signed_out");
     app.stop().await;
 }
@@ -115,11 +132,7 @@ pub async fn the_first_request_after_sign_up_provisions_the_row(ctx: TestContext
     let app = ctx.spawn_with(|c| c.internal_webhook = false).await;
     let browser = sign_up(&app, "first@example.com").await;
     assert!(app.app_users().await.is_empty());
-    let me: Value = browser
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(200)
-        .await
-        .json();
+    let me: Value = api(&browser, "/api/me", 200).await;
     assert_eq!(me["user"]["email"], "first@example.com");
     let rows = app.app_users().await;
     assert_eq!(rows.len(), 1);
@@ -133,65 +146,45 @@ pub async fn the_first_request_after_sign_up_provisions_the_row(ctx: TestContext
 pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
     let app = ctx.spawn().await;
     let mut owner = sign_up(&app, "notes@example.com").await;
-    owner
-        .submit(
-            "/dashboard/settings",
-            "/dashboard/settings",
-            &[
-                ("theme", "dark"),
-                ("locale", "fr-FR"),
-                ("time_zone", "Europe/Paris"),
-            ],
-            303,
-        )
-        .await;
+    save_settings(
+        &mut owner,
+        &[
+            ("theme", "dark"),
+            ("locale", "fr-FR"),
+            ("time_zone", "Europe/Paris"),
+        ],
+        303,
+    )
+    .await;
     let page = owner.get("/dashboard", 200).await;
     assert!(
         page.text()
             .contains("<html lang=\"fr-FR\" data-theme=\"dark\">"),
         "the theme and language apply"
     );
-    owner
-        .submit(
-            "/dashboard/settings",
-            "/dashboard/settings",
-            &[("theme", "neon"), ("locale", "fr-FR"), ("time_zone", "UTC")],
-            422,
-        )
-        .await;
-    owner
-        .submit(
-            "/dashboard/settings",
-            "/dashboard/settings",
-            &[
-                ("theme", "light"),
-                ("locale", "fr-FR"),
-                ("time_zone", "../etc"),
-            ],
-            422,
-        )
-        .await;
+    save_settings(
+        &mut owner,
+        &[("theme", "neon"), ("locale", "fr-FR"), ("time_zone", "UTC")],
+        422,
+    )
+    .await;
+    save_settings(
+        &mut owner,
+        &[
+            ("theme", "light"),
+            ("locale", "fr-FR"),
+            ("time_zone", "../etc"),
+        ],
+        422,
+    )
+    .await;
 
     // NUL (which Postgres text refuses) gets the form back with a message, not an error page.
     for (title, body) in [("A\u{0}B", "fine"), ("Fine", "line\nbreak\u{0}")] {
-        let refused = owner
-            .submit(
-                "/dashboard/notes",
-                "/dashboard/notes",
-                &[("title", title), ("body", body)],
-                422,
-            )
-            .await;
+        let refused = add_note(&mut owner, title, body, 422).await;
         assert!(refused.text().contains("cannot contain control characters"));
     }
-    owner
-        .submit(
-            "/dashboard/notes",
-            "/dashboard/notes",
-            &[("title", "First <note>"), ("body", "Body & soul")],
-            303,
-        )
-        .await;
+    add_note(&mut owner, "First <note>", "Body & soul", 303).await;
     let notes = owner.get("/dashboard/notes", 200).await.text();
     assert!(
         notes.contains("First &#60;note&#62;") || notes.contains("First &lt;note&gt;"),
@@ -220,14 +213,7 @@ pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
             .text()
             .contains("Renamed")
     );
-    owner
-        .submit(
-            "/dashboard/notes",
-            "/dashboard/notes",
-            &[("title", ""), ("body", "x")],
-            422,
-        )
-        .await;
+    add_note(&mut owner, "", "x", 422).await;
 
     // Another user cannot see, change or delete it.
     let mut other = sign_up(&app, "other@example.com").await;
@@ -259,11 +245,7 @@ pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
     );
     assert!(page.contains("href=\"/dashboard/notes\""), "{page}");
 
-    let me: Value = owner
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(200)
-        .await
-        .json();
+    let me: Value = api(&owner, "/api/me", 200).await;
     assert_eq!(me["note_count"], 1);
     assert_eq!(me["preferences"]["theme"], "dark");
     owner
@@ -274,11 +256,7 @@ pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
             303,
         )
         .await;
-    let me: Value = owner
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(200)
-        .await
-        .json();
+    let me: Value = api(&owner, "/api/me", 200).await;
     assert_eq!(me["note_count"], 0);
     app.stop().await;
 }
@@ -286,38 +264,17 @@ pub async fn settings_and_notes_belong_to_their_user(ctx: TestContext) {
 pub async fn a_deleted_users_app_data_goes_with_the_tombstone(ctx: TestContext) {
     let app = ctx.spawn().await;
     let mut browser = sign_up(&app, "gone@example.com").await;
-    browser
-        .submit(
-            "/dashboard/notes",
-            "/dashboard/notes",
-            &[("title", "Mine"), ("body", "")],
-            303,
-        )
-        .await;
-    browser
-        .submit(
-            "/dashboard/settings",
-            "/dashboard/settings",
-            &[("theme", "dark"), ("locale", "en-US"), ("time_zone", "UTC")],
-            303,
-        )
-        .await;
+    add_note(&mut browser, "Mine", "", 303).await;
+    save_settings(
+        &mut browser,
+        &[("theme", "dark"), ("locale", "en-US"), ("time_zone", "UTC")],
+        303,
+    )
+    .await;
     let token = browser.cookie("__session").unwrap().to_owned();
-    let me: Value = browser
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(200)
-        .await
-        .json();
+    let me: Value = api(&browser, "/api/me", 200).await;
     let app_id = me["user"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM app_notes WHERE user_id = $1",
-            &app_id
-        )
-        .await,
-        1
-    );
+    assert_eq!(rows_of(&app, "app_notes", &app_id).await, 1);
 
     browser
         .submit("/user", "/user/delete", &[("confirmation", "DELETE")], 303)
@@ -330,24 +287,8 @@ pub async fn a_deleted_users_app_data_goes_with_the_tombstone(ctx: TestContext) 
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM app_notes WHERE user_id = $1",
-            &app_id
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM app_preferences WHERE user_id = $1",
-            &app_id
-        )
-        .await,
-        0
-    );
+    assert_eq!(rows_of(&app, "app_notes", &app_id).await, 0);
+    assert_eq!(rows_of(&app, "app_preferences", &app_id).await, 0);
     // The still-unexpired token of the deleted user is refused, and nothing is recreated.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let error: Value = app.get("/api/me").bearer(&token).expect(401).await.json();
@@ -373,17 +314,7 @@ async fn sync(
     fake: &FakeClerk,
     args: &[&str],
 ) -> crate::support::Finished {
-    let cwd = ctx.temp_dir();
-    let mut command = latchkey(&cwd);
-    command
-        .arg("sync")
-        .args(args)
-        .arg("--data-dir")
-        .arg(&app.config.data_dir);
-    command.env(
-        "DATABASE_URL",
-        app.config.database_url.expose_for_child_process(),
-    );
+    let mut command = latchkey_on(ctx, app, &[&["sync"], args].concat());
     command
         .env("CLERK_SECRET_KEY", &fake.secret_key)
         .env("CLERK_API_URL", &fake.url);
@@ -511,11 +442,7 @@ pub async fn clerk_session_tokens_follow_the_sdks_rules(ctx: TestContext) {
     browser
         .cookies
         .insert("__client_uat".to_owned(), (iat + 100).to_string());
-    let stale: Value = browser
-        .request(reqwest::Method::GET, "/api/me")
-        .expect(401)
-        .await
-        .json();
+    let stale: Value = api(&browser, "/api/me", 401).await;
     assert_eq!(stale["error"]["code"], "session_token_stale");
     browser
         .cookies
@@ -600,19 +527,7 @@ pub async fn the_own_identitys_users_page_newest_first_and_sync_without_drift(ct
     let newest_first: Vec<String> = created.iter().map(|u| u.id.clone()).collect();
     assert_eq!(seen, newest_first);
 
-    let sync = |args: &'static [&'static str]| {
-        let mut command = latchkey(&ctx.temp_dir());
-        command
-            .arg("sync")
-            .args(args)
-            .arg("--data-dir")
-            .arg(&app.config.data_dir)
-            .env(
-                "DATABASE_URL",
-                app.config.database_url.expose_for_child_process(),
-            );
-        finish(command)
-    };
+    let sync = async |args: &[&str]| run_on(&ctx, &app, &[&["sync"], args].concat()).await;
     let backfill = sync(&["backfill"]).await;
     assert_eq!(backfill.code, Some(0), "{}", backfill.stderr);
     let check = sync(&["check"]).await;

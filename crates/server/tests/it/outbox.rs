@@ -11,32 +11,12 @@ use latchkey_testkit::{TestApp, TestContext};
 use serde_json::Value;
 
 use crate::identity::{PASSWORD, sign_up};
-use crate::support::{Served, finish, latchkey};
-
-/// Polls the app's users table until `check` holds, for up to 2 s (the acceptance bound).
-async fn within_two_seconds(
-    app: &TestApp,
-    what: &str,
-    check: impl Fn(&[latchkey_app::users::AppUser]) -> bool,
-) {
-    let started = Instant::now();
-    loop {
-        let users = app.app_users().await;
-        if check(&users) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{what} did not reach the app within 2 s: {users:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use crate::support::{Served, app_users_within_two_seconds, finish, latchkey, run_on};
 
 pub async fn pages_changes_reach_the_apps_users_table_within_two_seconds(ctx: TestContext) {
     let app = ctx.spawn().await;
     let mut browser = sign_up(&app, "loop@example.com").await;
-    within_two_seconds(&app, "the sign-up", |users| {
+    app_users_within_two_seconds(&app, "the sign-up", |users| {
         users
             .iter()
             .any(|u| u.email.as_deref() == Some("loop@example.com"))
@@ -51,7 +31,7 @@ pub async fn pages_changes_reach_the_apps_users_table_within_two_seconds(ctx: Te
             303,
         )
         .await;
-    within_two_seconds(&app, "the profile change", |users| {
+    app_users_within_two_seconds(&app, "the profile change", |users| {
         users
             .iter()
             .any(|u| u.first_name.as_deref() == Some("Renamed"))
@@ -61,22 +41,13 @@ pub async fn pages_changes_reach_the_apps_users_table_within_two_seconds(ctx: Te
     browser
         .submit("/user", "/user/delete", &[("confirmation", "DELETE")], 303)
         .await;
-    within_two_seconds(&app, "the deletion", |users| {
+    app_users_within_two_seconds(&app, "the deletion", |users| {
         users.len() == 1 && users[0].deleted_at.is_some() && users[0].email.is_none()
     })
     .await;
 
     // The operator's view agrees.
-    let cwd = ctx.temp_dir();
-    let mut command = latchkey(&cwd);
-    command
-        .args(["app", "users", "--json", "--data-dir"])
-        .arg(&app.config.data_dir);
-    command.env(
-        "DATABASE_URL",
-        app.config.database_url.expose_for_child_process(),
-    );
-    let done = finish(command).await;
+    let done = run_on(&ctx, &app, &["app", "users", "--json"]).await;
     let listed: Vec<Value> = serde_json::from_str(&done.stdout).unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0]["deleted_at"].is_i64());
@@ -292,10 +263,10 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
     receiver.set_mode(Mode::Ok {
         delay: Duration::ZERO,
     });
-    let cwd = ctx.temp_dir();
-    let mut command = latchkey(&cwd);
-    command
-        .args([
+    let done = run_on(
+        &ctx,
+        &app,
+        &[
             "webhooks",
             "replay",
             "--endpoint",
@@ -303,14 +274,9 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
             "--failed-only",
             "--since",
             "1h",
-            "--data-dir",
-        ])
-        .arg(&app.config.data_dir);
-    command.env(
-        "DATABASE_URL",
-        app.config.database_url.expose_for_child_process(),
-    );
-    let done = finish(command).await;
+        ],
+    )
+    .await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     assert!(done.stdout.contains("queued 1"), "{}", done.stdout);
     receiver.wait_for(1, Duration::from_secs(5)).await;

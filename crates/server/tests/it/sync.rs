@@ -1,14 +1,15 @@
 //! The Clerk webhook receiver: verified, exactly once, in order, never resurrecting.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use latchkey_app::users::AppUser;
 use latchkey_store::Row as _;
 use latchkey_testkit::clerk::{Signer, deleted_event, event, user_event};
-use latchkey_testkit::{Backend, Rng, TestApp, TestContext};
+use latchkey_testkit::{Backend, Call, Rng, TestApp, TestContext};
 use serde_json::{Value, json};
 
-use crate::support::{finish, latchkey};
+use crate::support::{run_on, spawn_behind_a_proxy, until_ok};
 
 async fn receiver(ctx: &TestContext) -> (TestApp, Signer) {
     let signer = Signer::new();
@@ -38,6 +39,24 @@ async fn outcome_of(app: &TestApp, svix_id: &str) -> (String, Option<String>, i6
         row.try_get("detail").unwrap(),
         row.try_get("attempts").unwrap(),
     )
+}
+
+/// Delivers `body` as message `msg_id`, expecting 200; the outcome the receipt names.
+async fn delivered(app: &TestApp, signer: &Signer, msg_id: &str, body: &Value) -> String {
+    let receipt: Value = app.deliver(signer, msg_id, body).expect(200).await.json();
+    receipt["outcome"].as_str().unwrap().to_owned()
+}
+
+/// A POST to the Clerk webhook receiver with `headers`.
+fn post_with(
+    app: &TestApp,
+    headers: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+) -> Call {
+    let mut call = app.post("/api/webhooks/clerk");
+    for (name, value) in headers {
+        call = call.header(name.as_ref(), value.as_ref());
+    }
+    call
 }
 
 /// One version of a user's history.
@@ -148,12 +167,10 @@ pub async fn every_order_of_a_history_converges(ctx: TestContext) {
                 // Redeliver an earlier message now and then, as Svix retries do.
                 if i > 0 && (n + i) % 3 == 0 {
                     let again = &steps[order[i - 1]];
-                    let receipt: Value = app
-                        .deliver(&signer, &again.msg_id, &again.body)
-                        .expect(200)
-                        .await
-                        .json();
-                    assert_eq!(receipt["outcome"], "duplicate");
+                    assert_eq!(
+                        delivered(&app, &signer, &again.msg_id, &again.body).await,
+                        "duplicate"
+                    );
                 }
             }
             expected.insert(user_id, delete);
@@ -170,22 +187,16 @@ pub async fn every_order_of_a_history_converges(ctx: TestContext) {
 pub async fn a_late_update_never_resurrects_a_deleted_user(ctx: TestContext) {
     let (app, signer) = receiver(&ctx).await;
     let steps = history("user_late", true);
-    let receipt: Value = app
-        .deliver(&signer, &steps[3].msg_id, &steps[3].body)
-        .expect(200)
-        .await
-        .json();
     assert_eq!(
-        receipt["outcome"], "applied",
+        delivered(&app, &signer, &steps[3].msg_id, &steps[3].body).await,
+        "applied",
         "deleting an unknown user records a tombstone"
     );
     for step in &steps[..3] {
-        let receipt: Value = app
-            .deliver(&signer, &step.msg_id, &step.body)
-            .expect(200)
-            .await
-            .json();
-        assert_eq!(receipt["outcome"], "stale");
+        assert_eq!(
+            delivered(&app, &signer, &step.msg_id, &step.body).await,
+            "stale"
+        );
     }
     // Even a version far in the future cannot bring the id back.
     let future = user_event(
@@ -209,12 +220,10 @@ pub async fn an_update_for_an_unknown_user_inserts_it_and_older_versions_change_
 ) {
     let (app, signer) = receiver(&ctx).await;
     let steps = history("user_upd", false);
-    let receipt: Value = app
-        .deliver(&signer, &steps[2].msg_id, &steps[2].body)
-        .expect(200)
-        .await
-        .json();
-    assert_eq!(receipt["outcome"], "applied");
+    assert_eq!(
+        delivered(&app, &signer, &steps[2].msg_id, &steps[2].body).await,
+        "applied"
+    );
     let before = app.app_users().await;
     // The same version again under a new message id is not newer: nothing changes.
     let same = user_event(
@@ -224,19 +233,15 @@ pub async fn an_update_for_an_unknown_user_inserts_it_and_older_versions_change_
         "other@example.com",
         "Other",
     );
-    let receipt: Value = app
-        .deliver(&signer, "msg_same_version", &same)
-        .expect(200)
-        .await
-        .json();
-    assert_eq!(receipt["outcome"], "stale");
+    assert_eq!(
+        delivered(&app, &signer, "msg_same_version", &same).await,
+        "stale"
+    );
     for step in &steps[..2] {
-        let receipt: Value = app
-            .deliver(&signer, &step.msg_id, &step.body)
-            .expect(200)
-            .await
-            .json();
-        assert_eq!(receipt["outcome"], "stale");
+        assert_eq!(
+            delivered(&app, &signer, &step.msg_id, &step.body).await,
+            "stale"
+        );
     }
     assert_eq!(app.app_users().await, before);
     assert_latest(&before[0], false);
@@ -257,12 +262,7 @@ pub async fn concurrent_copies_of_one_message_apply_once(ctx: TestContext) {
     for _ in 0..32 {
         let (app, signer, body) = (app.clone(), signer.clone(), body.clone());
         handles.push(tokio::spawn(async move {
-            let receipt: Value = app
-                .deliver(&signer, "msg_copies", &body)
-                .expect(200)
-                .await
-                .json();
-            receipt["outcome"].as_str().unwrap().to_owned()
+            delivered(&app, &signer, "msg_copies", &body).await
         }));
     }
     let mut outcomes = HashMap::<String, usize>::new();
@@ -315,20 +315,7 @@ pub async fn many_users_in_parallel_end_in_their_latest_state(ctx: TestContext) 
         worker.await.unwrap();
     }
 
-    let cwd = ctx.temp_dir();
-    let mut command = latchkey(&cwd);
-    command.args([
-        "app",
-        "users",
-        "--json",
-        "--data-dir",
-        app.config.data_dir.to_str().unwrap(),
-    ]);
-    command.env(
-        "DATABASE_URL",
-        app.config.database_url.expose_for_child_process(),
-    );
-    let done = finish(command).await;
+    let done = run_on(&ctx, &app, &["app", "users", "--json"]).await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let listed: Vec<Value> = serde_json::from_str(&done.stdout).unwrap();
     assert_eq!(listed.len(), expected.len());
@@ -365,21 +352,7 @@ pub async fn many_users_in_parallel_end_in_their_latest_state(ctx: TestContext) 
             assert!(row["deleted_at"].is_null(), "{row}");
         }
     }
-    let table = finish({
-        let mut c = latchkey(&cwd);
-        c.args([
-            "app",
-            "users",
-            "--data-dir",
-            app.config.data_dir.to_str().unwrap(),
-        ]);
-        c.env(
-            "DATABASE_URL",
-            app.config.database_url.expose_for_child_process(),
-        );
-        c
-    })
-    .await;
+    let table = run_on(&ctx, &app, &["app", "users"]).await;
     assert_eq!(table.code, Some(0));
     assert!(
         table.stdout.contains("CLERK USER ID") && table.stdout.contains("60 users"),
@@ -488,11 +461,7 @@ pub async fn forgeries_are_refused_and_write_nothing(ctx: TestContext) {
         ),
     ];
     for (name, headers, bytes, code) in cases {
-        let mut call = app.post("/api/webhooks/clerk");
-        for (header, value) in &headers {
-            call = call.header(header, value);
-        }
-        let reply = call.body(bytes).expect(400).await;
+        let reply = post_with(&app, headers).body(bytes).expect(400).await;
         let error: Value = reply.json();
         assert_eq!(error["error"]["code"], code, "{name}: {error}");
         assert!(error["error"]["message"].is_string(), "{name}");
@@ -501,11 +470,14 @@ pub async fn forgeries_are_refused_and_write_nothing(ctx: TestContext) {
     assert_eq!(count(&app, "clerk_webhook_events").await, 0);
 
     // The unbranded webhook-* headers of Standard Webhooks are accepted too.
-    let mut call = app.post("/api/webhooks/clerk");
-    for (header, value) in &good {
-        call = call.header(&header.replace("svix-", "webhook-"), value);
-    }
-    let receipt: Value = call.body(body).expect(200).await.json();
+    let unbranded = good
+        .iter()
+        .map(|(header, value)| (header.replace("svix-", "webhook-"), value));
+    let receipt: Value = post_with(&app, unbranded)
+        .body(body)
+        .expect(200)
+        .await
+        .json();
     assert_eq!(receipt["outcome"], "applied");
     app.stop().await;
 }
@@ -536,12 +508,10 @@ pub async fn a_signed_body_that_is_not_an_event_is_recorded_and_a_fixed_resend_s
         "fixed@example.com",
         "Fixed",
     );
-    let receipt: Value = app
-        .deliver(&signer, "msg_fixme", &fixed)
-        .expect(200)
-        .await
-        .json();
-    assert_eq!(receipt["outcome"], "applied");
+    assert_eq!(
+        delivered(&app, &signer, "msg_fixme", &fixed).await,
+        "applied"
+    );
     assert_eq!(
         outcome_of(&app, "msg_fixme").await,
         ("applied".to_owned(), None, 2)
@@ -557,23 +527,16 @@ pub async fn other_event_types_are_recorded_and_ignored(ctx: TestContext) {
         json!({"id": "org_1", "object": "organization", "name": "Acme"}),
         1,
     );
-    let receipt: Value = app
-        .deliver(&signer, "msg_org", &org)
-        .expect(200)
-        .await
-        .json();
-    assert_eq!(receipt["outcome"], "ignored");
+    assert_eq!(delivered(&app, &signer, "msg_org", &org).await, "ignored");
     let session = event(
         "session.created",
         json!({"id": "sess_1", "object": "session", "user_id": "user_1", "status": "active"}),
         1,
     );
-    let receipt: Value = app
-        .deliver(&signer, "msg_session", &session)
-        .expect(200)
-        .await
-        .json();
-    assert_eq!(receipt["outcome"], "ignored");
+    assert_eq!(
+        delivered(&app, &signer, "msg_session", &session).await,
+        "ignored"
+    );
     assert_eq!(outcome_of(&app, "msg_org").await.0, "ignored");
     assert_eq!(count(&app, "users").await, 0);
     app.stop().await;
@@ -616,30 +579,12 @@ pub async fn oversized_bodies_are_refused(ctx: TestContext) {
 /// With the database unreachable the sender is told to retry (503), and the retry applies.
 pub async fn an_unreachable_database_answers_503_and_the_retry_applies(ctx: TestContext) {
     assert_eq!(ctx.backend, Backend::Postgres);
-    let pg = ctx.postgres().unwrap().clone();
-    let (host, port) = pg.host_port();
-    let target = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = latchkey_testkit::proxy::TcpProxy::start(target).await;
-    let direct = ctx.fresh_database().await;
-    let through_proxy = format!(
-        "postgres://{}@{}/{}",
-        pg.user(),
-        proxy.addr,
-        direct.postgres_database().unwrap()
-    );
     let signer = Signer::new();
     let secret = signer.secret.clone();
-    let app = ctx
-        .spawn_with(|config| {
-            config.database_url = through_proxy.parse().unwrap();
-            config.direct_database_url = Some(direct.clone());
-            config.clerk_webhook_signing_secrets = vec![secret];
-        })
-        .await;
+    let (proxy, app) = spawn_behind_a_proxy(&ctx, |config| {
+        config.clerk_webhook_signing_secrets = vec![secret];
+    })
+    .await;
     let body = user_event(
         "user.created",
         "user_retry",
@@ -657,15 +602,11 @@ pub async fn an_unreachable_database_answers_503_and_the_retry_applies(ctx: Test
         reply.text()
     );
     proxy.restore();
-    let mut receipt = Value::Null;
-    for _ in 0..100 {
-        let reply = app.deliver(&signer, "msg_retry", &body).send().await;
-        if reply.status == 200 {
-            receipt = reply.json();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let receipt: Value = until_ok(Duration::from_secs(10), || {
+        app.deliver(&signer, "msg_retry", &body)
+    })
+    .await
+    .json();
     assert_eq!(receipt["outcome"], "applied");
     assert_eq!(app.app_users().await.len(), 1);
     app.stop().await;
@@ -688,11 +629,11 @@ pub async fn deliveries_signed_by_the_official_svix_library_verify(ctx: TestCont
         latchkey_testkit::interop::node("svix-sign.mjs", &[&secret, "msg_svixjs", &now], &body)
             .await;
     let headers: HashMap<String, String> = serde_json::from_str(&out).unwrap();
-    let mut call = app.post("/api/webhooks/clerk");
-    for (name, value) in &headers {
-        call = call.header(name, value);
-    }
-    let receipt: Value = call.body(body.clone()).expect(200).await.json();
+    let receipt: Value = post_with(&app, headers)
+        .body(body.clone())
+        .expect(200)
+        .await
+        .json();
     assert_eq!(receipt["outcome"], "applied");
 
     // And a signature from the library under another secret is refused.
@@ -701,11 +642,7 @@ pub async fn deliveries_signed_by_the_official_svix_library_verify(ctx: TestCont
         latchkey_testkit::interop::node("svix-sign.mjs", &[&other, "msg_svixjs2", &now], &body)
             .await;
     let headers: HashMap<String, String> = serde_json::from_str(&out).unwrap();
-    let mut call = app.post("/api/webhooks/clerk");
-    for (name, value) in &headers {
-        call = call.header(name, value);
-    }
-    call.body(body).expect(400).await;
+    post_with(&app, headers).body(body).expect(400).await;
     app.stop().await;
 }
 
@@ -719,12 +656,7 @@ pub async fn a_nul_character_in_a_users_name_is_stored_replaced(ctx: TestContext
         "nul@example.com",
         "Nu\u{0}l",
     );
-    let receipt: Value = app
-        .deliver(&signer, "msg_nul", &event)
-        .expect(200)
-        .await
-        .json();
-    assert_eq!(receipt["outcome"], "applied");
+    assert_eq!(delivered(&app, &signer, "msg_nul", &event).await, "applied");
     let users = app.app_users().await;
     assert_eq!(users[0].first_name.as_deref(), Some("Nu\u{fffd}l"));
     app.stop().await;
