@@ -124,6 +124,24 @@ impl BenchDatabase {
         })
     }
 
+    /// Runs `bench` on a fresh database on the Postgres server at `postgres_url`, dropped
+    /// afterwards however `bench` ends, or with `None` (the server's own SQLite file) when no
+    /// server is given.
+    pub async fn around(
+        postgres_url: Option<&str>,
+        bench: impl AsyncFnOnce(Option<&Self>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let database = match postgres_url {
+            Some(url) => Some(Self::create(url).await?),
+            None => None,
+        };
+        let result = bench(database.as_ref()).await;
+        if let Some(database) = database {
+            database.drop_now().await;
+        }
+        result
+    }
+
     pub async fn drop_now(self) {
         if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
             let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

@@ -78,15 +78,10 @@ impl Reader {
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
-    let database = match &args.postgres_url {
-        Some(url) => Some(BenchDatabase::create(url).await?),
-        None => None,
-    };
-    let result = run_on(&args, database.as_ref()).await;
-    if let Some(database) = database {
-        database.drop_now().await;
-    }
-    result
+    BenchDatabase::around(args.postgres_url.as_deref(), async |database| {
+        run_on(&args, database).await
+    })
+    .await
 }
 
 async fn run_on(args: &Args, database: Option<&BenchDatabase>) -> Result<(), String> {
