@@ -70,12 +70,7 @@ async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
         "first_name": "Bench",
         "last_name": format!("User {n}"),
     });
-    let request = Request::post("/v1/users")
-        .header("host", addr)
-        .header("authorization", format!("Bearer {}", server.secret_key))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
+    let request = server.create_user(&body)?;
     let (status, _, body) = load::once(addr, request).await?;
     if status != 200 {
         return Err(format!(

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
 use sqlx::Connection as _;
 
 /// A running `latchkey serve`; killed when dropped.
@@ -30,6 +33,16 @@ fn latchkey_binary() -> Result<PathBuf, String> {
 }
 
 impl Server {
+    /// `POST /v1/users` with `body`, authorized with the server's secret key.
+    pub fn create_user(&self, body: &serde_json::Value) -> Result<Request<Full<Bytes>>, String> {
+        Request::post("/v1/users")
+            .header("host", &self.addr)
+            .header("authorization", format!("Bearer {}", self.secret_key))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| e.to_string())
+    }
+
     /// The server's data directory (its SQLite file when no `DATABASE_URL` is given).
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()

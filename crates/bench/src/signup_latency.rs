@@ -8,9 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Request;
 use sqlx::Connection as _;
 
 use crate::load;
@@ -135,12 +132,7 @@ async fn sign_up(
         "first_name": "Latency",
         "last_name": format!("User {n}"),
     });
-    let request = Request::post("/v1/users")
-        .header("host", addr)
-        .header("authorization", format!("Bearer {}", server.secret_key))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
+    let request = server.create_user(&body)?;
     let started = Instant::now();
     let (status, _, body) = load::once(addr, request).await?;
     let answered = started.elapsed();
