@@ -6,12 +6,10 @@ pub mod backfill;
 pub mod clerk;
 pub mod pages;
 
-
 use latchkey_server::config::{ClerkSettings, Secret};
 use latchkey_testkit::browser::Browser;
 use latchkey_testkit::fake_clerk::FakeClerk;
 use serde_json::Value;
-
 
 /// `GET path` from `browser`, expecting `status`; the JSON body.
 async fn api(browser: &Browser, path: &str, status: u16) -> Value {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use latchkey_testkit::receiver::TestReceiver;
 use latchkey_testkit::{TestApp, TestContext};
 
-
 /// An app with a receiver endpoint that is allowed on loopback and retries quickly.
 async fn app_with_receiver(
     ctx: &TestContext,

@@ -5,12 +5,10 @@ pub mod events;
 pub mod order;
 pub mod signatures;
 
-
 use latchkey_store::Row as _;
 use latchkey_testkit::clerk::Signer;
 use latchkey_testkit::{Call, TestApp, TestContext};
 use serde_json::Value;
-
 
 /// A server that trusts deliveries signed by the returned signer.
 async fn receiver(ctx: &TestContext) -> (TestApp, Signer) {
