@@ -7,6 +7,8 @@ pub mod retries;
 
 use std::time::Duration;
 
+use latchkey_identity::Identity;
+use latchkey_identity::admin::CreateUser;
 use latchkey_testkit::receiver::TestReceiver;
 use latchkey_testkit::{TestApp, TestContext};
 
@@ -32,4 +34,17 @@ async fn app_with_receiver(
         .unwrap();
     receiver.trust(&secret.expose());
     (app, receiver, endpoint.id)
+}
+
+/// Creates a user with the address `email` (verified, no password) without going through the
+/// pages; its id.
+async fn create_user(identity: &Identity, email: &str) -> String {
+    identity
+        .create_user(CreateUser {
+            email_address: Some(email.to_owned()),
+            ..CreateUser::default()
+        })
+        .await
+        .unwrap()
+        .id
 }

@@ -281,3 +281,25 @@ pub async fn app_users_within_two_seconds(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Calls `read` every 50 ms until `done` holds for what it returns, for up to `limit` (then
+/// fails, naming `what`); that value.
+pub async fn eventually<T: std::fmt::Debug, F: Future<Output = T>>(
+    limit: Duration,
+    what: &str,
+    read: impl Fn() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let value = read().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not {what} within {limit:?}: {value:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -3,17 +3,16 @@
 //! odd answers recorded.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use latchkey_identity::admin::CreateUser;
 use latchkey_store::Row as _;
 use latchkey_testkit::TestContext;
 use latchkey_testkit::receiver::{Mode, TestReceiver};
 use serde_json::Value;
 
-use super::app_with_receiver;
+use super::{app_with_receiver, create_user};
 use crate::identity::sign_up;
-use crate::support::{app_users_within_two_seconds, run_on};
+use crate::support::{app_users_within_two_seconds, eventually, run_on};
 
 pub async fn pages_changes_reach_the_apps_users_table_within_two_seconds(ctx: TestContext) {
     let app = ctx.spawn().await;
@@ -159,30 +158,23 @@ pub async fn private_addresses_are_refused_unless_allowed(ctx: TestContext) {
         app.identity.add_endpoint(&receiver.url(), &[]).await,
         Err(latchkey_identity::webhooks::EndpointError::PrivateUrl(_))
     ));
-    app.identity
-        .create_user(CreateUser {
-            email_address: Some("ssrf@example.com".to_owned()),
-            ..CreateUser::default()
-        })
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let deliveries = app.identity.deliveries(&endpoint.id, 10).await.unwrap();
-        if deliveries.iter().all(|d| d.status == "failed") && !deliveries.is_empty() {
-            assert!(
-                deliveries[0]
-                    .last_error
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains("refused"),
-                "{deliveries:?}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "{deliveries:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    create_user(&app.identity, "ssrf@example.com").await;
+    let (identity, endpoint_id) = (&app.identity, endpoint.id.as_str());
+    let deliveries = eventually(
+        Duration::from_secs(5),
+        "failed for good",
+        move || async move { identity.deliveries(endpoint_id, 10).await.unwrap() },
+        |deliveries| !deliveries.is_empty() && deliveries.iter().all(|d| d.status == "failed"),
+    )
+    .await;
+    assert!(
+        deliveries[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{deliveries:?}"
+    );
     assert!(
         receiver.arrivals().is_empty(),
         "nothing reached the loopback address"
@@ -199,28 +191,17 @@ pub async fn a_receiver_answering_with_nul_bytes_is_recorded(ctx: TestContext) {
         status: 200,
         body: b"O\0K\0",
     });
-    let user = app
-        .identity
-        .create_user(CreateUser {
-            email_address: Some("nul@example.com".to_owned()),
-            ..CreateUser::default()
-        })
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let deliveries = app.identity.deliveries(&endpoint, 10).await.unwrap();
-        if deliveries.iter().any(|d| d.status == "succeeded") {
-            let done = deliveries.iter().find(|d| d.status == "succeeded").unwrap();
-            assert_eq!((done.attempts, done.last_status), (1, Some(200)));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the delivery was not recorded: {deliveries:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let user_id = create_user(&app.identity, "nul@example.com").await;
+    let (identity, endpoint_id) = (&app.identity, endpoint.as_str());
+    let deliveries = eventually(
+        Duration::from_secs(5),
+        "recorded as delivered",
+        move || async move { identity.deliveries(endpoint_id, 10).await.unwrap() },
+        |deliveries| deliveries.iter().any(|d| d.status == "succeeded"),
+    )
+    .await;
+    let done = deliveries.iter().find(|d| d.status == "succeeded").unwrap();
+    assert_eq!((done.attempts, done.last_status), (1, Some(200)));
     let mut tx = app.db.begin_read().await.unwrap();
     let q = tx.query("SELECT response_body FROM identity_webhook_attempts WHERE endpoint_id = $1");
     let q = q.bind(&endpoint);
@@ -231,6 +212,6 @@ pub async fn a_receiver_answering_with_nul_bytes_is_recorded(ctx: TestContext) {
         .map(|r| r.try_get("response_body").unwrap())
         .collect();
     assert_eq!(bodies, vec!["O\u{fffd}K\u{fffd}".to_owned()]);
-    assert_eq!(receiver.arrivals().len(), 1, "sent once: {}", user.id);
+    assert_eq!(receiver.arrivals().len(), 1, "sent once: {user_id}");
     app.stop().await;
 }

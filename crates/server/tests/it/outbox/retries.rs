@@ -2,29 +2,22 @@
 //! not lost to a killed server, and never sent twice at once by two instances.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use latchkey_identity::admin::CreateUser;
 use latchkey_testkit::TestContext;
 use latchkey_testkit::receiver::{Mode, TestReceiver};
 use serde_json::Value;
 
-use super::app_with_receiver;
+use super::{app_with_receiver, create_user};
 use crate::identity::PASSWORD;
-use crate::support::{Served, finish, latchkey, run_on};
+use crate::support::{Served, eventually, finish, latchkey, run_on};
 
 pub async fn a_failing_receiver_gets_every_event_once_it_recovers(ctx: TestContext) {
     let (app, mut receiver, endpoint) = app_with_receiver(&ctx, "200ms,200ms,300ms,300ms,400ms,400ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms,500ms", Duration::from_millis(300)).await;
     receiver.set_mode(Mode::Status(500));
     let mut expected = 0;
     for n in 0..4 {
-        app.identity
-            .create_user(CreateUser {
-                email_address: Some(format!("fail{n}@example.com")),
-                ..CreateUser::default()
-            })
-            .await
-            .unwrap();
+        create_user(&app.identity, &format!("fail{n}@example.com")).await;
         expected += 1;
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -59,14 +52,14 @@ pub async fn a_failing_receiver_gets_every_event_once_it_recovers(ctx: TestConte
     assert_eq!(receiver.max_parallel_per_message(), 1);
     // Every delivery ended in success, each after several attempts, all recorded. (The
     // receiver counts a message as soon as it answers; the sender records it a moment later.)
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let deliveries = loop {
-        let deliveries = app.identity.deliveries(&endpoint, 100).await.unwrap();
-        if deliveries.iter().all(|d| d.status == "succeeded") || Instant::now() > deadline {
-            break deliveries;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (identity, endpoint_id) = (&app.identity, endpoint.as_str());
+    let deliveries = eventually(
+        Duration::from_secs(5),
+        "all recorded as delivered",
+        move || async move { identity.deliveries(endpoint_id, 100).await.unwrap() },
+        |deliveries| deliveries.iter().all(|d| d.status == "succeeded"),
+    )
+    .await;
     assert_eq!(deliveries.len(), expected);
     for delivery in &deliveries {
         assert_eq!(delivery.status, "succeeded", "{delivery:?}");
@@ -87,30 +80,16 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
     let (app, receiver, endpoint) =
         app_with_receiver(&ctx, "100ms", Duration::from_millis(300)).await;
     receiver.set_mode(Mode::Status(503));
-    let user = app
-        .identity
-        .create_user(CreateUser {
-            email_address: Some("replay@example.com".to_owned()),
-            ..CreateUser::default()
-        })
-        .await
-        .unwrap();
+    let user_id = create_user(&app.identity, "replay@example.com").await;
     // Two attempts in all, then the delivery has failed for good.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app
-        .identity
-        .deliveries(&endpoint, 10)
-        .await
-        .unwrap()
-        .iter()
-        .any(|d| d.status != "failed")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the delivery did not fail for good"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (identity, endpoint_id) = (&app.identity, endpoint.as_str());
+    eventually(
+        Duration::from_secs(5),
+        "failed for good",
+        move || async move { identity.deliveries(endpoint_id, 10).await.unwrap() },
+        |deliveries| deliveries.iter().all(|d| d.status == "failed"),
+    )
+    .await;
     assert_eq!(receiver.arrivals().len(), 2);
     receiver.set_mode(Mode::Ok {
         delay: Duration::ZERO,
@@ -138,7 +117,7 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
         .find(|a| a.answered == 200)
         .unwrap();
     let body: Value = serde_json::from_slice(&accepted.body).unwrap();
-    assert_eq!(body["data"]["id"], user.id.as_str());
+    assert_eq!(body["data"]["id"], user_id.as_str());
     // The same svix-id as the failed attempts: receivers dedupe on it.
     assert_eq!(accepted.id, receiver.arrivals()[0].id);
     app.stop().await;
@@ -264,13 +243,7 @@ pub async fn two_instances_share_a_burst_without_sending_twice_at_once(ctx: Test
         };
         tasks.push(tokio::spawn(async move {
             for n in 0..100 {
-                identity
-                    .create_user(CreateUser {
-                        email_address: Some(format!("many{chunk}x{n}@example.com")),
-                        ..CreateUser::default()
-                    })
-                    .await
-                    .unwrap();
+                create_user(&identity, &format!("many{chunk}x{n}@example.com")).await;
             }
         }));
     }
