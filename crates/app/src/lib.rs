@@ -105,36 +105,26 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod migration_tests {
-    use latchkey_store::Backend;
-
     /// Databases record these when they apply the migrations; a change here means an existing
     /// database would refuse to start.
     #[test]
     fn applied_checksums_never_change() {
-        let pinned = [
-            (
-                1001,
-                "ed8b1522260fb263f91dcf7a0127e527067393bb0214049f057cf1158bb730d9",
-            ),
-            (
-                1002,
-                "d41ff7ece2de27aad85606d38ba04608afb47f158b0ca226b59cbcaea054b4bc",
-            ),
-            (
-                1003,
-                "784f362b391cc458a3b8c3cf54b130d81be35f78f1d6271187c1b3b07b6daa1e",
-            ),
-        ];
-        assert_eq!(super::MIGRATIONS.len(), pinned.len());
-        for (migration, (version, checksum)) in super::MIGRATIONS.iter().zip(pinned) {
-            assert_eq!(migration.version, version);
-            for backend in [Backend::Sqlite, Backend::Postgres] {
-                assert_eq!(
-                    migration.checksum(backend),
-                    checksum,
-                    "{version} on {backend:?}"
-                );
-            }
-        }
+        latchkey_store::assert_pinned_checksums(
+            super::MIGRATIONS,
+            &[
+                (
+                    1001,
+                    "ed8b1522260fb263f91dcf7a0127e527067393bb0214049f057cf1158bb730d9",
+                ),
+                (
+                    1002,
+                    "d41ff7ece2de27aad85606d38ba04608afb47f158b0ca226b59cbcaea054b4bc",
+                ),
+                (
+                    1003,
+                    "784f362b391cc458a3b8c3cf54b130d81be35f78f1d6271187c1b3b07b6daa1e",
+                ),
+            ],
+        );
     }
 }

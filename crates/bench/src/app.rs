@@ -70,12 +70,7 @@ async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
         "first_name": "Bench",
         "last_name": format!("User {n}"),
     });
-    let request = Request::post("/v1/users")
-        .header("host", addr)
-        .header("authorization", format!("Bearer {}", server.secret_key))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
+    let request = server.create_user(&body)?;
     let (status, _, body) = load::once(addr, request).await?;
     if status != 200 {
         return Err(format!(
@@ -144,15 +139,10 @@ fn get(addr: &str, path: &str, bearer: Option<&str>) -> Request<Full<Bytes>> {
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
-    let database = match &args.postgres_url {
-        Some(url) => Some(BenchDatabase::create(url).await?),
-        None => None,
-    };
-    let result = run_on(&args, database.as_ref()).await;
-    if let Some(database) = database {
-        database.drop_now().await;
-    }
-    result
+    BenchDatabase::around(args.postgres_url.as_deref(), async |database| {
+        run_on(&args, database).await
+    })
+    .await
 }
 
 async fn run_on(args: &Args, database: Option<&BenchDatabase>) -> Result<(), String> {

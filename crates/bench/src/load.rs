@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 /// Builds the `n`-th request of connection `conn`.
@@ -34,13 +35,23 @@ impl Report {
     }
 }
 
+/// A new keep-alive HTTP/1.1 connection to `addr` (Nagle's algorithm off), its driver
+/// spawned.
+async fn connect(addr: &str) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
 /// One status code for a GET, or `None` if the server did not answer.
 pub async fn get_status(addr: &str, path: &str) -> Option<u16> {
-    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .ok()?;
-    tokio::spawn(connection);
+    let mut sender = connect(addr).await.ok()?;
     let request = Request::get(path)
         .header("host", addr)
         .body(Full::new(Bytes::new()))
@@ -64,14 +75,7 @@ pub async fn run(
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for conn in 0..connections {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
+        let mut sender = connect(addr).await?;
         let (recording, stop, errors, make) = (
             recording.clone(),
             stop.clone(),
@@ -130,14 +134,7 @@ pub async fn paced(
     duration: Duration,
     make: MakeRequest,
 ) -> Result<Report, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
+    let mut sender = connect(addr).await?;
     let mut latencies = Vec::new();
     let mut errors = 0u64;
     let started = Instant::now();
@@ -198,13 +195,7 @@ pub async fn once(
     addr: &str,
     request: Request<Full<Bytes>>,
 ) -> Result<(u16, hyper::HeaderMap, Bytes), String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
+    let mut sender = connect(addr).await?;
     let response = sender
         .send_request(request)
         .await

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
 use sqlx::Connection as _;
 
 /// A running `latchkey serve`; killed when dropped.
@@ -30,6 +33,16 @@ fn latchkey_binary() -> Result<PathBuf, String> {
 }
 
 impl Server {
+    /// `POST /v1/users` with `body`, authorized with the server's secret key.
+    pub fn create_user(&self, body: &serde_json::Value) -> Result<Request<Full<Bytes>>, String> {
+        Request::post("/v1/users")
+            .header("host", &self.addr)
+            .header("authorization", format!("Bearer {}", self.secret_key))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| e.to_string())
+    }
+
     /// The server's data directory (its SQLite file when no `DATABASE_URL` is given).
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()
@@ -122,6 +135,24 @@ impl BenchDatabase {
             url: url.to_string(),
             admin: admin.to_string(),
         })
+    }
+
+    /// Runs `bench` on a fresh database on the Postgres server at `postgres_url`, dropped
+    /// afterwards however `bench` ends, or with `None` (the server's own SQLite file) when no
+    /// server is given.
+    pub async fn around(
+        postgres_url: Option<&str>,
+        bench: impl AsyncFnOnce(Option<&Self>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let database = match postgres_url {
+            Some(url) => Some(Self::create(url).await?),
+            None => None,
+        };
+        let result = bench(database.as_ref()).await;
+        if let Some(database) = database {
+            database.drop_now().await;
+        }
+        result
     }
 
     pub async fn drop_now(self) {

@@ -8,9 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Request;
 use sqlx::Connection as _;
 
 use crate::load;
@@ -78,15 +75,10 @@ impl Reader {
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
-    let database = match &args.postgres_url {
-        Some(url) => Some(BenchDatabase::create(url).await?),
-        None => None,
-    };
-    let result = run_on(&args, database.as_ref()).await;
-    if let Some(database) = database {
-        database.drop_now().await;
-    }
-    result
+    BenchDatabase::around(args.postgres_url.as_deref(), async |database| {
+        run_on(&args, database).await
+    })
+    .await
 }
 
 async fn run_on(args: &Args, database: Option<&BenchDatabase>) -> Result<(), String> {
@@ -140,12 +132,7 @@ async fn sign_up(
         "first_name": "Latency",
         "last_name": format!("User {n}"),
     });
-    let request = Request::post("/v1/users")
-        .header("host", addr)
-        .header("authorization", format!("Bearer {}", server.secret_key))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
+    let request = server.create_user(&body)?;
     let started = Instant::now();
     let (status, _, body) = load::once(addr, request).await?;
     let answered = started.elapsed();

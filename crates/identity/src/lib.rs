@@ -50,36 +50,26 @@ pub const MIGRATIONS: MigrationSet = &[
 
 #[cfg(test)]
 mod migration_tests {
-    use latchkey_store::Backend;
-
     /// Databases record these when they apply the migrations; a change here means an existing
     /// database would refuse to start.
     #[test]
     fn applied_checksums_never_change() {
-        let pinned = [
-            (
-                2001,
-                "4a53a1d758de26e13b472bcdbc8b3896b3911f8c5b2205217672733466c399cd",
-            ),
-            (
-                2002,
-                "516905d5247f02a008c0ad05af005f501b8532db8e71c767797b8064172a933b",
-            ),
-            (
-                2003,
-                "d4a93229b19cf9c5032250807ab14fe4964cd92bcce634d3d8cea9b6ecb7c387",
-            ),
-        ];
-        assert_eq!(super::MIGRATIONS.len(), pinned.len());
-        for (migration, (version, checksum)) in super::MIGRATIONS.iter().zip(pinned) {
-            assert_eq!(migration.version, version);
-            for backend in [Backend::Sqlite, Backend::Postgres] {
-                assert_eq!(
-                    migration.checksum(backend),
-                    checksum,
-                    "{version} on {backend:?}"
-                );
-            }
-        }
+        latchkey_store::assert_pinned_checksums(
+            super::MIGRATIONS,
+            &[
+                (
+                    2001,
+                    "4a53a1d758de26e13b472bcdbc8b3896b3911f8c5b2205217672733466c399cd",
+                ),
+                (
+                    2002,
+                    "516905d5247f02a008c0ad05af005f501b8532db8e71c767797b8064172a933b",
+                ),
+                (
+                    2003,
+                    "d4a93229b19cf9c5032250807ab14fe4964cd92bcce634d3d8cea9b6ecb7c387",
+                ),
+            ],
+        );
     }
 }

@@ -23,6 +23,8 @@ mod url;
 
 pub use dialect::Backend;
 pub use error::StoreError;
+#[doc(hidden)]
+pub use migrate::assert_pinned_checksums;
 pub use migrate::{Migration, MigrationReport, MigrationSet};
 pub use pool::{Db, PoolSettings, Tx};
 pub use single::SingleRead;

@@ -180,6 +180,35 @@ async fn run_locked(
     Ok(report)
 }
 
+/// For the parts' unit tests: `set` must be exactly the migrations `pinned` names, in order,
+/// each with the checksum it was first applied with, on both backends. Databases record these
+/// checksums when they apply a migration; a change here means an existing database would
+/// refuse to start.
+///
+/// # Panics
+/// At the first count, version or checksum that differs.
+#[doc(hidden)]
+#[track_caller]
+pub fn assert_pinned_checksums(set: MigrationSet, pinned: &[(i64, &str)]) {
+    assert_eq!(
+        set.iter().map(|m| m.version).collect::<Vec<_>>(),
+        pinned
+            .iter()
+            .map(|(version, _)| *version)
+            .collect::<Vec<_>>(),
+        "the migrations and the pinned versions"
+    );
+    for (migration, (version, checksum)) in set.iter().zip(pinned) {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            assert_eq!(
+                migration.checksum(backend),
+                *checksum,
+                "{version} on {backend:?}"
+            );
+        }
+    }
+}
+
 fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
@@ -200,5 +229,34 @@ mod tests {
             super::checksum("CREATE TABLE t (id INTEGER);\n"),
             "cb7bba9473513daa6e6daf9337f9d5822cbc95cac71c944b6bf85958041038e1"
         );
+    }
+
+    const SET: &[super::Migration] = &[super::Migration::shared(
+        7,
+        "t",
+        "CREATE TABLE t (id INTEGER);\n",
+    )];
+
+    #[test]
+    fn pinned_checksums_pass_as_pinned() {
+        super::assert_pinned_checksums(
+            SET,
+            &[(
+                7,
+                "cb7bba9473513daa6e6daf9337f9d5822cbc95cac71c944b6bf85958041038e1",
+            )],
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "7 on Sqlite")]
+    fn an_edited_migration_fails_its_pin() {
+        super::assert_pinned_checksums(SET, &[(7, "0".repeat(64).as_str())]);
+    }
+
+    #[test]
+    #[should_panic(expected = "the pinned versions")]
+    fn a_migration_without_a_pin_fails() {
+        super::assert_pinned_checksums(SET, &[]);
     }
 }

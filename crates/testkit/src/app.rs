@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use latchkey_server::Application;
 use latchkey_server::config::{Config, LogFormat};
 use latchkey_store::{Backend, DatabaseUrl, Db};
+use latchkey_web::ErrorChain;
 use tokio_util::sync::CancellationToken;
 
 use crate::Call;
@@ -169,7 +170,7 @@ impl TestApp {
         latchkey_server::telemetry::init_with_default(LogFormat::Text, "off");
         let app = Application::build_with_clock(config.clone(), clock)
             .await
-            .unwrap_or_else(|e| panic!("the server did not start: {}", ErrorLine(&e)));
+            .unwrap_or_else(|e| panic!("the server did not start: {}", ErrorChain(&e)));
         let addr = app.local_addr();
         let db = app.db().clone();
         let identity = app.identity().clone();
@@ -262,19 +263,5 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop.cancel();
-    }
-}
-
-struct ErrorLine<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorLine<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
     }
 }

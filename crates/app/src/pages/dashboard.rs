@@ -10,7 +10,7 @@ use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use latchkey_web::pages::{html, see_other};
 use serde::Deserialize;
 
-use super::Chrome;
+use super::{Chrome, Notice, Shown, read, write};
 use crate::AppState;
 use crate::data::{self, LOCALES, Preferences, Theme};
 use crate::session::{CurrentUser, MaybeUser};
@@ -71,12 +71,9 @@ pub(crate) async fn dashboard(
     let Ok((chrome, _)) = Chrome::build(&state, &headers, "Dashboard", Some(&current)).await else {
         return unavailable();
     };
-    let count = async {
-        let mut tx = state.db.begin_read().await?;
-        let count = data::note_count(&mut tx, &current.user.id).await?;
-        tx.commit().await?;
-        Ok::<_, latchkey_store::StoreError>(count)
-    }
+    let count = read(&state, async |tx| {
+        data::note_count(tx, &current.user.id).await
+    })
     .await;
     let Ok(note_count) = count else {
         return unavailable();
@@ -121,38 +118,29 @@ const THEMES: &[(&str, &str)] = &[
     ("dark", "Dark"),
 ];
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Notice {
-    #[serde(default)]
-    notice: String,
-}
-
 async fn render_settings(
     state: &AppState,
     headers: &HeaderMap,
     current: &CurrentUser,
-    status: StatusCode,
-    notice: Option<&str>,
-    error: Option<&str>,
-    shown: Option<&Preferences>,
+    shown: Shown<'_, Preferences>,
 ) -> Response {
     let Ok((chrome, stored)) = Chrome::build(state, headers, "Settings", Some(current)).await
     else {
         return unavailable();
     };
-    let shown = shown.unwrap_or(&stored);
+    let preferences = shown.input().unwrap_or(&stored);
     let cookies = chrome.cookies();
     let page = Settings {
         chrome,
-        notice,
-        error,
+        notice: shown.notice(),
+        error: shown.problem(),
         themes: THEMES,
-        theme: shown.theme.as_str(),
+        theme: preferences.theme.as_str(),
         locales: LOCALES,
-        locale: &shown.locale,
-        time_zone: &shown.time_zone,
+        locale: &preferences.locale,
+        time_zone: &preferences.time_zone,
     };
-    html(status, page.render(), &cookies)
+    html(shown.status(), page.render(), &cookies)
 }
 
 pub(crate) async fn settings_page(
@@ -162,16 +150,7 @@ pub(crate) async fn settings_page(
     Query(query): Query<Notice>,
 ) -> Response {
     let notice = (query.notice == "saved").then_some("Your settings were saved.");
-    render_settings(
-        &state,
-        &headers,
-        &current,
-        StatusCode::OK,
-        notice,
-        None,
-        None,
-    )
-    .await
+    render_settings(&state, &headers, &current, Shown::Notice(notice)).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,28 +191,16 @@ pub(crate) async fn save_settings(
         None
     };
     if let Some(problem) = problem {
-        return render_settings(
-            &state,
-            &headers,
-            &current,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(problem),
-            Some(&shown),
-        )
-        .await;
+        let refused = Shown::Refused {
+            problem,
+            input: &shown,
+        };
+        return render_settings(&state, &headers, &current, refused).await;
     }
-    let saved = async {
-        let mut tx = state.db.begin().await?;
-        data::save_preferences(
-            &mut tx,
-            &current.user.id,
-            &shown,
-            latchkey_protocol::time::now_ms(),
-        )
-        .await?;
-        tx.commit().await
-    }
+    let saved = write(&state, async |tx| {
+        let now = latchkey_protocol::time::now_ms();
+        data::save_preferences(tx, &current.user.id, &shown, now).await
+    })
     .await;
     match saved {
         Ok(()) => see_other("/dashboard/settings?notice=saved", &[]),

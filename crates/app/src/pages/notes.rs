@@ -4,12 +4,13 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
+use latchkey_store::StoreError;
 use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use latchkey_web::pages::{html, see_other};
 use serde::Deserialize;
 
-use super::Chrome;
 use super::dashboard::unavailable;
+use super::{Chrome, Notice, Shown, read, write};
 use crate::AppState;
 use crate::data::{self, Note};
 use crate::session::CurrentUser;
@@ -39,12 +40,6 @@ struct EditPage<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct Notice {
-    #[serde(default)]
-    notice: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
 pub(crate) struct NoteForm {
     #[serde(default)]
     title: String,
@@ -54,6 +49,16 @@ pub(crate) struct NoteForm {
 
 impl ProtectedForm for NoteForm {
     const PAGE: &'static str = "/dashboard/notes";
+}
+
+/// The answer to a change of a note: back to the list with `notice`, or 404 if the note
+/// (of this user) was not found.
+fn changed(result: Result<bool, StoreError>, notice: &str) -> Response {
+    match result {
+        Ok(true) => see_other(&format!("/dashboard/notes?notice={notice}"), &[]),
+        Ok(false) => (StatusCode::NOT_FOUND, "No such note.").into_response(),
+        Err(_) => unavailable(),
+    }
 }
 
 /// The problem with a note's fields, if any.
@@ -82,34 +87,26 @@ async fn render_list(
     state: &AppState,
     headers: &HeaderMap,
     current: &CurrentUser,
-    status: StatusCode,
-    notice: Option<&str>,
-    error: Option<&str>,
-    draft: Option<&NoteForm>,
+    shown: Shown<'_, NoteForm>,
 ) -> Response {
     let Ok((chrome, _)) = Chrome::build(state, headers, "Notes", Some(current)).await else {
         return unavailable();
     };
-    let listed = async {
-        let mut tx = state.db.begin_read().await?;
-        let notes = data::notes(&mut tx, &current.user.id).await?;
-        tx.commit().await?;
-        Ok::<_, latchkey_store::StoreError>(notes)
-    }
-    .await;
+    let listed = read(state, async |tx| data::notes(tx, &current.user.id).await).await;
     let Ok(notes) = listed else {
         return unavailable();
     };
     let cookies = chrome.cookies();
+    let draft = shown.input();
     let page = NotesPage {
         chrome,
-        notice,
-        error,
+        notice: shown.notice(),
+        error: shown.problem(),
         notes,
         draft_title: draft.map_or("", |d| d.title.as_str()),
         draft_body: draft.map_or("", |d| d.body.as_str()),
     };
-    html(status, page.render(), &cookies)
+    html(shown.status(), page.render(), &cookies)
 }
 
 pub(crate) async fn list(
@@ -124,16 +121,7 @@ pub(crate) async fn list(
         "deleted" => Some("Note deleted."),
         _ => None,
     };
-    render_list(
-        &state,
-        &headers,
-        &current,
-        StatusCode::OK,
-        notice,
-        None,
-        None,
-    )
-    .await
+    render_list(&state, &headers, &current, Shown::Notice(notice)).await
 }
 
 pub(crate) async fn create(
@@ -143,34 +131,19 @@ pub(crate) async fn create(
     CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Response {
     if let Some(problem) = check(&form) {
-        return render_list(
-            &state,
-            &headers,
-            &current,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(problem),
-            Some(&form),
-        )
-        .await;
+        let refused = Shown::Refused {
+            problem,
+            input: &form,
+        };
+        return render_list(&state, &headers, &current, refused).await;
     }
-    let created = async {
-        let mut tx = state.db.begin().await?;
-        data::create_note(
-            &mut tx,
-            &current.user.id,
-            form.title.trim(),
-            &form.body,
-            latchkey_protocol::time::now_ms(),
-        )
-        .await?;
-        tx.commit().await
-    }
+    let created = write(&state, async |tx| {
+        let now = latchkey_protocol::time::now_ms();
+        data::create_note(tx, &current.user.id, form.title.trim(), &form.body, now).await?;
+        Ok(true)
+    })
     .await;
-    match created {
-        Ok(()) => see_other("/dashboard/notes?notice=added", &[]),
-        Err(_) => unavailable(),
-    }
+    changed(created, "added")
 }
 
 pub(crate) async fn edit(
@@ -179,12 +152,9 @@ pub(crate) async fn edit(
     current: CurrentUser,
     Path(id): Path<String>,
 ) -> Response {
-    let found = async {
-        let mut tx = state.db.begin_read().await?;
-        let note = data::note(&mut tx, &current.user.id, &id).await?;
-        tx.commit().await?;
-        Ok::<_, latchkey_store::StoreError>(note)
-    }
+    let found = read(&state, async |tx| {
+        data::note(tx, &current.user.id, &id).await
+    })
     .await;
     let note = match found {
         Ok(Some(note)) => note,
@@ -227,26 +197,13 @@ pub(crate) async fn update(
         };
         return html(StatusCode::UNPROCESSABLE_ENTITY, page.render(), &cookies);
     }
-    let updated = async {
-        let mut tx = state.db.begin().await?;
-        let found = data::update_note(
-            &mut tx,
-            &current.user.id,
-            &id,
-            form.title.trim(),
-            &form.body,
-            latchkey_protocol::time::now_ms(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, latchkey_store::StoreError>(found)
-    }
+    let updated = write(&state, async |tx| {
+        let now = latchkey_protocol::time::now_ms();
+        let title = form.title.trim();
+        data::update_note(tx, &current.user.id, &id, title, &form.body, now).await
+    })
     .await;
-    match updated {
-        Ok(true) => see_other("/dashboard/notes?notice=saved", &[]),
-        Ok(false) => (StatusCode::NOT_FOUND, "No such note.").into_response(),
-        Err(_) => unavailable(),
-    }
+    changed(updated, "saved")
 }
 
 pub(crate) async fn delete(
@@ -255,16 +212,9 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoteForm>,
 ) -> Response {
-    let deleted = async {
-        let mut tx = state.db.begin().await?;
-        let found = data::delete_note(&mut tx, &current.user.id, &id).await?;
-        tx.commit().await?;
-        Ok::<_, latchkey_store::StoreError>(found)
-    }
+    let deleted = write(&state, async |tx| {
+        data::delete_note(tx, &current.user.id, &id).await
+    })
     .await;
-    match deleted {
-        Ok(true) => see_other("/dashboard/notes?notice=deleted", &[]),
-        Ok(false) => (StatusCode::NOT_FOUND, "No such note.").into_response(),
-        Err(_) => unavailable(),
-    }
+    changed(deleted, "deleted")
 }

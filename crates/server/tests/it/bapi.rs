@@ -7,6 +7,8 @@ pub mod openapi;
 pub mod sessions;
 pub mod users;
 
+use std::time::Duration;
+
 use latchkey_identity::secret_keys as keys;
 use latchkey_store::Row as _;
 use latchkey_testkit::{Call, Reply, TestApp, TestContext};
@@ -14,6 +16,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::identity::sign_up;
+use crate::support::{spawn_behind_a_proxy, until_ok};
 
 /// A fresh secret key for `app`.
 pub async fn secret_key(app: &TestApp) -> String {
@@ -285,27 +288,7 @@ pub async fn the_official_clerk_backend_sdk_works_against_the_api(ctx: TestConte
 }
 
 pub async fn an_unavailable_database_answers_503_in_clerks_envelope(ctx: TestContext) {
-    let pg = ctx.postgres().unwrap().clone();
-    let (host, port) = pg.host_port();
-    let target = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = latchkey_testkit::proxy::TcpProxy::start(target).await;
-    let direct = ctx.fresh_database().await;
-    let through_proxy = format!(
-        "postgres://{}@{}/{}",
-        pg.user(),
-        proxy.addr,
-        direct.postgres_database().unwrap()
-    );
-    let app = ctx
-        .spawn_with(|config| {
-            config.database_url = through_proxy.parse().unwrap();
-            config.direct_database_url = Some(direct.clone());
-        })
-        .await;
+    let (proxy, app) = spawn_behind_a_proxy(&ctx, |_| {}).await;
     let trusted = secret_key(&app).await;
     let unseen = secret_key(&app).await;
     call(&app, Method::GET, "/v1/users", &trusted)
@@ -321,18 +304,9 @@ pub async fn an_unavailable_database_answers_503_in_clerks_envelope(ctx: TestCon
         assert!(!reply.text().contains("127.0.0.1"), "{}", reply.text());
     }
     proxy.restore();
-    let mut status = 0;
-    for _ in 0..100 {
-        status = call(&app, Method::GET, "/v1/users", &unseen)
-            .send()
-            .await
-            .status
-            .as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, 200);
+    until_ok(Duration::from_secs(10), || {
+        call(&app, Method::GET, "/v1/users", &unseen)
+    })
+    .await;
     app.stop().await;
 }

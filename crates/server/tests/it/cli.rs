@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use latchkey_testkit::{Backend, TestContext, pgbouncer::free_port};
 
-use crate::support::{finish, latchkey, terminate, wait_until_ok};
+use crate::support::{finish, latchkey, run_in, terminate, wait_until_ok};
 
 /// Points a command at this test's database: the default SQLite file in the data directory,
 /// or a fresh Postgres database.
@@ -203,12 +203,7 @@ pub async fn migrate_creates_the_schema_once(ctx: TestContext) {
 /// containing `names`.
 async fn expect_config_error(ctx: &TestContext, args: &[&str], env: &[(&str, &str)], names: &str) {
     let cwd = ctx.temp_dir();
-    let mut command = latchkey(&cwd);
-    command.args(args);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let done = finish(command).await;
+    let done = run_in(&cwd, args, env).await;
     assert_eq!(
         done.code,
         Some(2),
@@ -320,12 +315,7 @@ pub async fn impossible_since_times_are_refused_in_one_line(ctx: TestContext) {
 pub async fn the_config_file_is_a_layer_below_the_environment(ctx: TestContext) {
     let cwd = ctx.temp_dir();
     std::fs::write(cwd.join("latchkey.toml"), "addr = \"not an address\"\n").unwrap();
-    let done = finish({
-        let mut c = latchkey(&cwd);
-        c.arg("migrate");
-        c
-    })
-    .await;
+    let done = run_in(&cwd, &["migrate"], &[]).await;
     assert_eq!(done.code, Some(2));
     assert!(
         done.stderr.contains("addr in latchkey.toml"),
@@ -334,21 +324,11 @@ pub async fn the_config_file_is_a_layer_below_the_environment(ctx: TestContext) 
     );
 
     // The environment wins over the file, so the same file is fine with LATCHKEY_ADDR set.
-    let done = finish({
-        let mut c = latchkey(&cwd);
-        c.arg("migrate").env("LATCHKEY_ADDR", "127.0.0.1:0");
-        c
-    })
-    .await;
+    let done = run_in(&cwd, &["migrate"], &[("LATCHKEY_ADDR", "127.0.0.1:0")]).await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
 
     std::fs::write(cwd.join("latchkey.toml"), "adress = \"127.0.0.1:1\"\n").unwrap();
-    let done = finish({
-        let mut c = latchkey(&cwd);
-        c.arg("migrate");
-        c
-    })
-    .await;
+    let done = run_in(&cwd, &["migrate"], &[]).await;
     assert_eq!(done.code, Some(2));
     assert!(
         done.stderr.contains("unknown setting \"adress\""),
@@ -359,12 +339,7 @@ pub async fn the_config_file_is_a_layer_below_the_environment(ctx: TestContext) 
 
 pub async fn help_documents_every_setting(ctx: TestContext) {
     let cwd = ctx.temp_dir();
-    let done = finish({
-        let mut c = latchkey(&cwd);
-        c.arg("--help");
-        c
-    })
-    .await;
+    let done = run_in(&cwd, &["--help"], &[]).await;
     assert_eq!(done.code, Some(0));
     for setting in latchkey_server::config::ALL {
         assert!(

@@ -44,6 +44,22 @@ async fn sign_up(browser: &Chrome, url: &str) {
     browser.wait_for_path("/", WAIT).await;
 }
 
+/// Deletes the account from `/user` (where `browser` is), is signed out with a notice, and
+/// cannot sign in again.
+async fn delete_the_account_for_good(browser: &Chrome, url: &str) {
+    browser.fill("#confirmation", "DELETE").await;
+    browser.click_button("Delete my account").await;
+    browser.wait_for_path("/sign-in", WAIT).await;
+    assert_eq!(browser.text("p.notice").await, "Your account was deleted.");
+
+    sign_in(browser, url).await;
+    browser.wait_for("#form-error", WAIT).await;
+    assert_eq!(
+        browser.text("#form-error").await,
+        "The email address or password is incorrect."
+    );
+}
+
 /// The page's computed background colour.
 async fn background(browser: &Chrome) -> String {
     browser
@@ -113,17 +129,7 @@ pub async fn a_person_signs_up_manages_and_deletes_their_account_in_a_real_brows
     assert_eq!(browser.path().await, "/user");
     assert_eq!(browser.text("h1").await, "Your account");
 
-    browser.fill("#confirmation", "DELETE").await;
-    browser.click_button("Delete my account").await;
-    browser.wait_for_path("/sign-in", WAIT).await;
-    assert_eq!(browser.text("p.notice").await, "Your account was deleted.");
-
-    sign_in(&browser, &app.url).await;
-    browser.wait_for("#form-error", WAIT).await;
-    assert_eq!(
-        browser.text("#form-error").await,
-        "The email address or password is incorrect."
-    );
+    delete_the_account_for_good(&browser, &app.url).await;
     drop(browser);
     app.stop().await;
 }
@@ -227,15 +233,7 @@ pub async fn a_person_uses_the_apps_dashboard_settings_and_notes_in_a_real_brows
     assert_eq!(background(&browser).await, dark);
 
     browser.goto(&format!("{}/user", app.url)).await;
-    browser.fill("#confirmation", "DELETE").await;
-    browser.click_button("Delete my account").await;
-    browser.wait_for_path("/sign-in", WAIT).await;
-    sign_in(&browser, &app.url).await;
-    browser.wait_for("#form-error", WAIT).await;
-    assert_eq!(
-        browser.text("#form-error").await,
-        "The email address or password is incorrect."
-    );
+    delete_the_account_for_good(&browser, &app.url).await;
     drop(browser);
     app.stop().await;
 }

@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use crate::identity::PASSWORD;
 
-/// Posts the sign-up form; the browser is sent to `/verify` with no session yet.
+/// Posts the sign-up form as Ada Lovelace; the browser is sent to `/verify` with no session
+/// yet.
 pub async fn start_sign_up(app: &TestApp, email: &str) -> Browser {
     sign_up_with(app.browser(), email).await
 }
@@ -30,6 +31,7 @@ pub async fn sign_up_with(mut browser: Browser, email: &str) -> Browser {
                 ("email_address", email),
                 ("password", PASSWORD),
                 ("first_name", "Ada"),
+                ("last_name", "Lovelace"),
             ],
             303,
         )
@@ -101,24 +103,4 @@ pub async fn outbox_rows_in(db: &Db, address: &str) -> Vec<OutboxRow> {
             last_error: r.try_get("last_error").unwrap(),
         })
         .collect()
-}
-
-/// Polls the app's users table for up to 2 s until `check` holds for the row of `email`.
-pub async fn app_row_within_two_seconds(
-    app: &TestApp,
-    what: &str,
-    check: impl Fn(&[latchkey_app::users::AppUser]) -> bool,
-) {
-    let started = std::time::Instant::now();
-    loop {
-        let users = app.app_users().await;
-        if check(&users) {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(2),
-            "{what} did not reach the app within 2 s: {users:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
 }

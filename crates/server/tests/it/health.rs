@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use latchkey_testkit::TestContext;
-use latchkey_testkit::proxy::TcpProxy;
 use serde_json::Value;
+
+use crate::support::{spawn_behind_a_proxy, until_ok};
 
 pub async fn healthz_answers(ctx: TestContext) {
     let app = ctx.spawn().await;
@@ -23,23 +24,7 @@ pub async fn readyz_reports_the_database(ctx: TestContext) {
 /// The database goes away behind a running server and comes back: `/readyz` follows it, and
 /// the server needs no restart.
 pub async fn readyz_follows_the_database_down_and_up(ctx: TestContext) {
-    let pg = ctx.postgres().expect("postgres test").clone();
-    let (host, port) = pg.host_port();
-    let target = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(target).await;
-    let direct = ctx.fresh_database().await;
-    let name = direct.postgres_database().unwrap();
-    let through_proxy = format!("postgres://{}@{}/{name}", pg.user(), proxy.addr);
-    let app = ctx
-        .spawn_with(|config| {
-            config.database_url = through_proxy.parse().unwrap();
-            config.direct_database_url = Some(direct.clone());
-        })
-        .await;
+    let (proxy, app) = spawn_behind_a_proxy(&ctx, |_| {}).await;
     app.get("/readyz").expect(200).await;
 
     proxy.cut();
@@ -48,19 +33,7 @@ pub async fn readyz_follows_the_database_down_and_up(ctx: TestContext) {
     app.get("/healthz").expect(200).await;
 
     proxy.restore();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let reply = app.get("/readyz").send().await;
-        if reply.status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz did not recover: {}",
-            reply.text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_ok(Duration::from_secs(15), || app.get("/readyz")).await;
     app.stop().await;
 }
 

@@ -8,30 +8,12 @@ use std::time::Duration;
 use latchkey_store::{DatabaseUrl, Db, PoolSettings, StoreError};
 use latchkey_testkit::TestContext;
 use latchkey_testkit::pgbouncer::PgBouncer;
-use latchkey_testkit::proxy::TcpProxy;
 use reqwest::Method;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::bapi::{call, error_code, secret_key};
-
-/// A fresh database, reached directly and through a proxy the test can stall.
-async fn behind_a_proxy(ctx: &TestContext) -> (TcpProxy, DatabaseUrl, DatabaseUrl) {
-    let pg = ctx.postgres().expect("postgres test").clone();
-    let (host, port) = pg.host_port();
-    let target = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(target).await;
-    let direct = ctx.fresh_database().await;
-    let name = direct.postgres_database().unwrap();
-    let through = format!("postgres://{}@{}/{name}", pg.user(), proxy.addr)
-        .parse()
-        .unwrap();
-    (proxy, through, direct)
-}
+use crate::support::postgres_behind_a_proxy;
 
 /// Short bounds so the test runs in seconds: statements 1 s (+1 s client grace), rollbacks 1 s.
 fn short_bounds(max_connections: u32) -> PoolSettings {
@@ -53,7 +35,7 @@ fn is_unavailable(result: &Result<impl Sized, StoreError>) -> bool {
 /// the Unavailable class instead of hanging; and when the database answers again the same pool
 /// serves every slot, without a restart.
 pub async fn a_silent_database_frees_every_slot_within_the_bound(ctx: TestContext) {
-    let (proxy, through, _direct) = behind_a_proxy(&ctx).await;
+    let (proxy, through, _direct) = postgres_behind_a_proxy(&ctx).await;
     let db = Db::connect(&through, &short_bounds(4)).await.unwrap();
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -183,7 +165,7 @@ pub async fn postgres_cancels_statements_past_the_statement_timeout(ctx: TestCon
 pub async fn requests_during_a_database_stall_answer_503_within_the_acquire_timeout(
     ctx: TestContext,
 ) {
-    let (proxy, through, direct) = behind_a_proxy(&ctx).await;
+    let (proxy, through, direct) = postgres_behind_a_proxy(&ctx).await;
     let app = ctx
         .spawn_with(|config| {
             config.database_url = through;

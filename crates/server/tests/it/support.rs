@@ -1,11 +1,16 @@
-//! Helpers for tests that run the `latchkey` binary itself.
+//! Helpers shared by the tests: running the `latchkey` binary itself, and a Postgres database
+//! behind a proxy the test can cut or stall.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use latchkey_server::config::Config;
+use latchkey_store::DatabaseUrl;
 use latchkey_testkit::pgbouncer::free_port;
+use latchkey_testkit::proxy::TcpProxy;
+use latchkey_testkit::{Call, Reply, TestApp, TestContext};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead};
 
 /// The binary Cargo built for these tests.
@@ -39,6 +44,34 @@ pub fn clean_command(program: &str, cwd: &Path) -> tokio::process::Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     command
+}
+
+/// `latchkey <args> --data-dir <app's>` against `app`'s database, in a fresh directory (for
+/// adding stdin or more environment before running it; [`run_on`] runs it as it is).
+pub fn latchkey_on(ctx: &TestContext, app: &TestApp, args: &[&str]) -> tokio::process::Command {
+    let mut command = latchkey(&ctx.temp_dir());
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(&app.config.data_dir)
+        .env(
+            "DATABASE_URL",
+            app.config.database_url.expose_for_child_process(),
+        );
+    command
+}
+
+/// Runs [`latchkey_on`] to its end.
+pub async fn run_on(ctx: &TestContext, app: &TestApp, args: &[&str]) -> Finished {
+    finish(latchkey_on(ctx, app, args)).await
+}
+
+/// Runs `latchkey <args>` in `cwd` with `env` on top of the clean environment of [`latchkey`],
+/// to its end.
+pub async fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut command = latchkey(cwd);
+    command.args(args).envs(env.iter().copied());
+    finish(command).await
 }
 
 /// Output of a finished command.
@@ -172,4 +205,101 @@ fn collect(
             text.push('\n');
         }
     })
+}
+
+/// A fresh Postgres database, reached directly and through a proxy the test can cut or stall:
+/// `(proxy, URL through it, direct URL)`.
+pub async fn postgres_behind_a_proxy(ctx: &TestContext) -> (TcpProxy, DatabaseUrl, DatabaseUrl) {
+    let pg = ctx.postgres().expect("postgres test").clone();
+    let (host, port) = pg.host_port();
+    let target = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = TcpProxy::start(target).await;
+    let direct = ctx.fresh_database().await;
+    let name = direct.postgres_database().unwrap();
+    let through = format!("postgres://{}@{}/{name}", pg.user(), proxy.addr)
+        .parse()
+        .unwrap();
+    (proxy, through, direct)
+}
+
+/// A server on a fresh Postgres database that it reaches through a proxy the test can cut
+/// (its migrations go direct); `adjust` sets the rest of its configuration.
+pub async fn spawn_behind_a_proxy(
+    ctx: &TestContext,
+    adjust: impl FnOnce(&mut Config),
+) -> (TcpProxy, TestApp) {
+    let (proxy, through, direct) = postgres_behind_a_proxy(ctx).await;
+    let app = ctx
+        .spawn_with(|config| {
+            config.database_url = through;
+            config.direct_database_url = Some(direct);
+            adjust(config);
+        })
+        .await;
+    (proxy, app)
+}
+
+/// Sends `call()` every 100 ms until it is answered 200, for up to `limit`; that answer.
+pub async fn until_ok(limit: Duration, call: impl Fn() -> Call) -> Reply {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let reply = call().send().await;
+        if reply.status == 200 {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not answered 200 within {limit:?}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls the app's users table until `check` holds, for up to 2 s (the acceptance bound for
+/// an identity change to reach the app).
+pub async fn app_users_within_two_seconds(
+    app: &TestApp,
+    what: &str,
+    check: impl Fn(&[latchkey_app::users::AppUser]) -> bool,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let users = app.app_users().await;
+        if check(&users) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{what} did not reach the app within 2 s: {users:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Calls `read` every 50 ms until `done` holds for what it returns, for up to `limit` (then
+/// fails, naming `what`); that value.
+pub async fn eventually<T: std::fmt::Debug, F: Future<Output = T>>(
+    limit: Duration,
+    what: &str,
+    read: impl Fn() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let value = read().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not {what} within {limit:?}: {value:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -217,15 +217,9 @@ async fn cli_add(
     url: &str,
     env: &[(&str, &str)],
 ) -> crate::support::Finished {
-    let mut command = crate::support::latchkey(&ctx.temp_dir());
-    command
-        .args(["webhooks", "add", "--url", url, "--json", "--data-dir"])
-        .arg(&app.config.data_dir)
-        .env(
-            "DATABASE_URL",
-            app.config.database_url.expose_for_child_process(),
-        )
-        .envs(env.iter().copied());
+    let mut command =
+        crate::support::latchkey_on(ctx, app, &["webhooks", "add", "--url", url, "--json"]);
+    command.envs(env.iter().copied());
     crate::support::finish(command).await
 }
 

@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use latchkey_testkit::openapi::{Coverage, OpenApi};
-use latchkey_testkit::proxy::TcpProxy;
 use latchkey_testkit::{Backend, Call, TestApp, TestContext};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::secret_key;
 use crate::identity::{PASSWORD, sign_in};
+use crate::support::spawn_behind_a_proxy;
 
 /// An operation as the document names it: method and full path template.
 type Op = (&'static str, &'static str);
@@ -133,33 +133,11 @@ fn raw_call(call: Call, body: &'static str) -> Call {
 
 pub async fn every_documented_response_matches_its_schema(ctx: TestContext) {
     // On Postgres the server reaches its database through a proxy that can be cut, for 503.
-    let proxy = match ctx.postgres().filter(|_| ctx.backend == Backend::Postgres) {
-        Some(pg) => {
-            let (host, port) = pg.host_port();
-            let target = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .unwrap()
-                .next()
-                .unwrap();
-            Some((TcpProxy::start(target).await, pg.user()))
-        }
-        None => None,
-    };
-    let app = match &proxy {
-        Some((proxy, user)) => {
-            let direct = ctx.fresh_database().await;
-            let through = format!(
-                "postgres://{user}@{}/{}",
-                proxy.addr,
-                direct.postgres_database().unwrap()
-            );
-            ctx.spawn_with(|config| {
-                config.database_url = through.parse().unwrap();
-                config.direct_database_url = Some(direct.clone());
-            })
-            .await
-        }
-        None => ctx.spawn().await,
+    let (proxy, app) = if ctx.backend == Backend::Postgres {
+        let (proxy, app) = spawn_behind_a_proxy(&ctx, |_| {}).await;
+        (Some(proxy), app)
+    } else {
+        (None, ctx.spawn().await)
     };
     let key = secret_key(&app).await;
     let mut p = Probe::new(&app).await;
@@ -172,7 +150,7 @@ pub async fn every_documented_response_matches_its_schema(ctx: TestContext) {
     webhook_endpoints(&mut p, &key).await;
     the_event_feed(&mut p, &key).await;
     past_the_rate_limit(&mut p, &secret_key(&app).await).await;
-    if let Some((proxy, _)) = &proxy {
+    if let Some(proxy) = &proxy {
         let unseen = secret_key(&app).await;
         proxy.cut();
         without_the_database(&mut p, &key, &unseen).await;

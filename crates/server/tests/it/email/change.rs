@@ -3,9 +3,10 @@
 
 use latchkey_testkit::TestContext;
 
-use super::{app_row_within_two_seconds, error_text, me};
+use super::{error_text, me};
 use crate::bapi::events_about;
 use crate::identity::{PASSWORD, sign_in, sign_up};
+use crate::support::app_users_within_two_seconds;
 use latchkey_identity::flows::admin;
 
 /// The `/user` page's entry for an added address waiting for its code.
@@ -114,7 +115,7 @@ pub async fn an_added_address_is_verified_made_primary_and_the_old_one_is_told(c
         !told.text.contains("New@Example.com"),
         "the old address is not told the new one"
     );
-    app_row_within_two_seconds(&app, "the new primary address", |rows| {
+    app_users_within_two_seconds(&app, "the new primary address", |rows| {
         rows.iter()
             .any(|u| u.email.as_deref() == Some("New@Example.com") && u.email_verified)
     })

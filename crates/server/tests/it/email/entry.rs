@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{error_text, start_sign_up};
 use crate::bapi::{call, create_user, error_code, secret_key};
 use crate::identity::{PASSWORD, sign_up};
-use crate::support::{finish, latchkey};
+use crate::support::run_on;
 
 /// Addresses lettre cannot write as a recipient; every one of them passed before.
 const UNMAILABLE: [&str; 2] = ["a,b@x.io", "x<svg/onload=alert(8)>@example.com"];
@@ -36,6 +36,20 @@ async fn written(app: &TestApp) -> Vec<(&'static str, i64)> {
     counts
 }
 
+/// `page` is the form shown again for `address`, refused, escaped, and still protected.
+fn assert_form_refused(page: &str, address: &str) {
+    assert_eq!(
+        error_text(page),
+        "Enter a valid email address.",
+        "{address}"
+    );
+    assert!(!page.contains("<svg"), "input is escaped when shown again");
+    assert!(
+        !csrf_token(page).is_empty(),
+        "the form keeps its CSRF token"
+    );
+}
+
 pub async fn unmailable_addresses_are_refused_on_the_pages_with_nothing_written(ctx: TestContext) {
     let app = ctx.spawn().await;
     let before = written(&app).await;
@@ -49,17 +63,7 @@ pub async fn unmailable_addresses_are_refused_on_the_pages_with_nothing_written(
                 422,
             )
             .await;
-        let page = reply.text();
-        assert_eq!(
-            error_text(&page),
-            "Enter a valid email address.",
-            "{address}"
-        );
-        assert!(!page.contains("<svg"), "input is escaped when shown again");
-        assert!(
-            !csrf_token(&page).is_empty(),
-            "the form keeps its CSRF token"
-        );
+        assert_form_refused(&reply.text(), address);
         assert!(browser.cookie("__client").is_none());
         assert!(browser.cookie("latchkey_verification").is_none());
     }
@@ -75,17 +79,7 @@ pub async fn unmailable_addresses_are_refused_on_the_pages_with_nothing_written(
         let reply = browser
             .submit("/user", "/user/emails", &[("email_address", address)], 422)
             .await;
-        let page = reply.text();
-        assert_eq!(
-            error_text(&page),
-            "Enter a valid email address.",
-            "{address}"
-        );
-        assert!(!page.contains("<svg"), "input is escaped when shown again");
-        assert!(
-            !csrf_token(&page).is_empty(),
-            "the form keeps its CSRF token"
-        );
+        assert_form_refused(&reply.text(), address);
     }
     assert_eq!(
         written(&app).await,
@@ -131,15 +125,7 @@ pub async fn unmailable_addresses_are_refused_to_operators_with_nothing_written(
             "Enter a valid email address."
         );
 
-        let mut command = latchkey(&ctx.temp_dir());
-        command
-            .args(["users", "create", "--email", address, "--data-dir"])
-            .arg(&app.config.data_dir)
-            .env(
-                "DATABASE_URL",
-                app.config.database_url.expose_for_child_process(),
-            );
-        let done = finish(command).await;
+        let done = run_on(&ctx, &app, &["users", "create", "--email", address]).await;
         assert_eq!(done.code, Some(1), "{address}: {}", done.stderr);
         assert_eq!(
             done.stderr, "latchkey: Enter a valid email address.\n",
@@ -159,22 +145,18 @@ pub async fn unmailable_addresses_are_refused_to_operators_with_nothing_written(
         created["email_addresses"][0]["email_address"],
         "first.last+tag@sub.example.co.uk"
     );
-    let mut command = latchkey(&ctx.temp_dir());
-    command
-        .args([
+    let done = run_on(
+        &ctx,
+        &app,
+        &[
             "users",
             "create",
             "--email",
             "o'brien+ops@mail.example.ie",
             "--json",
-            "--data-dir",
-        ])
-        .arg(&app.config.data_dir)
-        .env(
-            "DATABASE_URL",
-            app.config.database_url.expose_for_child_process(),
-        );
-    let done = finish(command).await;
+        ],
+    )
+    .await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let made: Value = serde_json::from_str(&done.stdout).unwrap();
     assert_eq!(

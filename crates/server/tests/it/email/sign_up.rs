@@ -5,9 +5,10 @@
 use latchkey_testkit::TestContext;
 use serde_json::Value;
 
-use super::{app_row_within_two_seconds, error_text, me, start_sign_up};
+use super::{error_text, me, start_sign_up};
 use crate::bapi::events_about;
 use crate::identity::{PASSWORD, enter_code, sign_in, sign_up};
+use crate::support::app_users_within_two_seconds;
 use latchkey_identity::flows::admin;
 
 pub async fn a_sign_up_waits_for_its_code_and_the_app_sees_the_verified_address(ctx: TestContext) {
@@ -73,7 +74,7 @@ pub async fn a_sign_up_waits_for_its_code_and_the_app_sees_the_verified_address(
         events_about(&app, "session.created", &users.id).await.len(),
         1
     );
-    app_row_within_two_seconds(&app, "the verified address", |rows| {
+    app_users_within_two_seconds(&app, "the verified address", |rows| {
         rows.iter()
             .any(|u| u.email.as_deref() == Some("verify@example.com") && u.email_verified)
     })
