@@ -12,6 +12,7 @@ pub mod flows;
 pub mod keys;
 pub mod lockout;
 pub mod mail;
+pub mod mfa;
 pub mod passwords;
 pub mod secret_keys;
 pub mod secrets;
@@ -45,6 +46,11 @@ pub const MIGRATIONS: MigrationSet = &[
         2003,
         "identity email codes, mail outbox, email verification details",
         include_str!("../migrations/2003_email.sql"),
+    ),
+    Migration::shared(
+        2004,
+        "identity second factors: TOTP, backup codes, pending second steps, session factor times",
+        include_str!("../migrations/2004_mfa.sql"),
     ),
 ];
 
