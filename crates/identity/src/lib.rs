@@ -75,6 +75,10 @@ mod migration_tests {
                 2003,
                 "d4a93229b19cf9c5032250807ab14fe4964cd92bcce634d3d8cea9b6ecb7c387",
             ),
+            (
+                2004,
+                "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
+            ),
         ];
         assert_eq!(super::MIGRATIONS.len(), pinned.len());
         for (migration, (version, checksum)) in super::MIGRATIONS.iter().zip(pinned) {
