@@ -247,7 +247,14 @@ pub async fn complete_sign_in(
     throttle::clear(&mut tx, &account_bucket(&user.id)).await?;
     if factor == Factor::BackupCode {
         users::touch_updated(&mut tx, &user.id, now).await?;
-        events::emit_user(identity, &mut tx, EventType::UserUpdated, &user.id, Some(ctx)).await?;
+        events::emit_user(
+            identity,
+            &mut tx,
+            EventType::UserUpdated,
+            &user.id,
+            Some(ctx),
+        )
+        .await?;
         tracing::info!(user.id = %user.id, "backup code used");
     }
     let signed = lifecycle::open_session_with_factors(
@@ -373,9 +380,11 @@ pub async fn pending_totp(
     let row = mfa::totp_of(&mut tx, user_id).await?;
     tx.commit().await?;
     match row {
-        Some(row) if row.confirmed_at.is_none() => mfa::open(identity.master(), user_id, &row.secret_sealed)
-            .map(Some)
-            .map_err(|_| FactorError::Internal),
+        Some(row) if row.confirmed_at.is_none() => {
+            mfa::open(identity.master(), user_id, &row.secret_sealed)
+                .map(Some)
+                .map_err(|_| FactorError::Internal)
+        }
         _ => Ok(None),
     }
 }
@@ -438,7 +447,14 @@ pub async fn confirm_totp(
     let codes = new_backup_codes(identity, &mut tx, user_id, now).await?;
     throttle::clear(&mut tx, &account_bucket(user_id)).await?;
     users::touch_updated(&mut tx, user_id, now).await?;
-    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, Some(ctx)).await?;
+    events::emit_user(
+        identity,
+        &mut tx,
+        EventType::UserUpdated,
+        user_id,
+        Some(ctx),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, "authenticator app enrolled");
     Ok(codes)

@@ -9,8 +9,8 @@
 use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
-use crate::flows::{second_factor, sign_in_code};
 use crate::flows::{Pending, RequestError};
+use crate::flows::{second_factor, sign_in_code};
 use crate::lockout;
 use crate::mfa;
 use crate::mfa::challenge::ChallengeToken;

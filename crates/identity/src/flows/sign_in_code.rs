@@ -230,5 +230,8 @@ pub async fn sign_in_with_code(
         return Ok(CodeOutcome::SecondFactor(token));
     }
     let signed = lifecycle::open_session(identity, tx, &user.id, previous, ctx, now).await?;
-    Ok(CodeOutcome::SignedIn(Box::new(signed), verification.redirect_url))
+    Ok(CodeOutcome::SignedIn(
+        Box::new(signed),
+        verification.redirect_url,
+    ))
 }

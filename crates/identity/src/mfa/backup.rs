@@ -78,7 +78,10 @@ mod tests {
             assert_eq!(&code[5..6], "-");
             let normalized = normalize(&code).unwrap();
             assert_eq!(normalized, code.replace('-', ""));
-            assert_eq!(normalize(&format!(" {} ", code.to_uppercase())), Some(normalized));
+            assert_eq!(
+                normalize(&format!(" {} ", code.to_uppercase())),
+                Some(normalized)
+            );
             assert!(seen.insert(code));
         }
         assert_eq!(normalize("123456"), None);

@@ -106,7 +106,11 @@ pub async fn find(tx: &mut Tx, token: &ChallengeToken) -> Result<Option<Pending>
             "SELECT {COLUMNS} FROM identity_mfa_challenges WHERE token_hash = $1"
         ))
         .bind(token.hash());
-    tx.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// Takes the next attempt, if one is left.

@@ -188,7 +188,12 @@ mod tests {
             let tag = hmac::sign(&key, &u64::try_from(step).unwrap().to_be_bytes());
             let d = tag.as_ref();
             let offset = usize::from(d[19] & 0x0f);
-            let binary = u32::from_be_bytes([d[offset] & 0x7f, d[offset + 1], d[offset + 2], d[offset + 3]]);
+            let binary = u32::from_be_bytes([
+                d[offset] & 0x7f,
+                d[offset + 1],
+                d[offset + 2],
+                d[offset + 3],
+            ]);
             assert_eq!(format!("{:08}", binary % 100_000_000), eight, "t = {time}");
             assert_eq!(secret.code_at_step(step), eight[2..], "t = {time}");
             assert_eq!(secret.matching_step(&eight[2..], time), Some(step));
@@ -252,7 +257,10 @@ mod tests {
             "otpauth://totp/Acme%20App:ada%40example%2Ecom?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Acme%20App&algorithm=SHA1&digits=6&period=30"
         );
         let svg = qr_svg(&uri).unwrap();
-        assert!(svg.starts_with("<?xml") || svg.starts_with("<svg"), "{svg:.40}");
+        assert!(
+            svg.starts_with("<?xml") || svg.starts_with("<svg"),
+            "{svg:.40}"
+        );
         assert!(svg.contains("<svg"));
         assert_eq!(format!("{secret:?}"), "TotpSecret(redacted)");
     }

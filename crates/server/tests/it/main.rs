@@ -14,6 +14,7 @@ mod headers;
 mod health;
 mod identity;
 mod limits;
+mod mfa;
 mod outbox;
 mod pooler;
 mod stall;
@@ -66,6 +67,10 @@ fn main() -> std::process::ExitCode {
         identity::the_account_page_edits_the_profile_and_deletes_the_account,
         identity::operators_manage_users_from_the_command_line,
         identity::rotated_keys_keep_old_tokens_verifying,
+        mfa::an_authenticator_app_and_backup_codes_guard_every_sign_in,
+        mfa::wrong_second_factor_codes_stop_at_the_limits_even_in_parallel,
+        mfa::sensitive_changes_need_a_sign_in_within_ten_minutes,
+        mfa::operators_reset_a_locked_out_persons_second_factors,
         outbox::pages_changes_reach_the_apps_users_table_within_two_seconds,
         outbox::a_failing_receiver_gets_every_event_once_it_recovers,
         outbox::failed_deliveries_are_replayed_on_request,
@@ -135,6 +140,10 @@ fn main() -> std::process::ExitCode {
             .once(),
         test_case!(e2e::a_person_uses_the_apps_dashboard_settings_and_notes_in_a_real_browser)
             .once(),
+        test_case!(
+            mfa::browser::a_person_enrols_an_authenticator_app_and_signs_in_with_it_in_a_real_browser
+        )
+        .once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),

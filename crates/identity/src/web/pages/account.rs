@@ -325,8 +325,7 @@ pub(crate) async fn change_password(
     };
     // The current password proves a factor now; an account without one needs a recent
     // sign-in (step-up).
-    if !user.has_password && !crate::flows::second_factor::recently_verified(&identity, &session)
-    {
+    if !user.has_password && !crate::flows::second_factor::recently_verified(&identity, &session) {
         return super::factors::step_up_required(&identity, &headers, &session, &user).await;
     }
     let result = account::change_password(

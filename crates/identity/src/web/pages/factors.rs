@@ -182,7 +182,9 @@ pub(crate) async fn sign_in_submit(
                 None,
             );
             if let Ok(value) = http::HeaderValue::from_str(&clear_cookie(&identity)) {
-                response.headers_mut().append(http::header::SET_COOKIE, value);
+                response
+                    .headers_mut()
+                    .append(http::header::SET_COOKIE, value);
             }
             response
         }
@@ -365,7 +367,9 @@ pub(crate) async fn confirm_totp(
     match second_factor::confirm_totp(&identity, &user.id, &form.code, &ctx).await {
         Ok(codes) => codes_page(&codes, false),
         Err(
-            error @ (FactorError::Wrong { .. } | FactorError::Malformed | FactorError::Locked { .. }),
+            error @ (FactorError::Wrong { .. }
+            | FactorError::Malformed
+            | FactorError::Locked { .. }),
         ) => match second_factor::pending_totp(&identity, &user.id).await {
             Ok(Some(secret)) => with_retry_after(
                 enrol_page(

@@ -48,7 +48,10 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/sessions/revoke", post(account::revoke_session))
         .route("/user/sessions/revoke-others", post(account::revoke_others))
         .route("/user/delete", post(account::delete))
-        .route("/user/mfa/totp", get(factors::totp_page).post(factors::start_totp))
+        .route(
+            "/user/mfa/totp",
+            get(factors::totp_page).post(factors::start_totp),
+        )
         .route("/user/mfa/totp/confirm", post(factors::confirm_totp))
         .route("/user/mfa/backup-codes", post(factors::regenerate))
         .route("/user/mfa/remove", post(factors::remove))
