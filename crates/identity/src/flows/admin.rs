@@ -271,7 +271,7 @@ pub async fn reset_mfa(identity: &Identity, user_id: &str) -> Result<bool, Admin
     if find_user(identity, user_id).await?.is_none() {
         return Err(AdminError::NotFound);
     }
-    let removed = crate::flows::second_factor::remove_factors(identity, user_id, None).await?;
+    let removed = crate::flows::factor_enrolment::remove_factors(identity, user_id, None).await?;
     tracing::info!(user.id = %user_id, removed, "second factors reset by an operator");
     Ok(removed)
 }

@@ -4,7 +4,8 @@
 //! - `sign_up`, `sign_in` (password), `sign_in_code`, `reset`: getting in.
 //! - `addresses`: adding, verifying, choosing and removing email addresses.
 //! - `account`: the profile, the password, deleting the account.
-//! - `second_factor`: authenticator apps, backup codes, the second step of a sign-in, step-up.
+//! - `second_factor`, `factor_enrolment`: the second step of a sign-in and step-up; enrolling
+//!   authenticator apps, backup codes, removing them.
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
 //!
 //! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
@@ -20,6 +21,7 @@ pub mod account;
 pub mod addresses;
 pub mod admin;
 pub mod admin_changes;
+pub mod factor_enrolment;
 pub mod reset;
 pub mod second_factor;
 pub mod sign_in;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::account::{render, require};
 use super::{html, message, see_other, unavailable};
 use crate::context::Peer;
+use crate::flows::factor_enrolment;
 use crate::flows::second_factor::{self, FactorError};
 use crate::mfa::challenge::{self, ChallengeToken};
 use crate::mfa::totp;
@@ -273,7 +274,7 @@ pub(crate) async fn start_totp(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match second_factor::start_totp(&identity, &user.id).await {
+    match factor_enrolment::start_totp(&identity, &user.id).await {
         Ok(()) => see_other("/user/mfa/totp", &[]),
         Err(error) => failed(&identity, &headers, &session, &user, &error).await,
     }
@@ -315,7 +316,7 @@ pub(crate) async fn totp_page(State(identity): State<Identity>, headers: HeaderM
         Ok(found) => found,
         Err(response) => return response,
     };
-    match second_factor::pending_totp(&identity, &user.id).await {
+    match factor_enrolment::pending_totp(&identity, &user.id).await {
         Ok(Some(secret)) => enrol_page(&identity, &headers, &user, &secret, StatusCode::OK, None),
         Ok(None) => see_other("/user", &[]),
         Err(FactorError::Store(_)) => unavailable("/user"),
@@ -364,13 +365,13 @@ pub(crate) async fn confirm_totp(
         Err(response) => return response,
     };
     let ctx = pages::request_context(&identity, &headers, peer);
-    match second_factor::confirm_totp(&identity, &user.id, &form.code, &ctx).await {
+    match factor_enrolment::confirm_totp(&identity, &user.id, &form.code, &ctx).await {
         Ok(codes) => codes_page(&codes, false),
         Err(
             error @ (FactorError::Wrong { .. }
             | FactorError::Malformed
             | FactorError::Locked { .. }),
-        ) => match second_factor::pending_totp(&identity, &user.id).await {
+        ) => match factor_enrolment::pending_totp(&identity, &user.id).await {
             Ok(Some(secret)) => with_retry_after(
                 enrol_page(
                     &identity,
@@ -397,7 +398,7 @@ pub(crate) async fn regenerate(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match second_factor::regenerate_backup_codes(&identity, &user.id).await {
+    match factor_enrolment::regenerate_backup_codes(&identity, &user.id).await {
         Ok(codes) => codes_page(&codes, true),
         Err(error) => failed(&identity, &headers, &session, &user, &error).await,
     }
@@ -414,7 +415,7 @@ pub(crate) async fn remove(
         Err(response) => return response,
     };
     let ctx = pages::request_context(&identity, &headers, peer);
-    match second_factor::remove_factors(&identity, &user.id, Some(&ctx)).await {
+    match factor_enrolment::remove_factors(&identity, &user.id, Some(&ctx)).await {
         Ok(_) => see_other("/user?notice=mfa_removed", &[]),
         Err(error) => failed(&identity, &headers, &session, &user, &error.into()).await,
     }
