@@ -226,6 +226,40 @@ pub async fn an_authenticator_app_and_backup_codes_guard_every_sign_in(ctx: Test
     let code = code_now(&app, &secret).await;
     second_step(&mut other, &code, 303).await;
     assert!(other.cookie("__client").is_some());
+
+    // New backup codes replace the old set whole, and say so with user.updated.
+    let updates_before = events_about(&app, "user.updated", &id).await.len();
+    let reply = other
+        .submit("/user", "/user/mfa/backup-codes", &[], 200)
+        .await;
+    let renewed = shown_backup_codes(&reply.text());
+    assert_eq!(renewed.len(), 10);
+    assert!(renewed.iter().all(|c| !backup.contains(c)));
+    assert_eq!(
+        events_about(&app, "user.updated", &id).await.len(),
+        updates_before + 1
+    );
+    let mut again = app.browser();
+    sign_in(&mut again, email, PASSWORD, 303).await;
+    second_step(&mut again, &backup[5], 422).await;
+    second_step(&mut again, &renewed[0], 303).await;
+
+    // A pending second step lasts 10 minutes.
+    let mut late = app.browser();
+    sign_in(&mut late, email, PASSWORD, 303).await;
+    let token = csrf_token(&late.get("/sign-in/factor", 200).await.text());
+    app.clock().advance(Duration::from_secs(11 * 60));
+    let code = code_now(&app, &secret).await;
+    let reply = late
+        .post_form(
+            "/sign-in/factor",
+            &[("csrf_token", &token), ("code", &code)],
+            303,
+        )
+        .await;
+    assert_eq!(reply.header("location"), Some("/sign-in"));
+    assert!(late.cookie("__client").is_none() && late.cookie("latchkey_mfa").is_none());
+    late.get("/sign-in/factor", 303).await;
     app.stop().await;
 }
 
