@@ -9,7 +9,7 @@ use crate::state::Identity;
 pub const SESSION_TOKEN_SECS: i64 = 60;
 
 /// Clerk's `fva` claim: minutes since the session's holder last proved a first factor, and
-/// a second one (`-1`: never), so an app can demand a recent one (docs/PROTOCOLS.md §4).
+/// a second one (`-1`: never), so an app can demand a recent one (docs/PROTOCOLS.md §4.3).
 #[must_use]
 pub fn factor_verification_age(session: &SessionRecord, now_ms: i64) -> [i64; 2] {
     let minutes = |at: i64| (now_ms - at).max(0) / 60_000;
