@@ -12,6 +12,7 @@ pub mod flows;
 pub mod keys;
 pub mod lockout;
 pub mod mail;
+pub mod mfa;
 pub mod passwords;
 pub mod secret_keys;
 pub mod secrets;
@@ -46,6 +47,11 @@ pub const MIGRATIONS: MigrationSet = &[
         "identity email codes, mail outbox, email verification details",
         include_str!("../migrations/2003_email.sql"),
     ),
+    Migration::shared(
+        2004,
+        "identity second factors: TOTP, backup codes, pending second steps, session factor times",
+        include_str!("../migrations/2004_mfa.sql"),
+    ),
 ];
 
 #[cfg(test)]
@@ -68,6 +74,10 @@ mod migration_tests {
                 (
                     2003,
                     "d4a93229b19cf9c5032250807ab14fe4964cd92bcce634d3d8cea9b6ecb7c387",
+                ),
+                (
+                    2004,
+                    "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
                 ),
             ],
         );

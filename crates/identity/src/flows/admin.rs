@@ -269,3 +269,17 @@ pub async fn set_banned(
     tracing::info!(user.id = %user_id, banned, "ban state changed");
     Ok(user)
 }
+
+/// Removes every second factor of an account (a person locked out of theirs); the
+/// `user.updated` it emits records it. Returns whether there was one.
+///
+/// # Errors
+/// [`AdminError::NotFound`] or database failures.
+pub async fn reset_mfa(identity: &Identity, user_id: &str) -> Result<bool, AdminError> {
+    if find_user(identity, user_id).await?.is_none() {
+        return Err(AdminError::NotFound);
+    }
+    let removed = crate::flows::factor_enrolment::remove_factors(identity, user_id, None).await?;
+    tracing::info!(user.id = %user_id, removed, "second factors reset by an operator");
+    Ok(removed)
+}

@@ -4,6 +4,8 @@
 //! - `sign_up`, `sign_in` (password), `sign_in_code`, `reset`: getting in.
 //! - `addresses`: adding, verifying, choosing and removing email addresses.
 //! - `account`: the profile, the password, deleting the account.
+//! - `second_factor`, `factor_enrolment`: the second step of a sign-in and step-up; enrolling
+//!   authenticator apps, backup codes, removing them.
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
 //!
@@ -20,8 +22,10 @@ pub mod account;
 pub mod addresses;
 pub mod admin;
 pub mod admin_changes;
+pub mod factor_enrolment;
 pub mod import;
 pub mod reset;
+pub mod second_factor;
 pub mod sign_in;
 pub mod sign_in_code;
 pub mod sign_up;

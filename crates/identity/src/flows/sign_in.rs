@@ -9,9 +9,11 @@
 use latchkey_store::StoreError;
 
 use crate::context::RequestContext;
-use crate::flows::sign_in_code;
 use crate::flows::{Pending, RequestError};
+use crate::flows::{second_factor, sign_in_code};
 use crate::lockout;
+use crate::mfa;
+use crate::mfa::challenge::ChallengeToken;
 use crate::passwords::{self, HashError, Password};
 use crate::sessions::lifecycle;
 use crate::sessions::{ClientToken, SignedIn};
@@ -26,6 +28,9 @@ pub enum SignInOutcome {
     /// The account never verified its address: a code was mailed to it, to be entered at
     /// `/verify` before any session starts.
     VerifyEmail(Pending),
+    /// The account has a second factor: no session yet; the browser holds this pending
+    /// second step's token in its `latchkey_mfa` cookie.
+    SecondFactor(ChallengeToken),
 }
 
 /// Why sign-in was refused. The messages are what people see.
@@ -170,6 +175,12 @@ pub async fn sign_in(
             Err(RequestError::Store(error)) => Err(error.into()),
             Err(_) => Err(SignInError::Internal),
         };
+    }
+    if mfa::has_second_factor(&mut tx, &credentials.user_id).await? {
+        let token =
+            second_factor::open_challenge(&mut tx, &credentials.user_id, redirect_url, now).await?;
+        tx.commit().await?;
+        return Ok(SignInOutcome::SecondFactor(token));
     }
     let signed =
         lifecycle::open_session(identity, tx, &credentials.user_id, previous, ctx, now).await?;

@@ -9,6 +9,9 @@ use super::{CodeError, Opening, Pending, RequestError};
 use crate::context::RequestContext;
 use crate::events;
 use crate::flows;
+use crate::flows::second_factor;
+use crate::mfa;
+use crate::mfa::challenge::ChallengeToken;
 use crate::sessions::ClientToken;
 use crate::sessions::SignedIn;
 use crate::sessions::lifecycle;
@@ -130,9 +133,18 @@ pub async fn resend_code(
     flows::renew_verification(identity, Key::Token(token), identity.now_ms()).await
 }
 
+/// How a right sign-in code ends.
+#[derive(Debug)]
+pub enum CodeOutcome {
+    /// The session started; where to go.
+    SignedIn(Box<SignedIn>, String),
+    /// The account has a second factor: no session yet, but this pending second step.
+    SecondFactor(ChallengeToken),
+}
+
 /// Checks the code of a sign-up or sign-in; if right, verifies the address (if it was not
-/// yet) and starts a session, ending the browser's previous one. Returns the session and
-/// where to go.
+/// yet) and starts a session, ending the browser's previous one (or, for an account with a
+/// second factor, opens its second step). Returns the session and where to go.
 ///
 /// # Errors
 /// See [`CodeError`]. A wrong code still counts.
@@ -142,7 +154,7 @@ pub async fn sign_in_with_code(
     code: &str,
     previous: Option<&ClientToken>,
     ctx: &RequestContext,
-) -> Result<(SignedIn, String), CodeError> {
+) -> Result<CodeOutcome, CodeError> {
     let code = Code::parse(code).ok_or(CodeError::Malformed)?;
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
@@ -210,6 +222,16 @@ pub async fn sign_in_with_code(
         .await?;
         tracing::info!(user.id = %user.id, "email address verified");
     }
+    if mfa::has_second_factor(&mut tx, &user.id).await? {
+        let token =
+            second_factor::open_challenge(&mut tx, &user.id, &verification.redirect_url, now)
+                .await?;
+        tx.commit().await?;
+        return Ok(CodeOutcome::SecondFactor(token));
+    }
     let signed = lifecycle::open_session(identity, tx, &user.id, previous, ctx, now).await?;
-    Ok((signed, verification.redirect_url))
+    Ok(CodeOutcome::SignedIn(
+        Box::new(signed),
+        verification.redirect_url,
+    ))
 }

@@ -33,18 +33,38 @@ fn session_event(reason: EndReason) -> SessionEvent {
 /// all in `tx`; commits it, then mints the first session token.
 pub(crate) async fn open_session(
     identity: &Identity,
+    tx: Tx,
+    user_id: &str,
+    previous: Option<&ClientToken>,
+    ctx: &RequestContext,
+    now: i64,
+) -> Result<SignedIn, StoreError> {
+    open_session_with_factors(identity, tx, user_id, previous, ctx, now, None).await
+}
+
+/// [`open_session`] after a second factor: `factors` holds when the first and the second
+/// factor were proved (the token's `fva`, step-up).
+pub(crate) async fn open_session_with_factors(
+    identity: &Identity,
     mut tx: Tx,
     user_id: &str,
     previous: Option<&ClientToken>,
     ctx: &RequestContext,
     now: i64,
+    factors: Option<(i64, i64)>,
 ) -> Result<SignedIn, StoreError> {
     if let Some(previous) = previous
         && let Some(old) = super::find_active(&mut tx, previous, now).await?
     {
         end_session_in(identity, &mut tx, &old.id, EndReason::Ended, now).await?;
     }
-    let (session, client_token) = start_session(identity, &mut tx, user_id, ctx, now).await?;
+    let (mut session, client_token) = start_session(identity, &mut tx, user_id, ctx, now).await?;
+    if let Some((first, second)) = factors {
+        crate::mfa::mark_session(&mut tx, &session.id, crate::mfa::Proved::First, first).await?;
+        crate::mfa::mark_session(&mut tx, &session.id, crate::mfa::Proved::Second, second).await?;
+        session.first_factor_at = Some(first);
+        session.second_factor_at = Some(second);
+    }
     events::emit_sessions(
         identity,
         &mut tx,

@@ -67,10 +67,29 @@ pub struct SessionRecord {
     pub last_active_at: i64,
     pub expire_at: i64,
     pub ended_at: Option<i64>,
+    /// When the holder last proved a first factor; `None`: at `created_at`.
+    pub first_factor_at: Option<i64>,
+    /// When the holder last proved a second factor; `None`: never.
+    pub second_factor_at: Option<i64>,
+}
+
+impl SessionRecord {
+    /// When the holder last proved a first factor.
+    #[must_use]
+    pub fn first_factor_ms(&self) -> i64 {
+        self.first_factor_at.unwrap_or(self.created_at)
+    }
+
+    /// When the holder last proved any factor (step-up goes by this).
+    #[must_use]
+    pub fn last_factor_ms(&self) -> i64 {
+        self.first_factor_ms()
+            .max(self.second_factor_at.unwrap_or(i64::MIN))
+    }
 }
 
 const COLUMNS: &str = "id, user_id, client_id, status, user_agent, ip_address, created_at, updated_at, \
-    last_active_at, expire_at, ended_at";
+    last_active_at, expire_at, ended_at, first_factor_at, second_factor_at";
 
 fn from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
     row.decode()

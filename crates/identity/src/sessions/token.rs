@@ -8,6 +8,17 @@ use crate::state::Identity;
 /// Lifetime of a session token (`exp - iat`), as Clerk mints them.
 pub const SESSION_TOKEN_SECS: i64 = 60;
 
+/// Clerk's `fva` claim: minutes since the session's holder last proved a first factor, and
+/// a second one (`-1`: never), so an app can demand a recent one (docs/PROTOCOLS.md §4.3).
+#[must_use]
+pub fn factor_verification_age(session: &SessionRecord, now_ms: i64) -> [i64; 2] {
+    let minutes = |at: i64| (now_ms - at).max(0) / 60_000;
+    [
+        minutes(session.first_factor_ms()),
+        session.second_factor_at.map_or(-1, minutes),
+    ]
+}
+
 /// A 60-second session token for `session`, as Clerk mints them. The RSA signature costs
 /// over half a millisecond of CPU, so it is made on the blocking pool, not on a thread that
 /// serves requests.
@@ -21,6 +32,10 @@ pub async fn mint_session_token(identity: &Identity, session: &SessionRecord) ->
     claims.nbf = Some(now - 10);
     claims.v = Some(2);
     claims.jti = Some(latchkey_protocol::id::new_id("jti"));
+    claims.extra.insert(
+        "fva".to_owned(),
+        serde_json::json!(factor_verification_age(session, now * 1000)),
+    );
     let key = identity.keys().current();
     match tokio::task::spawn_blocking(move || key.sign(&claims)).await {
         Ok(token) => token,

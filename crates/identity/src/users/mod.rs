@@ -47,6 +47,10 @@ pub struct UserRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub emails: Vec<EmailRecord>,
+    /// When the authenticator app was confirmed; `None` without one.
+    pub totp_enabled_at: Option<i64>,
+    /// Unused backup codes.
+    pub backup_codes_left: i64,
 }
 
 impl UserRecord {
@@ -200,7 +204,10 @@ pub async fn create(tx: &mut Tx, new: NewUser, now: i64) -> Result<UserRecord, A
 const USER_COLUMNS: &str = "id, external_id, username, first_name, last_name, image_url, \
     CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS has_password, password_updated_at, public_metadata, \
     private_metadata, unsafe_metadata, primary_email_address_id, banned_at, last_sign_in_at, \
-    last_active_at, created_at, updated_at";
+    last_active_at, created_at, updated_at, \
+    (SELECT confirmed_at FROM identity_totp WHERE identity_totp.user_id = identity_users.id) AS totp_enabled_at, \
+    (SELECT count(*) FROM identity_backup_codes WHERE identity_backup_codes.user_id = identity_users.id \
+        AND identity_backup_codes.used_at IS NULL) AS backup_codes_left";
 
 /// One account with its email addresses.
 ///
@@ -279,6 +286,8 @@ pub(crate) fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         emails: Vec::new(),
+        totp_enabled_at: row.try_get("totp_enabled_at")?,
+        backup_codes_left: row.try_get("backup_codes_left")?,
     })
 }
 
@@ -398,6 +407,22 @@ pub async fn set_banned(tx: &mut Tx, id: &str, banned: bool, now: i64) -> Result
     }
 }
 
+/// Marks the account changed (a second factor added, used or removed): `updated_at` moves on,
+/// so receivers order the `user.updated` that follows.
+///
+/// # Errors
+/// Database failures.
+pub async fn touch_updated(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
+    let q = tx
+        .query_owned(format!(
+            "UPDATE identity_users SET {BUMP_UPDATED_AT} WHERE id = $2"
+        ))
+        .bind(now)
+        .bind(id);
+    tx.execute(q).await?;
+    Ok(())
+}
+
 /// Records a successful sign-in (activity fields only; not a profile change).
 ///
 /// # Errors
@@ -421,6 +446,9 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<bool, StoreError> {
     for sql in [
         "DELETE FROM identity_sessions WHERE user_id = $1",
         "DELETE FROM identity_verifications WHERE user_id = $1",
+        "DELETE FROM identity_totp WHERE user_id = $1",
+        "DELETE FROM identity_backup_codes WHERE user_id = $1",
+        "DELETE FROM identity_mfa_challenges WHERE user_id = $1",
         "DELETE FROM identity_email_addresses WHERE user_id = $1",
     ] {
         let q = tx.query(sql).bind(id);

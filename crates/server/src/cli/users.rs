@@ -83,6 +83,13 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove an account's second factors (authenticator app, backup codes), for a person
+    /// locked out of them; emits `user.updated`
+    ResetMfa {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +313,26 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
+        UsersCommand::ResetMfa { user, json } => {
+            let user = match lookup(&identity, &user).await {
+                Ok(user) => user,
+                Err(code) => return code,
+            };
+            match admin::reset_mfa(&identity, &user.id).await {
+                Ok(removed) if json => {
+                    print_json(&serde_json::json!({"user_id": user.id, "removed": removed}))
+                }
+                Ok(true) => {
+                    print(&format!("removed the second factors of {}", user.id));
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    print(&format!("{} had no second factor", user.id));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => admin_failure(&error),
             }
         }
     };

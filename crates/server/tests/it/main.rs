@@ -14,6 +14,7 @@ mod headers;
 mod health;
 mod identity;
 mod limits;
+mod mfa;
 mod outbox;
 mod pooler;
 mod stall;
@@ -78,6 +79,10 @@ fn main() -> std::process::ExitCode {
         app::pages::a_deleted_users_app_data_goes_with_the_tombstone,
         app::backfill::a_clerk_backfill_of_ten_thousand_users_leaves_no_drift,
         app::backfill::the_own_identitys_users_page_newest_first_and_sync_without_drift,
+        mfa::an_authenticator_app_and_backup_codes_guard_every_sign_in,
+        mfa::wrong_second_factor_codes_stop_at_the_limits_even_in_parallel,
+        mfa::sensitive_changes_need_a_sign_in_within_ten_minutes,
+        mfa::operators_reset_a_locked_out_persons_second_factors,
         bapi::secret_keys_are_required_and_checked,
         bapi::users::listing_pages_filters_and_counts_users,
         bapi::users::oversized_and_nul_bearing_input_is_refused_with_nothing_written,
@@ -138,6 +143,10 @@ fn main() -> std::process::ExitCode {
             .once(),
         test_case!(e2e::a_person_uses_the_apps_dashboard_settings_and_notes_in_a_real_browser)
             .once(),
+        test_case!(
+            mfa::browser::a_person_enrols_an_authenticator_app_and_signs_in_with_it_in_a_real_browser
+        )
+        .once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),

@@ -325,3 +325,12 @@ pub(crate) async fn ban(State(bapi): State<Bapi>, Path(id): Path<String>) -> Ans
 pub(crate) async fn unban(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
     set_banned(&bapi, &id, false).await
 }
+
+/// `DELETE /v1/users/{user_id}/mfa`: removes every second factor (Clerk's `DisableMFA`); the
+/// `user.updated` it emits records it.
+pub(crate) async fn disable_mfa(State(bapi): State<Bapi>, Path(id): Path<String>) -> Answer {
+    admin::reset_mfa(&bapi.identity, &id)
+        .await
+        .map_err(|e| not_found_user(e, &id))?;
+    Ok(Json(json!({"user_id": id})))
+}

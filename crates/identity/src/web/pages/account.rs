@@ -59,6 +59,10 @@ struct AccountPage<'a> {
     /// `false` for an account that signs in by code: it sets a password without the current.
     has_password: bool,
     sessions: Vec<SessionRow>,
+    totp_enabled: bool,
+    backup_codes_left: i64,
+    /// A factor was proved within the step-up window: sensitive changes need no re-check.
+    recent: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,7 +72,7 @@ pub(crate) struct Notice {
 }
 
 /// The signed-in account, or a redirect to sign in (and back here).
-pub(super) async fn require(
+pub(crate) async fn require(
     identity: &Identity,
     headers: &HeaderMap,
 ) -> Result<(SessionRecord, UserRecord), Response> {
@@ -85,7 +89,7 @@ pub(super) async fn require(
     }
 }
 
-pub(super) async fn render(
+pub(crate) async fn render(
     identity: &Identity,
     headers: &HeaderMap,
     session: &SessionRecord,
@@ -170,6 +174,9 @@ pub(super) async fn render(
         can_add,
         has_password: user.has_password,
         sessions: rows,
+        totp_enabled: user.totp_enabled_at.is_some(),
+        backup_codes_left: user.backup_codes_left,
+        recent: crate::flows::second_factor::recently_verified(identity, session),
     };
     html(status, page.render(), issued.set_cookie.as_slice())
 }
@@ -198,6 +205,8 @@ pub(crate) async fn page(
             Some("Your primary address was changed; the previous one was told by email.")
         }
         "email_removed" => Some("The address was removed from your account."),
+        "mfa_removed" => Some("Two-step verification is off."),
+        "reverified" => Some("Thanks: for the next 10 minutes you can make sensitive changes."),
         _ => None,
     };
     render(
@@ -314,6 +323,11 @@ pub(crate) async fn change_password(
         Ok(found) => found,
         Err(response) => return response,
     };
+    // The current password proves a factor now; an account without one needs a recent
+    // sign-in (step-up).
+    if !user.has_password && !crate::flows::second_factor::recently_verified(&identity, &session) {
+        return super::factors::step_up_required(&identity, &headers, &session, &user).await;
+    }
     let result = account::change_password(
         &identity,
         &user,
@@ -397,7 +411,7 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<PlainForm>,
 ) -> Response {
-    let (session, user) = match require(&identity, &headers).await {
+    let (session, user) = match super::factors::require_recent(&identity, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -169,6 +169,10 @@ pub(crate) async fn primary(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
+    // Changing the primary address needs a recent sign-in (step-up).
+    if let Err(response) = super::factors::require_recent(&identity, &headers).await {
+        return response;
+    }
     handle(
         identity,
         headers,

@@ -1,9 +1,10 @@
 //! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
-//! `/reset-password`, `/user`, and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! `/reset-password`, `/sign-in/factor`, `/user` (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
 mod addresses;
+pub(crate) mod factors;
 mod mailbox;
 mod reset;
 mod sign;
@@ -22,6 +23,10 @@ pub fn router(identity: Identity) -> Router {
     let mut router = Router::new()
         .route("/sign-in", get(sign::sign_in_page).post(sign::sign_in))
         .route("/sign-in/code", post(verify::request_sign_in_code))
+        .route(
+            "/sign-in/factor",
+            get(factors::sign_in_page).post(factors::sign_in_submit),
+        )
         .route("/sign-up", get(sign::sign_up_page).post(sign::sign_up))
         .route("/sign-out", post(sign::sign_out))
         .route("/verify", get(verify::page).post(verify::submit))
@@ -42,7 +47,15 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/password", post(account::change_password))
         .route("/user/sessions/revoke", post(account::revoke_session))
         .route("/user/sessions/revoke-others", post(account::revoke_others))
-        .route("/user/delete", post(account::delete));
+        .route("/user/delete", post(account::delete))
+        .route(
+            "/user/mfa/totp",
+            get(factors::totp_page).post(factors::start_totp),
+        )
+        .route("/user/mfa/totp/confirm", post(factors::confirm_totp))
+        .route("/user/mfa/backup-codes", post(factors::regenerate))
+        .route("/user/mfa/remove", post(factors::remove))
+        .route("/user/reverify", post(factors::reverify));
     if mail::uses_dev_mailbox(&identity) {
         router = router
             .route("/dev/mailbox", get(mailbox::list))

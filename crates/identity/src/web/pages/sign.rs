@@ -158,6 +158,9 @@ pub(crate) async fn sign_in(
             &session_cookies::sign_in_cookies(&identity, &signed),
         ),
         Ok(SignInOutcome::VerifyEmail(pending)) => verify::after_request(&identity, &pending),
+        Ok(SignInOutcome::SecondFactor(token)) => {
+            pages::factors::after_first_factor(&identity, &token, Vec::new())
+        }
         Err(SignInError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "sign-in failed on the database");
             unavailable("/sign-in")

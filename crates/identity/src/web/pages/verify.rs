@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{html, message, see_other, unavailable};
 use crate::context::Peer;
 use crate::flows::sign_in_code;
+use crate::flows::sign_in_code::CodeOutcome;
 use crate::flows::{CodeError, Pending, RequestError, VERIFICATION_COOKIE};
 use crate::state::Identity;
 use crate::verifications::{BrowserToken, Purpose, Verification};
@@ -259,11 +260,16 @@ pub(crate) async fn submit(
     match sign_in_code::sign_in_with_code(&identity, &token, &form.code, previous.as_ref(), &ctx)
         .await
     {
-        Ok((signed, redirect)) => {
+        Ok(CodeOutcome::SignedIn(signed, redirect)) => {
             let mut cookies = session_cookies::sign_in_cookies(&identity, &signed);
             cookies.push(clear_verification_cookie(&identity));
             see_other(&sign::landing(&identity, &redirect), &cookies)
         }
+        Ok(CodeOutcome::SecondFactor(token)) => pages::factors::after_first_factor(
+            &identity,
+            &token,
+            vec![clear_verification_cookie(&identity)],
+        ),
         Err(CodeError::Store(error)) => {
             tracing::warn!(error = %latchkey_web::ErrorChain(&error), "a code sign-in failed on the database");
             unavailable("/verify")

@@ -28,6 +28,7 @@ const UPDATE_USER: Op = ("PATCH", "/v1/users/{user_id}");
 const DELETE_USER: Op = ("DELETE", "/v1/users/{user_id}");
 const BAN: Op = ("POST", "/v1/users/{user_id}/ban");
 const UNBAN: Op = ("POST", "/v1/users/{user_id}/unban");
+const DISABLE_MFA: Op = ("DELETE", "/v1/users/{user_id}/mfa");
 const REPLACE_METADATA: Op = ("PUT", "/v1/users/{user_id}/metadata");
 const MERGE_METADATA: Op = ("PATCH", "/v1/users/{user_id}/metadata");
 const LIST_SESSIONS: Op = ("GET", "/v1/sessions");
@@ -293,7 +294,7 @@ async fn users(p: &mut Probe<'_>, key: &str) {
         )
         .await;
     }
-    for op in [GET_USER, BAN, UNBAN, DELETE_USER] {
+    for op in [GET_USER, BAN, UNBAN, DISABLE_MFA, DELETE_USER] {
         p.check(op, p.call(op, &["user_missing"], k), 404).await;
     }
     p.check(
@@ -304,6 +305,8 @@ async fn users(p: &mut Probe<'_>, key: &str) {
     .await;
     p.check(BAN, p.call(BAN, &[&bare_id], k), 200).await;
     p.check(UNBAN, p.call(UNBAN, &[&bare_id], k), 200).await;
+    p.check(DISABLE_MFA, p.call(DISABLE_MFA, &[&bare_id], k), 200)
+        .await;
     p.check(DELETE_USER, p.call(DELETE_USER, &[&bare_id], k), 200)
         .await;
 }
