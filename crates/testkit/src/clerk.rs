@@ -11,7 +11,7 @@ pub fn user(id: &str, updated_at: i64, email: &str, first_name: &str) -> Value {
         "backup_code_enabled": false, "banned": false, "create_organization_enabled": true,
         "create_organizations_limit": null, "created_at": 1_716_883_200_000_i64, "delete_self_enabled": true,
         "email_addresses": [
-            {"created_at": 1_716_883_150_000_i64, "email_address": "old-address@example.com", "id": "idn_not_primary",
+            {"created_at": 1_716_883_150_000_i64, "email_address": format!("old-{}@example.com", id.trim_start_matches("user_")), "id": format!("{email_id}_old"),
              "linked_to": [], "matches_sso_connection": false, "object": "email_address", "reserved": false,
              "updated_at": updated_at, "verification": {"status": "verified", "strategy": "email_code"}},
             {"created_at": 1_716_883_150_000_i64, "email_address": email, "id": email_id,
@@ -29,7 +29,7 @@ pub fn user(id: &str, updated_at: i64, email: &str, first_name: &str) -> Value {
         "private_metadata": {"secret": "not for the app"}, "profile_image_url": "https://www.gravatar.com/avatar?d=mp",
         "public_metadata": {"plan": first_name.to_lowercase()}, "saml_accounts": [], "totp_enabled": false,
         "two_factor_enabled": false, "unsafe_metadata": {}, "updated_at": updated_at,
-        "username": format!("u{}", id.len()), "verification_attempts_remaining": 100, "web3_wallets": []
+        "username": format!("u_{}", id.trim_start_matches("user_")), "verification_attempts_remaining": 100, "web3_wallets": []
     })
 }
 

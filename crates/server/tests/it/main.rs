@@ -13,6 +13,7 @@ mod email;
 mod headers;
 mod health;
 mod identity;
+mod import;
 mod limits;
 mod mfa;
 mod outbox;
@@ -79,6 +80,9 @@ fn main() -> std::process::ExitCode {
         app::pages::a_deleted_users_app_data_goes_with_the_tombstone,
         app::backfill::a_clerk_backfill_of_ten_thousand_users_leaves_no_drift,
         app::backfill::the_own_identitys_users_page_newest_first_and_sync_without_drift,
+        import::a_clerk_export_imports_and_its_users_sign_in_with_their_old_passwords,
+        import::the_backend_api_import_pages_through_clerk_and_keeps_ids,
+        import::password_digests_are_taken_through_the_management_api,
         mfa::an_authenticator_app_and_backup_codes_guard_every_sign_in,
         mfa::wrong_second_factor_codes_stop_at_the_limits_even_in_parallel,
         mfa::sensitive_changes_need_a_sign_in_within_ten_minutes,
