@@ -7,7 +7,7 @@ use latchkey_store::StoreError;
 
 use crate::events;
 use crate::events::SessionEvent;
-use crate::passwords::{self, HashError, Password, PolicyError, check_new_password};
+use crate::passwords::{Password, PolicyError, check_new_password};
 use crate::sessions::lifecycle;
 use crate::sessions::{self, EndReason};
 use crate::state::Identity;
@@ -37,15 +37,7 @@ pub enum ChangeError {
     Store(#[from] StoreError),
 }
 
-impl From<HashError> for ChangeError {
-    fn from(error: HashError) -> Self {
-        if passwords::busy(&error) {
-            Self::Busy
-        } else {
-            Self::Internal
-        }
-    }
-}
+crate::passwords::busy_or_internal!(ChangeError);
 
 impl From<AccountError> for ChangeError {
     fn from(error: AccountError) -> Self {

@@ -11,7 +11,7 @@ use crate::events;
 use crate::flows::account::ChangeError;
 use crate::lockout;
 use crate::passwords::foreign::ImportedDigest;
-use crate::passwords::{HashError, Password, PolicyError, check_new_password};
+use crate::passwords::{Password, PolicyError, check_new_password};
 use crate::sessions::EndReason;
 use crate::sessions::lifecycle;
 use crate::state::Identity;
@@ -40,15 +40,7 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-impl From<HashError> for AdminError {
-    fn from(error: HashError) -> Self {
-        if crate::passwords::busy(&error) {
-            Self::Busy
-        } else {
-            Self::Internal
-        }
-    }
-}
+crate::passwords::busy_or_internal!(AdminError);
 
 impl From<AccountError> for AdminError {
     fn from(error: AccountError) -> Self {

@@ -134,15 +134,7 @@ fn tries(n: i64) -> String {
     }
 }
 
-impl From<crate::passwords::HashError> for CodeError {
-    fn from(error: crate::passwords::HashError) -> Self {
-        if crate::passwords::busy(&error) {
-            Self::Busy
-        } else {
-            Self::Internal
-        }
-    }
-}
+crate::passwords::busy_or_internal!(CodeError);
 
 /// What a new verification is for and where its code goes.
 #[derive(Debug, Clone, Copy)]

@@ -14,7 +14,7 @@ use crate::events;
 use crate::flows;
 use crate::mfa::challenge::{self, ChallengeToken, Refused};
 use crate::mfa::{self, Proved, backup, totp};
-use crate::passwords::{self, Password};
+use crate::passwords::Password;
 use crate::sessions::lifecycle;
 use crate::sessions::{ClientToken, SessionRecord, SignedIn};
 use crate::state::Identity;
@@ -66,15 +66,7 @@ fn tries(n: i64) -> String {
     }
 }
 
-impl From<passwords::HashError> for FactorError {
-    fn from(error: passwords::HashError) -> Self {
-        if passwords::busy(&error) {
-            Self::Busy
-        } else {
-            Self::Internal
-        }
-    }
-}
+crate::passwords::busy_or_internal!(FactorError);
 
 /// Which second factor a code proved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

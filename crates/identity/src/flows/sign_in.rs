@@ -14,7 +14,7 @@ use crate::flows::{second_factor, sign_in_code};
 use crate::lockout;
 use crate::mfa;
 use crate::mfa::challenge::ChallengeToken;
-use crate::passwords::{self, HashError, Password};
+use crate::passwords::{self, Password};
 use crate::sessions::lifecycle;
 use crate::sessions::{ClientToken, SignedIn};
 use crate::state::Identity;
@@ -58,15 +58,7 @@ fn minutes(seconds: u64) -> u64 {
     seconds.div_ceil(60).max(1)
 }
 
-impl From<HashError> for SignInError {
-    fn from(error: HashError) -> Self {
-        if passwords::busy(&error) {
-            Self::Busy
-        } else {
-            Self::Internal
-        }
-    }
-}
+crate::passwords::busy_or_internal!(SignInError);
 
 /// Signs in with an email address and password, ending the browser's previous session; an
 /// account whose address was never verified is sent a code instead. `redirect_url` (a

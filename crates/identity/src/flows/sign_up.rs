@@ -14,7 +14,7 @@ use crate::events;
 use crate::flows;
 use crate::mail;
 use crate::mail::MailKind;
-use crate::passwords::{HashError, Password, PolicyError, check_new_password};
+use crate::passwords::{Password, PolicyError, check_new_password};
 use crate::state::Identity;
 use crate::throttle;
 use crate::users::{self, AccountError, NewUser, address_rows, validate};
@@ -50,15 +50,7 @@ pub enum SignUpError {
     Store(#[from] StoreError),
 }
 
-impl From<HashError> for SignUpError {
-    fn from(error: HashError) -> Self {
-        if crate::passwords::busy(&error) {
-            Self::Busy
-        } else {
-            Self::Internal
-        }
-    }
-}
+crate::passwords::busy_or_internal!(SignUpError);
 
 /// Checked sign-up fields.
 struct Checked {

@@ -59,6 +59,24 @@ impl std::fmt::Debug for Password {
 #[cfg(test)]
 mod tests;
 
+/// `From<HashError>` for a use case's error that has `Busy` and `Internal` variants: a full
+/// queue or a stopping hasher is `Busy` (worth a "try again"), anything else is logged and
+/// `Internal`.
+macro_rules! busy_or_internal {
+    ($error:ty) => {
+        impl From<$crate::passwords::HashError> for $error {
+            fn from(error: $crate::passwords::HashError) -> Self {
+                if $crate::passwords::busy(&error) {
+                    Self::Busy
+                } else {
+                    Self::Internal
+                }
+            }
+        }
+    };
+}
+pub(crate) use busy_or_internal;
+
 /// Whether a hashing failure is only the hasher being busy or stopping (worth a "try again"),
 /// logging any other failure: a corrupt stored hash or a broken worker is a bug to look at.
 pub(crate) fn busy(error: &HashError) -> bool {
