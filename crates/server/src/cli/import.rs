@@ -115,7 +115,7 @@ impl Importer {
                 });
             }
         }
-        if self.show_progress && self.report.seen() % 100 == 0 {
+        if self.show_progress && self.report.seen().is_multiple_of(100) {
             let _ = write!(std::io::stderr().lock(), "\r{}", self.report.progress());
         }
     }

@@ -40,7 +40,7 @@ async fn app_with_receiver(
 /// pages; its id.
 async fn create_user(identity: &Identity, email: &str) -> String {
     admin::create_user(
-        &identity,
+        identity,
         CreateUser {
             email_address: Some(email.to_owned()),
             ..CreateUser::default()

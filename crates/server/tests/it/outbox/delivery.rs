@@ -160,11 +160,7 @@ pub async fn private_addresses_are_refused_unless_allowed(ctx: TestContext) {
     let deliveries = eventually(
         Duration::from_secs(5),
         "failed for good",
-        move || async move {
-            replay::deliveries(&identity, endpoint_id, 10)
-                .await
-                .unwrap()
-        },
+        move || async move { replay::deliveries(identity, endpoint_id, 10).await.unwrap() },
         |deliveries| !deliveries.is_empty() && deliveries.iter().all(|d| d.status == "failed"),
     )
     .await;
@@ -197,11 +193,7 @@ pub async fn a_receiver_answering_with_nul_bytes_is_recorded(ctx: TestContext) {
     let deliveries = eventually(
         Duration::from_secs(5),
         "recorded as delivered",
-        move || async move {
-            replay::deliveries(&identity, endpoint_id, 10)
-                .await
-                .unwrap()
-        },
+        move || async move { replay::deliveries(identity, endpoint_id, 10).await.unwrap() },
         |deliveries| deliveries.iter().any(|d| d.status == "succeeded"),
     )
     .await;

@@ -59,7 +59,7 @@ pub async fn a_failing_receiver_gets_every_event_once_it_recovers(ctx: TestConte
         Duration::from_secs(5),
         "all recorded as delivered",
         move || async move {
-            replay::deliveries(&identity, endpoint_id, 100)
+            replay::deliveries(identity, endpoint_id, 100)
                 .await
                 .unwrap()
         },
@@ -92,11 +92,7 @@ pub async fn failed_deliveries_are_replayed_on_request(ctx: TestContext) {
     eventually(
         Duration::from_secs(5),
         "failed for good",
-        move || async move {
-            replay::deliveries(&identity, endpoint_id, 10)
-                .await
-                .unwrap()
-        },
+        move || async move { replay::deliveries(identity, endpoint_id, 10).await.unwrap() },
         |deliveries| deliveries.iter().all(|d| d.status == "failed"),
     )
     .await;
