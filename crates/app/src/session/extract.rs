@@ -122,11 +122,18 @@ impl Auth {
             .verify(&parts.headers)
             .await
             .map_err(Missing::SignedOut)?;
-        if self.inner.revocations.refuses(&claims) {
-            return Err(Missing::SignedOut(SignedOut::Revoked));
-        }
+        let revoked = self.inner.revocations.refuses(&claims);
         let user = match self.inner.users.get(&claims.sub) {
             Some(user) => user,
+            // A revoked session never provisions; its row is looked up (and cached) only to
+            // tell a deleted account, whose sessions all end, from a session that ended.
+            None if revoked => match self.find(&claims.sub).await.map_err(store_failure)? {
+                Some(user) => {
+                    self.inner.users.put(&user);
+                    user
+                }
+                None => return Err(Missing::SignedOut(SignedOut::Revoked)),
+            },
             None => {
                 let user = self.load_or_provision(&claims.sub).await?;
                 self.inner.users.put(&user);
@@ -135,6 +142,9 @@ impl Auth {
         };
         if user.deleted_at.is_some() {
             return Err(Missing::Deleted);
+        }
+        if revoked {
+            return Err(Missing::SignedOut(SignedOut::Revoked));
         }
         Ok(CurrentUser { user, claims })
     }
