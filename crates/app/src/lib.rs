@@ -37,6 +37,11 @@ pub const MIGRATIONS: MigrationSet = &[
         "whether the user's primary email is verified",
         include_str!("../migrations/1003_email_verified.sql"),
     ),
+    Migration::shared(
+        1004,
+        "revoked sessions and banned users, until their tokens expire",
+        include_str!("../migrations/1004_revocations.sql"),
+    ),
 ];
 
 /// What the app part needs to run.
@@ -123,6 +128,10 @@ mod migration_tests {
                 (
                     1003,
                     "784f362b391cc458a3b8c3cf54b130d81be35f78f1d6271187c1b3b07b6daa1e",
+                ),
+                (
+                    1004,
+                    "c5e81cea9d8cc02b06e29cb2c86d50537d38d1293ff9aea247309c94f868023f",
                 ),
             ],
         );

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing::get;
 use latchkey_app::session::issuer::{backend_jwks_url, frontend_jwks_url};
+use latchkey_app::session::revocations::Refresh;
 use latchkey_app::session::{
     Auth, BackendApi, IssuerConfig, RemoteJwks, SessionVerifier, SourceError, StaticKeys,
     UserSource, clerk_frontend_api,
@@ -21,6 +22,7 @@ use latchkey_identity::webhooks::DeliverySettings;
 use latchkey_identity::{Identity, IdentityConfig};
 use latchkey_protocol::jwt::{KeySource, VerifyingKey};
 use latchkey_protocol::time::Clock;
+use latchkey_store::jobs::{Periodic, Worker};
 use latchkey_store::{Db, PoolSettings, StoreError};
 use latchkey_web::csrf::Csrf;
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub struct Application {
     db: Db,
     identity: Identity,
     background: Background,
+    /// Keeps the app's revocations in step with other instances'.
+    revocations: Worker<Periodic<Refresh>>,
     local_addr: SocketAddr,
     public_url: url::Url,
     initial_secret_key: Option<String>,
@@ -151,9 +155,19 @@ impl Application {
                 "CLERK_WEBHOOK_SIGNING_SECRET is not set: POST /api/webhooks/clerk answers 503 until it is"
             );
         }
+        let auth = app_auth(&config, &identity, &db)?;
+        // Every live revocation is held before the first request is served.
+        auth.revocations()
+            .load(&db)
+            .await
+            .map_err(|source| StartError::Database {
+                url: config.database_url.redacted(),
+                source,
+            })?;
+        let revocations = auth.revocations().refresher(db.clone());
         let app_config = latchkey_app::AppConfig {
             clerk_webhook_secrets: receiver_secrets,
-            auth: app_auth(&config, &identity, &db)?,
+            auth,
             csrf: Csrf::new(
                 master.derive("csrf"),
                 public_url.scheme() == "https",
@@ -197,6 +211,7 @@ impl Application {
             db,
             identity,
             background,
+            revocations,
             local_addr,
             public_url,
             initial_secret_key,
@@ -242,7 +257,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = CancellationToken::new();
-        let workers = self.background.spawn(&token);
+        let mut workers = self.background.spawn(&token);
+        workers.push(tokio::spawn(self.revocations.run(token.clone())));
         tracing::info!(
             listen.addr = %self.local_addr,
             public.url = %self.public_url,

@@ -133,6 +133,18 @@ impl FakeClerk {
         self.mint_with_status(user_id, azp, None)
     }
 
+    /// A session token of session `sid` for `user_id`, issued at `iat` (Unix seconds).
+    #[must_use]
+    pub fn mint_session(&self, user_id: &str, sid: &str, iat: i64) -> String {
+        let mut claims = SessionClaims::new(user_id.to_owned(), iat + 60);
+        claims.sid = Some(sid.to_owned());
+        claims.iss = Some("https://clerk.fake.example".to_owned());
+        claims.iat = Some(iat);
+        claims.nbf = Some(iat - 10);
+        claims.v = Some(2);
+        self.key.sign(&claims)
+    }
+
     /// [`Self::mint`] with Clerk's session status claim `sts` (e.g. `pending`).
     #[must_use]
     pub fn mint_with_status(&self, user_id: &str, azp: Option<&str>, sts: Option<&str>) -> String {

@@ -11,11 +11,13 @@ use latchkey_store::{Db, StoreError};
 use latchkey_web::ApiError;
 
 use super::cache::UserCache;
+use super::revocations::Revocations;
 use super::source::{SourceError, UserSource};
 use super::verify::{SessionVerifier, SignedOut};
 use crate::users::{self, AppUser};
 
-/// What the extractors need: the verifier, the app's database, and the issuer's user API.
+/// What the extractors need: the verifier, the revocations it is checked against, the app's
+/// database, and the issuer's user API.
 #[derive(Clone)]
 pub struct Auth {
     inner: Arc<AuthInner>,
@@ -23,6 +25,7 @@ pub struct Auth {
 
 struct AuthInner {
     verifier: SessionVerifier,
+    revocations: Revocations,
     db: Db,
     source: Arc<dyn UserSource>,
     users: UserCache,
@@ -80,11 +83,15 @@ enum Missing {
 }
 
 impl Auth {
+    /// Extractors over `verifier`, with an empty set of revocations going by its clock (load
+    /// it with [`Revocations::load`] and keep it current with [`Revocations::refresher`]).
     #[must_use]
     pub fn new(verifier: SessionVerifier, db: Db, source: Arc<dyn UserSource>) -> Self {
+        let revocations = Revocations::new(verifier.clock().clone());
         Self {
             inner: Arc::new(AuthInner {
                 verifier,
+                revocations,
                 db,
                 source,
                 users: UserCache::default(),
@@ -95,6 +102,12 @@ impl Auth {
     #[must_use]
     pub fn verifier(&self) -> &SessionVerifier {
         &self.inner.verifier
+    }
+
+    /// The sessions and users refused although their tokens verify.
+    #[must_use]
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
     }
 
     /// Drops a cached row (the webhook receiver calls this when it changes a user).
@@ -109,8 +122,18 @@ impl Auth {
             .verify(&parts.headers)
             .await
             .map_err(Missing::SignedOut)?;
+        let revoked = self.inner.revocations.refuses(&claims);
         let user = match self.inner.users.get(&claims.sub) {
             Some(user) => user,
+            // A revoked session never provisions; its row is looked up (and cached) only to
+            // tell a deleted account, whose sessions all end, from a session that ended.
+            None if revoked => match self.find(&claims.sub).await.map_err(store_failure)? {
+                Some(user) => {
+                    self.inner.users.put(&user);
+                    user
+                }
+                None => return Err(Missing::SignedOut(SignedOut::Revoked)),
+            },
             None => {
                 let user = self.load_or_provision(&claims.sub).await?;
                 self.inner.users.put(&user);
@@ -119,6 +142,9 @@ impl Auth {
         };
         if user.deleted_at.is_some() {
             return Err(Missing::Deleted);
+        }
+        if revoked {
+            return Err(Missing::SignedOut(SignedOut::Revoked));
         }
         Ok(CurrentUser { user, claims })
     }

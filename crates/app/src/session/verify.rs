@@ -30,6 +30,10 @@ pub enum SignedOut {
     /// forced password reset); Clerk's SDKs treat it as signed out by default.
     #[error("the session has a pending task")]
     Pending,
+    /// The token verifies, but the issuer has since ended, revoked or removed its session, or
+    /// banned its user (see [`super::revocations`]).
+    #[error("the session has ended")]
+    Revoked,
 }
 
 impl SignedOut {
@@ -43,6 +47,7 @@ impl SignedOut {
             Self::Invalid(error) => error.code(),
             Self::KeysUnavailable => "keys_unavailable",
             Self::Pending => "session_pending",
+            Self::Revoked => "session_revoked",
         }
     }
 }
@@ -91,6 +96,12 @@ impl SessionVerifier {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The clock token times are checked by.
+    #[must_use]
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn cookie<'a>(&self, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

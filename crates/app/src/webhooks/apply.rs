@@ -1,9 +1,10 @@
 //! Applying one verified event: record its id and change the app's data in one transaction.
 
-use latchkey_protocol::clerk::{Event, EventData};
+use latchkey_protocol::clerk::{Event, EventData, EventType};
 use latchkey_store::{Db, StoreError};
 
 use super::inbox::{self, Outcome};
+use crate::session::{Revocation, Revocations};
 use crate::users::{self, Tombstoned, Upserted};
 
 /// How many times a transaction that lost a race is retried before the sender is told to retry.
@@ -19,24 +20,59 @@ pub enum Delivery {
     Duplicate,
 }
 
-/// Applies `event` (message `svix_id`) exactly once.
+/// Applies `event` (message `svix_id`) exactly once; an ended session or a ban is recorded in
+/// `revocations` in the same transaction.
 ///
 /// # Errors
 /// Database failures that persisted through the retries.
-pub async fn apply(db: &Db, svix_id: &str, event: &Event) -> Result<Delivery, StoreError> {
+pub async fn apply(
+    db: &Db,
+    revocations: &Revocations,
+    svix_id: &str,
+    event: &Event,
+) -> Result<Delivery, StoreError> {
     let mut attempt = 1;
     loop {
-        match apply_once(db, svix_id, event).await {
+        match apply_once(db, revocations, svix_id, event).await {
             Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
             result => return result,
         }
     }
 }
 
-async fn apply_once(db: &Db, svix_id: &str, event: &Event) -> Result<Delivery, StoreError> {
+/// What `event` asks the app to refuse: the session of `session.ended`, `.revoked` or
+/// `.removed` (docs/PROTOCOLS.md §3.7), or the user of a `user.*` event carrying
+/// `banned: true`, up to the version's `updated_at` (or the event's time, if later).
+#[must_use]
+pub fn revocation(event: &Event) -> Option<Revocation> {
+    match &event.data {
+        EventData::Session(session)
+            if matches!(
+                event.kind,
+                EventType::SessionEnded | EventType::SessionRevoked | EventType::SessionRemoved
+            ) && !session.id.is_empty() =>
+        {
+            Some(Revocation::Session(session.id.clone()))
+        }
+        EventData::User(user) if user.banned => Some(Revocation::User {
+            id: user.id.clone(),
+            not_after_ms: user.updated_at.max(event.timestamp_ms.unwrap_or(0)),
+        }),
+        _ => None,
+    }
+}
+
+async fn apply_once(
+    db: &Db,
+    revocations: &Revocations,
+    svix_id: &str,
+    event: &Event,
+) -> Result<Delivery, StoreError> {
     let now = latchkey_protocol::time::now_ms();
+    let revoke = revocation(event);
     let expected = match event.data {
         EventData::User(_) | EventData::UserDeleted(_) => Outcome::Applied,
+        EventData::Session(_) if revoke.is_some() => Outcome::Applied,
         EventData::Session(_) | EventData::Other(_) => Outcome::Ignored,
     };
     let mut tx = db.begin().await?;
@@ -56,10 +92,15 @@ async fn apply_once(db: &Db, svix_id: &str, event: &Event) -> Result<Delivery, S
                 Tombstoned::AlreadyDeleted => Outcome::Stale,
             }
         }
-        EventData::Session(_) | EventData::Other(_) => Outcome::Ignored,
+        EventData::Session(_) | EventData::Other(_) => expected,
     };
     if outcome != expected {
         inbox::set_outcome(&mut tx, svix_id, outcome).await?;
+    }
+    // Last, so the lock that orders revocations (see `Revocations::record`) is held only for
+    // the commit.
+    if let Some(revoke) = revoke {
+        revocations.record(&mut tx, revoke).await?;
     }
     tx.commit().await?;
     Ok(Delivery::Processed(outcome))

@@ -1,5 +1,6 @@
 //! `POST /api/webhooks/clerk`: Clerk's (or latchkey's identity's) user events, verified and
-//! applied to the app's `users` table exactly once, in the right order.
+//! applied to the app's `users` table exactly once, in the right order; session ends and bans
+//! recorded as revocations (see [`crate::session::revocations`]) in the same transaction.
 //!
 //! Order of work: refuse without a configured secret (503); read at most 1 MiB of raw body
 //! (413); verify the signature over those exact bytes (400, nothing written); parse (400, the
@@ -19,7 +20,7 @@ use latchkey_protocol::webhook::WebhookHeaders;
 use latchkey_web::ApiError;
 use serde::Serialize;
 
-pub use apply::{Delivery, apply, record_invalid};
+pub use apply::{Delivery, apply, record_invalid, revocation};
 pub use inbox::Outcome;
 
 use crate::AppState;
@@ -64,7 +65,7 @@ pub(crate) async fn receive(
 
     let delivery = match Event::parse(&bytes) {
         Ok(event) => {
-            let delivery = apply(&state.db, &verified.id, &event).await?;
+            let delivery = apply(&state.db, state.auth.revocations(), &verified.id, &event).await?;
             if let Some(clerk_user_id) = event_user_id(&event) {
                 state.auth.forget(clerk_user_id);
             }

@@ -88,6 +88,14 @@ impl SessionRecord {
     }
 }
 
+impl SessionRecord {
+    /// Whether the session still lets its browser in and gets tokens: not ended, not expired.
+    #[must_use]
+    pub fn is_active(&self, now: i64) -> bool {
+        self.status == "active" && self.expire_at > now
+    }
+}
+
 const COLUMNS: &str = "id, user_id, client_id, status, user_agent, ip_address, created_at, updated_at, \
     last_active_at, expire_at, ended_at, first_factor_at, second_factor_at";
 
@@ -297,7 +305,7 @@ pub async fn list_all(
 /// The session as Clerk describes it, with the full user when given.
 #[must_use]
 pub fn to_clerk(session: &SessionRecord, user: Option<clerk::User>, now: i64) -> clerk::Session {
-    let status = if session.status == "active" && session.expire_at <= now {
+    let status = if session.status == "active" && !session.is_active(now) {
         "expired".to_owned()
     } else {
         session.status.clone()

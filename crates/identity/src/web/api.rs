@@ -10,6 +10,7 @@ use latchkey_web::ApiError;
 use serde_json::json;
 
 use crate::flows::admin;
+use crate::sessions;
 use crate::sessions::token;
 use crate::state::Identity;
 use crate::users;
@@ -25,17 +26,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
-/// The user id a request is authenticated as: a verified bearer token when one is sent (used
+/// Who a request is authenticated as.
+enum Caller {
+    /// A verified bearer token: its user, and its session, which must still be active.
+    Token { user_id: String, session_id: String },
+    /// The browser session behind `__client`, already found active.
+    Browser { user_id: String },
+}
+
+/// Who a request is authenticated as: a verified bearer token when one is sent (used
 /// exclusively, as Clerk's SDK does), else the browser session.
-async fn authenticated_user(identity: &Identity, headers: &HeaderMap) -> Result<String, ApiError> {
+async fn caller(identity: &Identity, headers: &HeaderMap) -> Result<Caller, ApiError> {
     if let Some(token) = bearer(headers) {
         let options = VerifyOptions::new(identity.now_ms()).with_issuer(identity.config().issuer());
-        return verify_session_token(token, &identity.keys().verifying(), &options)
-            .map(|claims| claims.sub)
-            .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()));
+        let claims = verify_session_token(token, &identity.keys().verifying(), &options)
+            .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()))?;
+        // Every token this identity mints names its session; one that does not cannot be
+        // checked against it.
+        let session_id = claims.sid.ok_or_else(ended)?;
+        return Ok(Caller::Token {
+            user_id: claims.sub,
+            session_id,
+        });
     }
     match session_cookies::current(identity, headers).await? {
-        Some((_, user)) => Ok(user.id),
+        Some((_, user)) => Ok(Caller::Browser { user_id: user.id }),
         None => Err(ApiError::unauthorized(
             "signed_out",
             "Sign in, or send a session token as a bearer token.",
@@ -43,13 +58,38 @@ async fn authenticated_user(identity: &Identity, headers: &HeaderMap) -> Result<
     }
 }
 
-/// `GET /v1/me`: the authenticated user, as Clerk's User JSON.
+fn ended() -> ApiError {
+    ApiError::unauthorized(
+        "session_revoked",
+        "The session of this token has ended; sign in again.",
+    )
+}
+
+/// `GET /v1/me`: the authenticated user, as Clerk's User JSON. A bearer token's session is
+/// looked up in the same read as the user, so a token of a session that ended (signed out,
+/// revoked, expired, removed) is refused at once, not when the token expires.
 pub(crate) async fn me(
     State(identity): State<Identity>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let user_id = authenticated_user(&identity, &headers).await?;
+    let caller = caller(&identity, &headers).await?;
     let mut tx = identity.db().begin_read().await?;
+    let user_id = match caller {
+        Caller::Token {
+            user_id,
+            session_id,
+        } => {
+            let session = sessions::get(&mut tx, &session_id).await?;
+            let now = identity.now_ms();
+            let active = session.is_some_and(|s| s.user_id == user_id && s.is_active(now));
+            if !active {
+                tx.commit().await?;
+                return Err(ended());
+            }
+            user_id
+        }
+        Caller::Browser { user_id } => user_id,
+    };
     let user = users::get(&mut tx, &user_id).await?;
     tx.commit().await?;
     let Some(user) = user.filter(|u| u.banned_at.is_none()) else {

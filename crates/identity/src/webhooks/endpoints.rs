@@ -273,28 +273,47 @@ pub(crate) async fn signing_secrets(
     Ok(secrets)
 }
 
-/// The app's own receiver in the all-in-one run: created on first start (subscribed to user
-/// events), reached on whichever instance delivers. Returns its current secret, which the
-/// app part is configured with.
+/// What the app's own receiver is subscribed to: user changes for its table, and the ends of
+/// sessions, which it refuses before their tokens expire.
+const INTERNAL_TYPES: [EventType; 6] = [
+    EventType::UserCreated,
+    EventType::UserUpdated,
+    EventType::UserDeleted,
+    EventType::SessionEnded,
+    EventType::SessionRevoked,
+    EventType::SessionRemoved,
+];
+
+/// The app's own receiver in the all-in-one run: created on first start (subscribed to
+/// [`INTERNAL_TYPES`]; an endpoint made by an older version is subscribed to them now),
+/// reached on whichever instance delivers. Returns its current secret, which the app part is
+/// configured with.
 ///
 /// # Errors
 /// Database failures, or a secret sealed under another master secret.
 pub async fn ensure_internal_endpoint(identity: &Identity) -> Result<SigningSecret, EndpointError> {
     let now = identity.now_ms();
+    let types = INTERNAL_TYPES.map(|kind| kind.as_str().to_owned());
     let mut tx = identity.db().begin().await?;
     let q = tx.query(
         "SELECT id FROM identity_webhook_endpoints WHERE internal = 1 ORDER BY created_at LIMIT 1",
     );
     let existing = tx.fetch_optional(q).await?;
     let id = match existing {
-        Some(row) => row.try_get::<String, _>("id").map_err(StoreError::from)?,
+        Some(row) => {
+            let id = row.try_get::<String, _>("id").map_err(StoreError::from)?;
+            let q = tx
+                .query(
+                    "UPDATE identity_webhook_endpoints SET event_types = $2, updated_at = $3 \
+                     WHERE id = $1 AND event_types <> $2",
+                )
+                .bind(&id)
+                .bind(types.join(","))
+                .bind(now);
+            tx.execute(q).await?;
+            id
+        }
         None => {
-            let types = [
-                EventType::UserCreated,
-                EventType::UserUpdated,
-                EventType::UserDeleted,
-            ]
-            .map(|kind| kind.as_str().to_owned());
             let (endpoint, _) = insert_endpoint(identity, &mut tx, None, &types, true).await?;
             tracing::info!(endpoint.id = %endpoint.id, "registered the app's own webhook receiver");
             endpoint.id

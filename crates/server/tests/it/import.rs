@@ -96,6 +96,7 @@ pub async fn a_clerk_export_imports_and_its_users_sign_in_with_their_old_passwor
     let event = json!({"type": "user.created", "object": "event", "timestamp": 1, "data": ada});
     latchkey_app::webhooks::apply(
         &app.db,
+        &latchkey_app::session::Revocations::new(latchkey_protocol::time::Clock::system()),
         "msg_from_clerk",
         &Event::parse(event.to_string().as_bytes()).unwrap(),
     )

@@ -18,6 +18,7 @@ mod limits;
 mod mfa;
 mod outbox;
 mod pooler;
+mod revocation;
 mod stall;
 mod store;
 mod support;
@@ -121,6 +122,9 @@ fn main() -> std::process::ExitCode {
         email::smtp::over_implicit_tls_the_relay_gets_the_mail_and_the_password_only_encrypted,
         email::smtp::over_starttls_the_upgrade_comes_before_auth,
         email::smtp::a_relay_certificate_from_another_ca_is_refused_until_it_is_fixed,
+        revocation::sign_out_a_password_change_and_a_ban_each_end_the_apps_acceptance,
+        revocation::clerk_session_ends_and_bans_told_by_webhook_are_refused,
+        revocation::revocations_are_forgotten_once_their_tokens_have_expired,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
@@ -143,6 +147,10 @@ fn main() -> std::process::ExitCode {
         test_case!(app::clerk::clerk_session_tokens_follow_the_sdks_rules).once(),
         test_case!(outbox::retries::two_instances_share_a_burst_without_sending_twice_at_once)
             .postgres_only(),
+        test_case!(
+            revocation::a_session_revoked_on_one_instance_is_refused_by_another_within_two_seconds
+        )
+        .postgres_only(),
         test_case!(e2e::a_person_signs_up_manages_and_deletes_their_account_in_a_real_browser)
             .once(),
         test_case!(e2e::a_person_uses_the_apps_dashboard_settings_and_notes_in_a_real_browser)
