@@ -35,9 +35,9 @@ pub struct Args {
     rounds: usize,
 }
 
-const PASSWORD: &str = "bench mark pass phrase";
+pub(crate) const PASSWORD: &str = "bench mark pass phrase";
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -59,11 +59,9 @@ fn cookie(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-/// Creates a user through the management API and signs it in through the page; the
-/// `__client` cookie of its session.
-async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
+/// Creates user `email` (password [`PASSWORD`]) through the management API.
+pub(crate) async fn create_user(server: &Server, email: &str, n: usize) -> Result<(), String> {
     let addr = &server.addr;
-    let email = format!("bench{n}@example.com");
     let body = serde_json::json!({
         "email_address": [email],
         "password": PASSWORD,
@@ -78,7 +76,11 @@ async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
             String::from_utf8_lossy(&body)
         ));
     }
+    Ok(())
+}
 
+/// Signs `email` in through the page on `addr`: a new session's `__client` and `__session`.
+pub(crate) async fn sign_in(addr: &str, email: &str) -> Result<(String, String), String> {
     let request = Request::get("/sign-in")
         .header("host", addr)
         .body(Full::new(Bytes::new()))
@@ -92,7 +94,7 @@ async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
     let form = format!(
         "csrf_token={}&email_address={}&password={}",
         encode(&html[start..end]),
-        encode(&email),
+        encode(email),
         encode(PASSWORD)
     );
     let request = Request::post("/sign-in")
@@ -103,14 +105,21 @@ async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
         .body(Full::new(Bytes::from(form)))
         .map_err(|e| e.to_string())?;
     let (status, headers, _) = load::once(addr, request).await?;
-    match cookie(&headers, "__client") {
-        Some(client) if status == 303 => Ok(client),
+    match (cookie(&headers, "__client"), cookie(&headers, "__session")) {
+        (Some(client), Some(session)) if status == 303 => Ok((client, session)),
         _ => Err(format!("sign-in answered {status} without a session")),
     }
 }
 
+/// Creates user `n` and signs it in; the `__client` cookie of its session.
+async fn signed_in_user(server: &Server, n: usize) -> Result<String, String> {
+    let email = format!("bench{n}@example.com");
+    create_user(server, &email, n).await?;
+    Ok(sign_in(&server.addr, &email).await?.0)
+}
+
 /// A fresh 60-second session token for the session behind `client`.
-async fn session_token(addr: &str, client: &str) -> Result<String, String> {
+pub(crate) async fn session_token(addr: &str, client: &str) -> Result<String, String> {
     let request = Request::post("/v1/client/session-token")
         .header("host", addr)
         .header("origin", format!("http://{addr}"))
@@ -128,7 +137,7 @@ async fn session_token(addr: &str, client: &str) -> Result<String, String> {
         .ok_or_else(|| "no jwt in the session-token answer".to_owned())
 }
 
-fn get(addr: &str, path: &str, bearer: Option<&str>) -> Request<Full<Bytes>> {
+pub(crate) fn get(addr: &str, path: &str, bearer: Option<&str>) -> Request<Full<Bytes>> {
     let mut request = Request::get(path).header("host", addr);
     if let Some(token) = bearer {
         request = request.header("authorization", format!("Bearer {token}"));

@@ -11,6 +11,7 @@
 
 mod app;
 mod load;
+mod revocation;
 mod server;
 mod signins;
 mod signup_latency;
@@ -44,6 +45,9 @@ enum Command {
     /// Sign-up (`POST /v1/users`) to the app's users row: p50 and p99 of the event pipeline's
     /// latency, one sign-up at a time
     SignupLatency(signup_latency::Args),
+    /// Revocation through the management API to refusal by the app on a second instance: p50
+    /// and p99; with --baseline, what the revocation checks cost /api/session and /v1/me
+    Revocation(revocation::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
             Command::Signins(args) => signins::run(args).await,
             Command::App(args) => app::run(args).await,
             Command::SignupLatency(args) => signup_latency::run(args).await,
+            Command::Revocation(args) => revocation::run(args).await,
         }
     });
     match result {

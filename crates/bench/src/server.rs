@@ -12,14 +12,15 @@ use sqlx::Connection as _;
 /// A running `latchkey serve`; killed when dropped.
 pub struct Server {
     pub addr: String,
-    /// The management API secret key the fresh server printed at its first start.
+    /// The management API secret key the fresh server printed at its first start (empty for an
+    /// instance started on a database another already prepared).
     pub secret_key: String,
     _child: tokio::process::Child,
     dir: tempfile::TempDir,
 }
 
 /// The `latchkey` binary next to this one.
-fn latchkey_binary() -> Result<PathBuf, String> {
+pub fn latchkey_binary() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let binary = me.with_file_name("latchkey");
     if binary.exists() {
@@ -50,13 +51,24 @@ impl Server {
 
     /// Starts latchkey with `env` and waits until `/readyz` answers.
     pub async fn start(env: &[(&str, String)]) -> Result<Self, String> {
+        Self::launch(&latchkey_binary()?, None, env, true).await
+    }
+
+    /// Starts `binary` on `port` (a free one when `None`) with `env`, waits for the secret key
+    /// it prints on a fresh database if `first`, and until `/readyz` answers.
+    pub async fn launch(
+        binary: &std::path::Path,
+        port: Option<u16>,
+        env: &[(&str, String)],
+        first: bool,
+    ) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = match port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let addr = format!("127.0.0.1:{port}");
-        let mut command = tokio::process::Command::new(latchkey_binary()?);
+        let mut command = tokio::process::Command::new(binary);
         command
             .args(["serve", "--addr", &addr, "--data-dir"])
             .arg(dir.path())
@@ -70,11 +82,15 @@ impl Server {
         }
         let mut child = command
             .spawn()
-            .map_err(|e| format!("cannot start latchkey: {e}"))?;
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no standard output")?;
         let secret_key = tokio::time::timeout(Duration::from_secs(30), async move {
             use tokio::io::AsyncBufReadExt as _;
             let mut lines = tokio::io::BufReader::new(stdout).lines();
+            if !first {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return Ok(String::new());
+            }
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(key) = line.split_whitespace().find(|w| w.starts_with("sk_live_")) {
                     let key = key.to_owned();
@@ -104,6 +120,14 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
 }
 
 /// A database created for one benchmark run, dropped afterwards.

@@ -158,15 +158,15 @@ async fn sign_up(
 }
 
 /// Percentiles of a set of durations, in milliseconds.
-struct Summary {
-    p50: f64,
-    p99: f64,
-    max: f64,
-    over_500: usize,
+pub(crate) struct Summary {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub over_500: usize,
 }
 
 impl Summary {
-    fn of(mut values: Vec<Duration>) -> Self {
+    pub(crate) fn of(mut values: Vec<Duration>) -> Self {
         values.sort();
         let at = |q: f64| {
             #[expect(

@@ -227,6 +227,49 @@ pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<UserRecord>, StoreError
     Ok(Some(user))
 }
 
+/// An account as seen through one of its sessions ([`get_in_session`]).
+#[derive(Debug)]
+pub enum InSession {
+    /// No such account.
+    NoUser,
+    /// The session is not an active session of the account (ended, expired, someone else's).
+    Ended,
+    /// The account, with its email addresses.
+    Active(Box<UserRecord>),
+}
+
+/// [`get`], if `session_id` is an active session of the account at `now`; the session is read
+/// with the account in one statement (what `/v1/me` needs to refuse a token whose session
+/// ended).
+///
+/// # Errors
+/// Database failures.
+pub async fn get_in_session(
+    tx: &mut Tx,
+    id: &str,
+    session_id: &str,
+    now: i64,
+) -> Result<InSession, StoreError> {
+    let q = tx
+        .query_owned(format!(
+            "SELECT {USER_COLUMNS}, (SELECT count(*) FROM identity_sessions \
+                 WHERE id = $2 AND user_id = $1 AND status = 'active' AND expire_at > $3) AS active_sessions \
+             FROM identity_users WHERE id = $1"
+        ))
+        .bind(id)
+        .bind(session_id)
+        .bind(now);
+    let Some(row) = tx.fetch_optional(q).await? else {
+        return Ok(InSession::NoUser);
+    };
+    if row.try_get::<i64, _>("active_sessions")? == 0 {
+        return Ok(InSession::Ended);
+    }
+    let mut user = user_from_row(&row)?;
+    user.emails = emails_of(tx, &[id]).await?.remove(id).unwrap_or_default();
+    Ok(InSession::Active(Box::new(user)))
+}
+
 /// Email addresses of several users, by user id.
 pub(crate) async fn emails_of(
     tx: &mut Tx,

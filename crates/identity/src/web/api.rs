@@ -10,10 +10,9 @@ use latchkey_web::ApiError;
 use serde_json::json;
 
 use crate::flows::admin;
-use crate::sessions;
 use crate::sessions::token;
 use crate::state::Identity;
-use crate::users;
+use crate::users::{self, InSession};
 use crate::web::session_cookies;
 
 /// The bearer token of a request: Clerk's rule, scheme `Bearer` exactly, else the whole value.
@@ -66,7 +65,7 @@ fn ended() -> ApiError {
 }
 
 /// `GET /v1/me`: the authenticated user, as Clerk's User JSON. A bearer token's session is
-/// looked up in the same read as the user, so a token of a session that ended (signed out,
+/// looked up in the same statement as the user, so a token of a session that ended (signed out,
 /// revoked, expired, removed) is refused at once, not when the token expires.
 pub(crate) async fn me(
     State(identity): State<Identity>,
@@ -74,23 +73,22 @@ pub(crate) async fn me(
 ) -> Result<Response, ApiError> {
     let caller = caller(&identity, &headers).await?;
     let mut tx = identity.db().begin_read().await?;
-    let user_id = match caller {
+    let user = match caller {
         Caller::Token {
             user_id,
             session_id,
         } => {
-            let session = sessions::get(&mut tx, &session_id).await?;
-            let now = identity.now_ms();
-            let active = session.is_some_and(|s| s.user_id == user_id && s.is_active(now));
-            if !active {
-                tx.commit().await?;
-                return Err(ended());
+            match users::get_in_session(&mut tx, &user_id, &session_id, identity.now_ms()).await? {
+                InSession::Active(user) => Some(*user),
+                InSession::NoUser => None,
+                InSession::Ended => {
+                    tx.commit().await?;
+                    return Err(ended());
+                }
             }
-            user_id
         }
-        Caller::Browser { user_id } => user_id,
+        Caller::Browser { user_id } => users::get(&mut tx, &user_id).await?,
     };
-    let user = users::get(&mut tx, &user_id).await?;
     tx.commit().await?;
     let Some(user) = user.filter(|u| u.banned_at.is_none()) else {
         return Err(ApiError::unauthorized(

@@ -198,8 +198,9 @@ impl Revocations {
     /// # Errors
     /// Database failures.
     pub async fn record(&self, tx: &mut Tx, revocation: Revocation) -> Result<(), StoreError> {
-        let entry = Entry::new(revocation, self.now_ms());
-        rows::insert(tx, &entry, self.now_ms()).await?;
+        let now = self.now_ms();
+        let entry = Entry::new(revocation, now);
+        rows::insert(tx, &entry, now).await?;
         let set = self.clone();
         tx.on_commit(move || set.insert(entry));
         Ok(())
