@@ -174,6 +174,14 @@ impl Application {
                 public_url.origin().ascii_serialization(),
             ),
             app_name: config.app_name.clone(),
+            shadow: config
+                .clerk
+                .as_ref()
+                .is_some_and(|clerk| clerk.identity_shadow)
+                .then(|| {
+                    Arc::new(crate::bridge::IdentityShadow(identity.clone()))
+                        as Arc<dyn latchkey_app::webhooks::shadow::Shadow>
+                }),
         };
         let background = Background::new(
             &identity,

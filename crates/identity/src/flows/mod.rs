@@ -8,6 +8,7 @@
 //!   authenticator apps, backup codes, removing them.
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
+//! - `shadow`: accounts kept current from Clerk's webhooks until the issuer switches.
 //!
 //! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
 //! of an account that never verified its address), password reset, and adding an address. What
@@ -26,6 +27,7 @@ pub mod factor_enrolment;
 pub mod import;
 pub mod reset;
 pub mod second_factor;
+pub mod shadow;
 pub mod sign_in;
 pub mod sign_in_code;
 pub mod sign_up;

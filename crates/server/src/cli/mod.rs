@@ -17,6 +17,7 @@ use crate::telemetry;
 mod app;
 mod import;
 mod settings;
+mod shadow_check;
 mod sync;
 mod users;
 mod webhooks;

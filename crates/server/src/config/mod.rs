@@ -100,6 +100,8 @@ pub struct ClerkSettings {
     pub sign_in_url: Option<String>,
     /// Where "Manage account" leads.
     pub account_url: Option<String>,
+    /// Shadow mode: the identity keeps its accounts current from Clerk's user webhooks.
+    pub identity_shadow: bool,
 }
 
 /// A secret string whose `Debug` shows nothing.
@@ -154,7 +156,7 @@ impl Config {
         let trust_forwarded_for = sources.value(&settings::TRUST_FORWARDED_FOR)?;
         let sign_in_attempts_per_ip = sources.value(&settings::SIGN_IN_ATTEMPTS_PER_IP)?;
         let sign_ups_per_ip = sources.value(&settings::SIGN_UPS_PER_IP)?;
-        let clerk = clerk_settings(sources)?;
+        let clerk = clerk_settings(sources, !clerk_webhook_signing_secrets.is_empty())?;
         // With Clerk as the app's issuer, the identity's own events are not the app's.
         let internal_webhook = sources
             .given(&settings::INTERNAL_WEBHOOK)?
@@ -239,12 +241,35 @@ fn resolve_http(
     Ok((limits, hosts))
 }
 
-/// Real Clerk's settings, when any of its keys is given.
-fn clerk_settings(sources: &Sources) -> Result<Option<ClerkSettings>, ConfigError> {
+/// Real Clerk's settings, when any of its keys is given. Shadow mode needs them and the
+/// webhooks' signing secret: the identity learns Clerk's changes from those webhooks.
+fn clerk_settings(
+    sources: &Sources,
+    receives_webhooks: bool,
+) -> Result<Option<ClerkSettings>, ConfigError> {
     let publishable_key = sources.given(&settings::CLERK_PUBLISHABLE_KEY)?;
     let secret_key = sources.given(&settings::CLERK_SECRET_KEY)?;
     let jwt_key = sources.given(&settings::CLERK_JWT_KEY)?;
-    if publishable_key.is_none() && secret_key.is_none() && jwt_key.is_none() {
+    let identity_shadow = sources.given(&settings::IDENTITY_SHADOW)?.unwrap_or(false);
+    let clerk_given = publishable_key.is_some() || secret_key.is_some() || jwt_key.is_some();
+    if identity_shadow && let Some((_, origin)) = sources.get(&settings::IDENTITY_SHADOW.setting) {
+        let missing = if clerk_given {
+            (!receives_webhooks).then_some(
+                "CLERK_WEBHOOK_SIGNING_SECRET (the identity follows Clerk through its webhooks)",
+            )
+        } else {
+            Some(
+                "Clerk's keys (CLERK_PUBLISHABLE_KEY, CLERK_SECRET_KEY or CLERK_JWT_KEY): shadow mode follows a live Clerk instance",
+            )
+        };
+        if let Some(missing) = missing {
+            return Err(ConfigError::Invalid {
+                origin,
+                message: format!("needs {missing}"),
+            });
+        }
+    }
+    if !clerk_given {
         return Ok(None);
     }
     Ok(Some(ClerkSettings {
@@ -254,6 +279,7 @@ fn clerk_settings(sources: &Sources) -> Result<Option<ClerkSettings>, ConfigErro
         api_url: sources.value(&settings::CLERK_API_URL)?,
         sign_in_url: sources.given(&settings::CLERK_SIGN_IN_URL)?,
         account_url: sources.given(&settings::CLERK_ACCOUNT_URL)?,
+        identity_shadow,
     }))
 }
 

@@ -335,6 +335,13 @@ settings! {
         default: Derived("the Account Portal's /user"),
         parse: parse::http_url,
     }
+    /// Keep the identity's accounts current from Clerk's user webhooks until the issuer
+    /// switches to latchkey (needs Clerk's keys and CLERK_WEBHOOK_SIGNING_SECRET)
+    IDENTITY_SHADOW: Optional<bool> {
+        key: "identity_shadow", env: "LATCHKEY_IDENTITY_SHADOW", value: "BOOL",
+        default: Derived("false"),
+        parse: parse::boolean,
+    }
     /// SMTP relay for mail: smtps://user:password@host:465 (TLS), smtp://host:587?tls=required
     /// (STARTTLS), or smtp://127.0.0.1:25 (plain, loopback); prefer the environment, flags
     /// show in process lists

@@ -19,6 +19,7 @@ mod mfa;
 mod outbox;
 mod pooler;
 mod revocation;
+mod shadow;
 mod stall;
 mod store;
 mod support;
@@ -84,6 +85,10 @@ fn main() -> std::process::ExitCode {
         import::a_clerk_export_imports_and_its_users_sign_in_with_their_old_passwords,
         import::the_backend_api_import_pages_through_clerk_and_keeps_ids,
         import::password_digests_are_taken_through_the_management_api,
+        import::authenticator_apps_from_the_export_keep_working_after_the_import,
+        shadow::shadow_mode_keeps_the_identitys_accounts_current_from_clerk_webhooks,
+        shadow::sync_check_against_the_identity_reports_and_repairs_what_differs_from_clerk,
+        shadow::shadow_mode_needs_clerk_and_its_webhook_secret,
         mfa::an_authenticator_app_and_backup_codes_guard_every_sign_in,
         mfa::wrong_second_factor_codes_stop_at_the_limits_even_in_parallel,
         mfa::sensitive_changes_need_a_sign_in_within_ten_minutes,

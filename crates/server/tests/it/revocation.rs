@@ -278,6 +278,7 @@ fn clerk_settings(fake: &FakeClerk) -> ClerkSettings {
         api_url: fake.url.clone(),
         sign_in_url: Some("https://accounts.fake.example/sign-in".to_owned()),
         account_url: None,
+        identity_shadow: false,
     }
 }
 
