@@ -4,6 +4,7 @@
 //! It never reads or writes the app's tables and does not depend on the app part: what the app
 //! learns about identities, it learns through the protocol (events, tokens, the management API).
 
+pub mod audit;
 pub mod background;
 pub mod context;
 pub mod cookie_token;
@@ -52,6 +53,11 @@ pub const MIGRATIONS: MigrationSet = &[
         "identity second factors: TOTP, backup codes, pending second steps, session factor times",
         include_str!("../migrations/2004_mfa.sql"),
     ),
+    Migration::shared(
+        2007,
+        "identity audit log (hash-chained) and the operator role",
+        include_str!("../migrations/2007_audit.sql"),
+    ),
 ];
 
 #[cfg(test)]
@@ -78,6 +84,10 @@ mod migration_tests {
                 (
                     2004,
                     "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
+                ),
+                (
+                    2007,
+                    "0fb7651b0b3782cba3bd2c59b9ebbbf5cefba4b666f257deea2d72732547139b",
                 ),
             ],
         );

@@ -140,9 +140,10 @@ impl Application {
             PasswordHasher::default_for_machine()?,
         )
         .await?;
-        let initial_secret_key = latchkey_identity::secret_keys::ensure_initial_secret_key(&db)
-            .await
-            .map_err(StartError::SecretKey)?;
+        let initial_secret_key =
+            latchkey_identity::secret_keys::ensure_initial_secret_key(&identity)
+                .await
+                .map_err(StartError::SecretKey)?;
 
         let mut receiver_secrets = config.clerk_webhook_signing_secrets.clone();
         if config.internal_webhook {
@@ -425,6 +426,8 @@ fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
     identity.reset_code_lifetime_ms =
         i64::try_from(config.mail.reset_code_lifetime.as_millis()).unwrap_or(i64::MAX);
     identity.trust_forwarded_for = config.trust_forwarded_for;
+    identity.audit_retention_ms =
+        i64::try_from(config.audit_retention.as_millis()).unwrap_or(i64::MAX);
     identity.webhook_allow_private_networks = config.webhook_allow_private_networks;
     identity.sign_in_ip_limit = Limit {
         max: config.sign_in_attempts_per_ip,

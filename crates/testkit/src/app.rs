@@ -97,6 +97,7 @@ impl TestContext {
             webhook_retry_schedule: latchkey_identity_default_schedule(),
             webhook_timeout: std::time::Duration::from_secs(15),
             app_name: "Test App".to_owned(),
+            audit_retention: std::time::Duration::from_secs(365 * 24 * 60 * 60),
             authorized_parties: None,
             clerk: None,
             mail: latchkey_server::mail_config::MailConfig::default(),

@@ -6,7 +6,8 @@
 //! - `account`: the profile, the password, deleting the account.
 //! - `second_factor`, `factor_enrolment`: the second step of a sign-in and step-up; enrolling
 //!   authenticator apps, backup codes, removing them.
-//! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
+//! - `admin`, `admin_changes`: what the CLI and the management API do to accounts;
+//!   `operators`: who may use the console.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
 //! - `shadow`: accounts kept current from Clerk's webhooks until the issuer switches.
 //!
@@ -25,6 +26,7 @@ pub mod admin;
 pub mod admin_changes;
 pub mod factor_enrolment;
 pub mod import;
+pub mod operators;
 pub mod reset;
 pub mod second_factor;
 pub mod shadow;

@@ -202,6 +202,7 @@ mod tests {
             "clerk_sign_in_url" => "https://accounts.example.com/sign-in",
             "clerk_account_url" => "https://accounts.example.com/user",
             "identity_shadow" => "true",
+            "audit_retention" => "90d",
             "smtp_url" => "smtps://user:pw@mail.example.com:465",
             "mail_from" => "Acme <no-reply@acme.example>",
             "mail_retry_schedule" => "1s,1m",

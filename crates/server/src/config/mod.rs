@@ -73,6 +73,8 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// The app's name, shown in its header.
     pub app_name: String,
+    /// How long audit log entries are kept.
+    pub audit_retention: std::time::Duration,
     /// Origins allowed as a session token's `azp`; when set, tokens without one are refused.
     pub authorized_parties: Option<Vec<String>>,
     /// Real Clerk as the app's issuer, when any of its settings is given.
@@ -166,6 +168,7 @@ impl Config {
         let webhook_retry_schedule = sources.value(&settings::WEBHOOK_RETRY_SCHEDULE)?;
         let webhook_timeout = sources.value(&settings::WEBHOOK_TIMEOUT)?;
         let app_name = sources.value(&settings::APP_NAME)?;
+        let audit_retention = sources.value(&settings::AUDIT_RETENTION)?;
         let authorized_parties = sources.given(&settings::AUTHORIZED_PARTIES)?;
         let mail = crate::mail_config::resolve(sources)?;
         let (connections, allowed_hosts) = resolve_http(sources)?;
@@ -189,6 +192,7 @@ impl Config {
             webhook_retry_schedule,
             webhook_timeout,
             app_name,
+            audit_retention,
             authorized_parties,
             clerk,
             mail,

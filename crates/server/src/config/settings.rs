@@ -335,6 +335,13 @@ settings! {
         default: Derived("the Account Portal's /user"),
         parse: parse::http_url,
     }
+    /// How long audit log entries are kept; older ones are pruned hourly, the chain staying
+    /// verifiable
+    AUDIT_RETENTION: Fixed<Duration> {
+        key: "audit_retention", env: "LATCHKEY_AUDIT_RETENTION", value: "DURATION",
+        default: Value("365d"),
+        parse: |s| parse::duration_from(s, "1d", "3650d"),
+    }
     /// Keep the identity's accounts current from Clerk's user webhooks until the issuer
     /// switches to latchkey (needs Clerk's keys and CLERK_WEBHOOK_SIGNING_SECRET)
     IDENTITY_SHADOW: Optional<bool> {

@@ -6,6 +6,7 @@
 #![expect(clippy::unwrap_used, reason = "tests: a failed step fails the test")]
 
 mod app;
+mod audit;
 mod bapi;
 mod cli;
 mod e2e;
@@ -85,6 +86,8 @@ fn main() -> std::process::ExitCode {
         import::a_clerk_export_imports_and_its_users_sign_in_with_their_old_passwords,
         import::the_backend_api_import_pages_through_clerk_and_keeps_ids,
         import::password_digests_are_taken_through_the_management_api,
+        audit::changes_and_security_events_are_audited_in_a_chain_an_edit_breaks,
+        audit::pruning_keeps_the_chain_verifiable_and_a_removed_entry_is_named,
         import::authenticator_apps_from_the_export_keep_working_after_the_import,
         shadow::shadow_mode_keeps_the_identitys_accounts_current_from_clerk_webhooks,
         shadow::sync_check_against_the_identity_reports_and_repairs_what_differs_from_clerk,

@@ -117,7 +117,7 @@ async fn revocation_rows(app: &TestApp) -> Vec<(String, String)> {
 }
 
 async fn secret_key(app: &TestApp) -> String {
-    latchkey_identity::secret_keys::create_secret_key(&app.db)
+    latchkey_identity::secret_keys::create_secret_key(&app.identity)
         .await
         .unwrap()
 }
