@@ -67,19 +67,57 @@ impl Actor {
     }
 }
 
+/// Who is acting, and on what errand (the console's button, say), for this task.
+#[derive(Debug, Clone)]
+struct Acting {
+    actor: Actor,
+    operation: Option<&'static str>,
+}
+
 tokio::task_local! {
-    static ACTOR: Actor;
+    static ACTING: Acting;
 }
 
 /// Runs `work` with `actor` as the one acting, for the entries written meanwhile.
 pub async fn acting_as<F: std::future::Future>(actor: Actor, work: F) -> F::Output {
-    ACTOR.scope(actor, work).await
+    ACTING
+        .scope(
+            Acting {
+                actor,
+                operation: None,
+            },
+            work,
+        )
+        .await
+}
+
+/// [`acting_as`], naming the operation (`ban`, `delete`, …) in the entries' particulars.
+pub async fn acting_for<F: std::future::Future>(
+    actor: Actor,
+    operation: &'static str,
+    work: F,
+) -> F::Output {
+    ACTING
+        .scope(
+            Acting {
+                actor,
+                operation: Some(operation),
+            },
+            work,
+        )
+        .await
 }
 
 /// Who is acting in this task: [`Actor::System`] outside [`acting_as`].
 #[must_use]
 pub fn current_actor() -> Actor {
-    ACTOR.try_with(Clone::clone).unwrap_or(Actor::System)
+    ACTING
+        .try_with(|acting| acting.actor.clone())
+        .unwrap_or(Actor::System)
+}
+
+fn current_operation() -> Option<&'static str> {
+    ACTING.try_with(|acting| acting.operation).ok().flatten()
 }
 
 /// One entry to write.
@@ -196,9 +234,11 @@ pub(crate) async fn record_event(
     if !actor.is_privileged() {
         return Ok(());
     }
-    let entry = Entry::new(event_type, subject_id)
-        .by(actor)
-        .with(serde_json::json!({ "event_id": event_id }));
+    let mut detail = serde_json::json!({ "event_id": event_id });
+    if let Some(operation) = current_operation() {
+        detail["operation"] = Value::from(operation);
+    }
+    let entry = Entry::new(event_type, subject_id).by(actor).with(detail);
     record(identity, tx, entry).await
 }
 

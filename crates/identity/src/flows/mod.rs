@@ -7,7 +7,7 @@
 //! - `second_factor`, `factor_enrolment`: the second step of a sign-in and step-up; enrolling
 //!   authenticator apps, backup codes, removing them.
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts;
-//!   `operators`: who may use the console.
+//!   `operators`: who may use the console; `console`: what operators do there.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
 //! - `shadow`: accounts kept current from Clerk's webhooks until the issuer switches.
 //!
@@ -24,6 +24,7 @@ pub mod account;
 pub mod addresses;
 pub mod admin;
 pub mod admin_changes;
+pub mod console;
 pub mod factor_enrolment;
 pub mod import;
 pub mod operators;

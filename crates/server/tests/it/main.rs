@@ -9,6 +9,7 @@ mod app;
 mod audit;
 mod bapi;
 mod cli;
+mod console;
 mod e2e;
 mod email;
 mod headers;
@@ -88,6 +89,8 @@ fn main() -> std::process::ExitCode {
         import::password_digests_are_taken_through_the_management_api,
         audit::changes_and_security_events_are_audited_in_a_chain_an_edit_breaks,
         audit::pruning_keeps_the_chain_verifiable_and_a_removed_entry_is_named,
+        console::only_operators_see_the_console_and_each_action_is_theirs_in_the_audit_log,
+        console::browser::an_operator_bans_a_person_from_the_console_in_a_real_browser,
         import::authenticator_apps_from_the_export_keep_working_after_the_import,
         shadow::shadow_mode_keeps_the_identitys_accounts_current_from_clerk_webhooks,
         shadow::sync_check_against_the_identity_reports_and_repairs_what_differs_from_clerk,
