@@ -40,3 +40,7 @@ VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000'
 
 -- Operators may use the console at /admin; granted only from the command line.
 ALTER TABLE identity_users ADD COLUMN operator_at BIGINT;
+
+-- A session an operator opened as someone else (impersonation): the operator's user id. Such a
+-- session does not slide; it ends an hour after it began.
+ALTER TABLE identity_sessions ADD COLUMN actor_id TEXT;

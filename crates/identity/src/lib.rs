@@ -87,7 +87,7 @@ mod migration_tests {
                 ),
                 (
                     2007,
-                    "0fb7651b0b3782cba3bd2c59b9ebbbf5cefba4b666f257deea2d72732547139b",
+                    "c0fb41732a362f191927b47b6964edfa1652c5c4feccc7bdc04cd95b04e42b4a",
                 ),
             ],
         );

@@ -8,9 +8,11 @@ use latchkey_protocol::clerk::EventType;
 use latchkey_store::StoreError;
 
 use super::admin::AdminError;
-use crate::audit::{self, AuditRow};
-use crate::events;
-use crate::sessions::{self, SessionRecord};
+use crate::audit::{self, Actor, AuditRow};
+use crate::context::RequestContext;
+use crate::events::{self, SessionEvent};
+use crate::sessions::lifecycle::{self, SignedIn};
+use crate::sessions::{self, EndReason, SessionRecord, token};
 use crate::state::Identity;
 use crate::users::{self, ConsoleFilters, ListQuery, OrderBy, UserRecord, address_rows};
 
@@ -114,4 +116,82 @@ pub async fn verify_address(
     tx.commit().await?;
     tracing::info!(user.id = %user_id, "address verified by an operator");
     Ok(true)
+}
+
+/// How long an operator may act as someone else.
+pub const IMPERSONATION_MS: i64 = 60 * 60 * 1000;
+
+/// Why an impersonation did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ImpersonateError {
+    #[error("no such user")]
+    NotFound,
+    #[error("a banned account cannot be signed in to")]
+    Banned,
+    #[error("an operator cannot be impersonated")]
+    Operator,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Signs the operator's browser in as `target_id` for an hour (no sliding), ending the
+/// operator's own session there: the new session carries the operator as its actor (Clerk's
+/// `act` claim in its tokens), and the audit log gets an entry now and when it is signed out.
+/// Another operator's account cannot be taken over this way, and the console is closed to
+/// impersonation sessions.
+///
+/// # Errors
+/// See [`ImpersonateError`]; nothing is written on error.
+pub async fn impersonate(
+    identity: &Identity,
+    operator: &SessionRecord,
+    target_id: &str,
+    ctx: &RequestContext,
+) -> Result<SignedIn, ImpersonateError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let target = users::get(&mut tx, target_id)
+        .await?
+        .ok_or(ImpersonateError::NotFound)?;
+    if target.banned_at.is_some() {
+        return Err(ImpersonateError::Banned);
+    }
+    if super::operators::is_operator(&mut tx, target_id).await? {
+        return Err(ImpersonateError::Operator);
+    }
+    lifecycle::end_session_in(identity, &mut tx, &operator.id, EndReason::Ended, now).await?;
+    let (mut session, client_token) =
+        lifecycle::start_session(identity, &mut tx, target_id, ctx, now).await?;
+    let expire_at = now + IMPERSONATION_MS;
+    let q = tx
+        .query("UPDATE identity_sessions SET actor_id = $2, expire_at = $3 WHERE id = $1")
+        .bind(&session.id)
+        .bind(&operator.user_id)
+        .bind(expire_at);
+    tx.execute(q).await?;
+    session.actor_id = Some(operator.user_id.clone());
+    session.expire_at = expire_at;
+    events::emit_sessions(
+        identity,
+        &mut tx,
+        SessionEvent::Created,
+        std::slice::from_ref(&session),
+        None,
+        Some(ctx),
+    )
+    .await?;
+    let mut entry = audit::Entry::new("impersonation.started", Some(target_id))
+        .by(Actor::Operator(operator.user_id.clone()))
+        .with(serde_json::json!({ "session_id": session.id, "expire_at": expire_at }));
+    entry.ip = ctx.ip_text();
+    audit::record(identity, &mut tx, entry).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %target_id, operator.id = %operator.user_id, session.id = %session.id, "impersonation started");
+    let session_token = token::mint_session_token(identity, &session).await;
+    Ok(SignedIn {
+        user_id: target_id.to_owned(),
+        session,
+        client_token,
+        session_token,
+    })
 }

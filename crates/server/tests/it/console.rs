@@ -254,3 +254,73 @@ pub async fn only_operators_see_the_console_and_each_action_is_theirs_in_the_aud
         );
     }
 }
+
+pub async fn operators_sign_in_as_a_person_for_an_hour_with_a_banner_and_the_act_claim(
+    ctx: TestContext,
+) {
+    let app = ctx.spawn().await;
+    let operator_id = account(&app, "helper@example.com", true).await;
+    let other_operator = account(&app, "other-operator@example.com", true).await;
+    let person_id = account(&app, "person@example.com", false).await;
+    let mut operator = signed_in(&app, "helper@example.com").await;
+
+    // Another operator's account is not for taking.
+    let other_page = format!("/admin/users/{other_operator}");
+    let reply = operator
+        .submit(&other_page, &format!("{other_page}/impersonate"), &[], 409)
+        .await;
+    assert!(error_text(&reply.text()).contains("cannot be impersonated"));
+
+    let page_of = format!("/admin/users/{person_id}");
+    let reply = operator
+        .submit(&page_of, &format!("{page_of}/impersonate"), &[], 303)
+        .await;
+    assert_eq!(reply.header("location"), Some("/"));
+    let token = operator.cookie("__session").unwrap().to_owned();
+    let claims = crate::identity::claims(&token);
+    assert_eq!(claims["sub"], person_id.as_str());
+    assert_eq!(claims["act"], serde_json::json!({"sub": operator_id}));
+    for page in ["/", "/dashboard", "/user"] {
+        let html = operator.get(page, 200).await.text();
+        assert!(
+            html.contains("id=\"impersonation-banner\"") && html.contains(&operator_id),
+            "{page}: {html}"
+        );
+    }
+    // The console is closed while acting as someone else.
+    operator.get("/admin/users", 404).await;
+    let me: serde_json::Value = operator.get("/api/me", 200).await.json();
+    assert_eq!(me["user"]["clerk_user_id"], person_id.as_str(), "{me}");
+
+    // Signing out ends it; both ends are in the audit log, as the operator's.
+    operator.submit("/user", "/sign-out", &[], 303).await;
+    let rows = latchkey_identity::audit::page(&app.identity, None, Some(&person_id), 50)
+        .await
+        .unwrap();
+    let ours: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .filter(|r| r.action.starts_with("impersonation."))
+        .map(|r| (r.action.as_str(), r.actor_id.as_deref()))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            ("impersonation.ended", Some(operator_id.as_str())),
+            ("impersonation.started", Some(operator_id.as_str())),
+        ]
+    );
+
+    // An hour at most, whatever the activity.
+    let mut operator = signed_in(&app, "helper@example.com").await;
+    operator
+        .submit(&page_of, &format!("{page_of}/impersonate"), &[], 303)
+        .await;
+    app.clock().advance(Duration::from_secs(50 * 60));
+    operator.get("/user", 200).await;
+    app.clock().advance(Duration::from_secs(11 * 60));
+    let reply = operator.get("/user", 303).await;
+    assert!(
+        reply.header("location").unwrap().starts_with("/sign-in"),
+        "the impersonation ended after an hour"
+    );
+}

@@ -3,7 +3,8 @@
 //! (granted at the command line) sees it: to anyone else, signed in or not, every `/admin`
 //! path answers 404, as if it did not exist. Destructive actions (ban, revoking sessions,
 //! deleting) also need a sign-in within the last 10 minutes, as sensitive changes on `/user`
-//! do. Every action runs as the operator, so the audit log names them.
+//! do. Every action runs as the operator, so the audit log names them. An operator acting as
+//! someone else (impersonation) sees no console until they sign out of that session.
 
 mod audit_page;
 mod users;
@@ -41,6 +42,10 @@ pub fn router(identity: Identity) -> Router {
         )
         .route("/admin/users/{user_id}/metadata", post(users::metadata))
         .route("/admin/users/{user_id}/delete", post(users::delete))
+        .route(
+            "/admin/users/{user_id}/impersonate",
+            post(users::impersonate),
+        )
         .route("/admin/audit", get(audit_page::list))
         .route("/admin/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::from_fn_with_state(
@@ -109,7 +114,9 @@ async fn require_operator(
     }
     .await;
     match operator {
-        Ok(true) => Ok((session, user)),
+        // Not while acting as someone else: the console would be theirs to see.
+        Ok(true) if session.actor_id.is_none() => Ok((session, user)),
+        Ok(true) => Err(not_found_page()),
         Ok(false) => Err(not_found_page()),
         Err(_) => Err(unavailable("/admin")),
     }

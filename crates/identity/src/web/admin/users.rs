@@ -11,14 +11,16 @@ use serde_json::Value;
 
 use super::{Operator, needs_step_up};
 use crate::audit::{self, Actor};
+use crate::flows::account;
 use crate::flows::admin::{self, AdminError};
 use crate::flows::admin_changes::{self, MetadataChange};
-use crate::flows::{account, console};
+use crate::flows::console::{self, ImpersonateError};
 use crate::sessions::{self, lifecycle};
 use crate::state::Identity;
 use crate::users::ConsoleFilters;
 use crate::users::metadata::MAX_METADATA_BYTES;
-use crate::web::pages::{format_utc, html, message, see_other, unavailable};
+use crate::web::pages::{format_utc, html, message, request_context, see_other, unavailable};
+use crate::web::session_cookies;
 
 /// The search form.
 #[derive(Debug, Default, Deserialize)]
@@ -507,5 +509,37 @@ pub(crate) async fn delete(
         Ok(()) => see_other("/admin/users?deleted=1", &[]),
         Err(account::ChangeError::NotFound) => no_such_user(),
         Err(_) => unavailable("/admin/users"),
+    }
+}
+
+/// Signs the operator's browser in as the account for an hour; see [`console::impersonate`].
+pub(crate) async fn impersonate(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    peer: crate::context::Peer,
+    Extension(operator): Extension<Operator>,
+    Path(user_id): Path<String>,
+    CsrfForm(Plain {}): CsrfForm<Plain>,
+) -> Response {
+    if let Some(response) = needs_step_up(&identity, &operator) {
+        return response;
+    }
+    let ctx = request_context(&identity, &headers, peer);
+    match console::impersonate(&identity, &operator.session, &user_id, &ctx).await {
+        Ok(signed) => see_other("/", &session_cookies::sign_in_cookies(&identity, &signed)),
+        Err(ImpersonateError::NotFound) => no_such_user(),
+        Err(refused @ (ImpersonateError::Banned | ImpersonateError::Operator)) => {
+            let text = format!("Nobody was signed in: {refused}.");
+            render(
+                &identity,
+                &headers,
+                &user_id,
+                StatusCode::CONFLICT,
+                None,
+                Some(&text),
+            )
+            .await
+        }
+        Err(ImpersonateError::Store(_)) => unavailable("/admin/users"),
     }
 }

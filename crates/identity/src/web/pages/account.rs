@@ -63,6 +63,8 @@ struct AccountPage<'a> {
     backup_codes_left: i64,
     /// A factor was proved within the step-up window: sensitive changes need no re-check.
     recent: bool,
+    /// The operator acting as this person (impersonation), if any.
+    impersonator: Option<&'a str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +179,7 @@ pub(crate) async fn render(
         totp_enabled: user.totp_enabled_at.is_some(),
         backup_codes_left: user.backup_codes_left,
         recent: crate::flows::second_factor::recently_verified(identity, session),
+        impersonator: session.actor_id.as_deref(),
     };
     html(status, page.render(), issued.set_cookie.as_slice())
 }
