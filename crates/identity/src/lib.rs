@@ -19,6 +19,7 @@ pub mod secret_keys;
 pub mod secrets;
 pub mod sessions;
 mod state;
+pub mod stats;
 pub mod throttle;
 pub mod users;
 pub mod verifications;

@@ -74,6 +74,8 @@ pub enum StartError {
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`'s own listener and routes, when it is on.
+    metrics: Option<(TcpListener, Router)>,
     router: Router,
     db: Db,
     identity: Identity,
@@ -212,11 +214,25 @@ impl Application {
                 Arc::new(AllowedHosts::new(&public_url, &config.allowed_hosts)),
                 crate::host::check_host,
             ));
+        let (routes, metrics) = match config.metrics_addr {
+            None => (routes, None),
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let metrics = (listener, crate::metrics::router(identity.clone()));
+                (
+                    routes.layer(axum::middleware::from_fn(crate::metrics::record)),
+                    Some(metrics),
+                )
+            }
+        };
         let router = latchkey_web::with_tracing(latchkey_web::with_private_responses(routes));
 
         Ok(Self {
             listener,
             router,
+            metrics,
             db,
             identity,
             background,
@@ -239,6 +255,14 @@ impl Application {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on, when it is on.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     #[must_use]
@@ -282,6 +306,16 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight requests");
             serve_token.cancel();
         });
+        if let Some((listener, router)) = self.metrics {
+            tracing::info!(metrics.addr = ?listener.local_addr().ok(), "serving /metrics");
+            workers.push(tokio::spawn(crate::serve::serve(
+                listener,
+                router,
+                self.connections.clone(),
+                64,
+                token.clone(),
+            )));
+        }
         crate::serve::serve(
             self.listener,
             self.router,

@@ -176,6 +176,7 @@ mod tests {
     fn sample(key: &str) -> &'static str {
         match key {
             "addr" => "127.0.0.1:4000",
+            "metrics_addr" => "127.0.0.1:9464",
             "data_dir" => "/var/lib/latchkey-sample",
             "public_url" => "https://auth.example.com",
             "database_url" => "sqlite:///tmp/latchkey-sample.db",

@@ -31,6 +31,8 @@ pub use sources::{ConfigError, Origin, Sources};
 pub struct Config {
     /// Where the HTTP server listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served; `None`: not at all.
+    pub metrics_addr: Option<SocketAddr>,
     /// Where latchkey keeps its files: the SQLite database by default, and local key material.
     pub data_dir: PathBuf,
     /// The URL people and programs reach latchkey at, used in links, redirects and token
@@ -144,6 +146,7 @@ impl Config {
     pub fn resolve(sources: &Sources) -> Result<Self, ConfigError> {
         // In declaration order, so the first bad setting is the one reported.
         let addr = sources.value(&settings::ADDR)?;
+        let metrics_addr = sources.given(&settings::METRICS_ADDR)?;
         let data_dir = sources.value(&settings::DATA_DIR)?;
         let public_url = sources.given(&settings::PUBLIC_URL)?;
         let (database_url, direct_database_url) = resolve_database(sources, &data_dir)?;
@@ -174,6 +177,7 @@ impl Config {
         let (connections, allowed_hosts) = resolve_http(sources)?;
         Ok(Self {
             addr,
+            metrics_addr,
             data_dir,
             public_url,
             database_url,

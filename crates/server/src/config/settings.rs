@@ -176,6 +176,13 @@ settings! {
         default: Value("127.0.0.1:3000"),
         parse: parse::socket_addr,
     }
+    /// Serve Prometheus metrics at /metrics on this address (keep it on loopback or a private
+    /// network: it is not authenticated)
+    METRICS_ADDR: Optional<SocketAddr> {
+        key: "metrics_addr", env: "LATCHKEY_METRICS_ADDR", value: "HOST:PORT",
+        default: Absent,
+        parse: parse::socket_addr,
+    }
     /// Directory for latchkey's files, created if missing
     DATA_DIR: Fixed<PathBuf> {
         key: "data_dir", env: "LATCHKEY_DATA_DIR", value: "DIR",
