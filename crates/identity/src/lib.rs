@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lockout;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod secret_keys;
 pub mod secrets;
@@ -51,6 +52,11 @@ pub const MIGRATIONS: MigrationSet = &[
         2004,
         "identity second factors: TOTP, backup codes, pending second steps, session factor times",
         include_str!("../migrations/2004_mfa.sql"),
+    ),
+    Migration::shared(
+        2005,
+        "identity passkeys: WebAuthn credentials, user handles, pending ceremonies",
+        include_str!("../migrations/2005_passkeys.sql"),
     ),
 ];
 

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod admin_changes;
 pub mod factor_enrolment;
 pub mod import;
+pub mod passkeys;
 pub mod reset;
 pub mod second_factor;
 pub mod sign_in;

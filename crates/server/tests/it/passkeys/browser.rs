@@ -1,0 +1,65 @@
+//! Passkeys in a real headless Chromium, with chromedriver's virtual authenticator (W3C
+//! WebAuthn §11) standing in for the device's screen lock: a person signs in with a password,
+//! registers a passkey on `/user`, signs out, and signs in with the passkey alone.
+
+use std::time::Duration;
+
+use latchkey_testkit::TestContext;
+use latchkey_testkit::webdriver::Chrome;
+
+use super::{create_account, spawn_on_localhost};
+use crate::identity::PASSWORD;
+
+const EMAIL: &str = "passkey-e2e@example.com";
+const WAIT: Duration = Duration::from_secs(10);
+
+pub async fn a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_browser(
+    ctx: TestContext,
+) {
+    let (app, url) = spawn_on_localhost(&ctx).await;
+    create_account(&app, EMAIL).await;
+    let browser = Chrome::start().await;
+    let authenticator = browser.add_virtual_authenticator().await;
+
+    browser.goto(&format!("{url}/sign-in")).await;
+    browser.fill("#email_address", EMAIL).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_path("/", WAIT).await;
+
+    // The script shows the form; the name typed becomes the passkey's.
+    browser.goto(&format!("{url}/user")).await;
+    browser
+        .wait_for("#passkey-register:not([hidden])", WAIT)
+        .await;
+    browser.fill("#passkey_name", "This laptop").await;
+    browser.click_button("Add a passkey").await;
+    browser.wait_for("tr.passkey-row", WAIT).await;
+    assert!(
+        browser.text("p.notice").await.contains("passkey was added"),
+        "{}",
+        browser.source().await
+    );
+    let held = browser.virtual_credentials(&authenticator).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["rpId"], "localhost");
+    assert_eq!(held[0]["isResidentCredential"], true);
+
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/sign-in", WAIT).await;
+
+    // No address, no password: the passkey alone.
+    browser
+        .wait_for("#passkey-button:not([hidden])", WAIT)
+        .await;
+    browser.click_button("Sign in with a passkey").await;
+    browser.wait_for_path("/", WAIT).await;
+    browser.goto(&format!("{url}/user")).await;
+    let row = browser.text("tr.passkey-row").await;
+    assert!(
+        !row.contains("Never"),
+        "the passkey's last use is shown: {row}"
+    );
+    let held = browser.virtual_credentials(&authenticator).await;
+    assert!(held[0]["signCount"].as_u64().unwrap() >= 1, "{held:?}");
+}
