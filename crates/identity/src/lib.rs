@@ -85,6 +85,10 @@ mod migration_tests {
                     2004,
                     "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
                 ),
+                (
+                    2005,
+                    "311eeb60a42f17eb810d78aef4d0e9919455c6c9149054a3098ab461db75650d",
+                ),
             ],
         );
     }

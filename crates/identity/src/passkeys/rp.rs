@@ -7,10 +7,12 @@
 use webauthn_rp::bin::{Decode as _, Encode as _};
 use webauthn_rp::request::auth::AuthenticationVerificationOptions;
 use webauthn_rp::request::register::{
-    Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle64,
-    Username,
+    CredProtect, Nickname, PublicKeyCredentialUserEntity, RegistrationVerificationOptions,
+    UserHandle64, Username,
 };
-use webauthn_rp::request::{AsciiDomain, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _};
+use webauthn_rp::request::{
+    AsciiDomain, ExtensionInfo, PublicKeyCredentialDescriptor, RpId, TimedCeremony as _,
+};
 use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
 use webauthn_rp::response::{AuthTransports, CredentialId};
 use webauthn_rp::{
@@ -162,10 +164,13 @@ impl RelyingParty {
             id: &handle,
             display_name,
         };
-        let (server, client) =
-            PublicKeyCredentialCreationOptions::passkey(&self.rp_id, user, exclude)
-                .start_ceremony()
-                .map_err(internal)?;
+        let mut options = PublicKeyCredentialCreationOptions::passkey(&self.rp_id, user, exclude);
+        // Authenticators that know credProtect keep the credential for verified users only; the
+        // others still make it (enforcing would fail the ceremony there). Every assertion
+        // requires user verification anyway.
+        options.extensions.cred_protect =
+            CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
+        let (server, client) = options.start_ceremony().map_err(internal)?;
         Ok(Started {
             challenge: server.sent_challenge().0,
             server_state: server.encode().map_err(internal)?,

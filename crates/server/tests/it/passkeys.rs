@@ -160,7 +160,9 @@ pub async fn a_passkey_registered_after_step_up_signs_in_alone_with_both_factors
         )
         .await;
     assert!(
-        reply.text().contains("confirm it&#x27;s you") || reply.text().contains("confirm it's you")
+        reply.text().contains("For your security"),
+        "{}",
+        reply.text()
     );
     browser
         .submit("/user", "/user/reverify", &[("password", PASSWORD)], 303)

@@ -1,6 +1,8 @@
 //! Passkeys in a real headless Chromium, with chromedriver's virtual authenticator (W3C
 //! WebAuthn §11) standing in for the device's screen lock: a person signs in with a password,
-//! registers a passkey on `/user`, signs out, and signs in with the passkey alone.
+//! registers a passkey on `/user`, signs out, and signs in with the passkey alone, picked from
+//! the sign-in page's autofill. (The "Sign in with a passkey" button posts to the same
+//! endpoints; `passkeys.rs` covers them over HTTP.)
 
 use std::time::Duration;
 
@@ -22,6 +24,18 @@ pub async fn a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_b
     let authenticator = browser.add_virtual_authenticator().await;
 
     browser.goto(&format!("{url}/sign-in")).await;
+    // The script shows the passkey button (for browsers without autofill) and asks for
+    // autofill on the address field.
+    browser
+        .wait_for("#passkey-button:not([hidden])", WAIT)
+        .await;
+    assert_eq!(
+        browser
+            .attribute("#email_address", "autocomplete")
+            .await
+            .as_deref(),
+        Some("username webauthn")
+    );
     browser.fill("#email_address", EMAIL).await;
     browser.fill("#password", PASSWORD).await;
     browser.click_button("Sign in").await;
@@ -34,7 +48,17 @@ pub async fn a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_b
         .await;
     browser.fill("#passkey_name", "This laptop").await;
     browser.click_button("Add a passkey").await;
-    browser.wait_for("tr.passkey-row", WAIT).await;
+    browser
+        .wait_for(
+            "tr.passkey-row, #passkey-register .passkey-error:not([hidden])",
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        browser.texts("#passkey-register .passkey-error").await,
+        vec![String::new()],
+        "the script reported no error"
+    );
     assert!(
         browser.text("p.notice").await.contains("passkey was added"),
         "{}",
@@ -45,21 +69,17 @@ pub async fn a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_b
     assert_eq!(held[0]["rpId"], "localhost");
     assert_eq!(held[0]["isResidentCredential"], true);
 
+    // Signing out lands on /sign-in, whose script asks for the site's passkeys for the address
+    // field's autofill (conditional mediation). The virtual authenticator answers as a person
+    // picking the passkey from that list: no address, no password, the passkey alone.
     browser.click_button("Sign out").await;
-    browser.wait_for_path("/sign-in", WAIT).await;
-
-    // No address, no password: the passkey alone.
-    browser
-        .wait_for("#passkey-button:not([hidden])", WAIT)
-        .await;
-    browser.click_button("Sign in with a passkey").await;
     browser.wait_for_path("/", WAIT).await;
+    let held = browser.virtual_credentials(&authenticator).await;
+    assert!(held[0]["signCount"].as_u64().unwrap() >= 1, "{held:?}");
     browser.goto(&format!("{url}/user")).await;
     let row = browser.text("tr.passkey-row").await;
     assert!(
         !row.contains("Never"),
         "the passkey's last use is shown: {row}"
     );
-    let held = browser.virtual_credentials(&authenticator).await;
-    assert!(held[0]["signCount"].as_u64().unwrap() >= 1, "{held:?}");
 }
