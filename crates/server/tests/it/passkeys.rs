@@ -129,6 +129,28 @@ pub async fn a_passkey_registered_after_step_up_signs_in_alone_with_both_factors
     sign_in(&mut browser, email, PASSWORD, 303).await;
     let mut soft = SoftAuthenticator::new("localhost", &url);
 
+    // Only the pages with passkeys may run a script, and only this site's.
+    let mut anonymous = Browser::new(&url);
+    for (reply, expected) in [
+        (anonymous.get("/sign-in", 200).await, "script-src 'self'"),
+        (browser.get("/user", 200).await, "script-src 'self'"),
+        (
+            anonymous.get("/forgot-password", 200).await,
+            "script-src 'none'",
+        ),
+    ] {
+        let csp = reply.header("content-security-policy").unwrap();
+        assert!(csp.contains(expected), "{csp}");
+    }
+    let script = app.get("/assets/passkeys.js").expect(200).await;
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text().contains("navigator.credentials.create"));
+
     // The options: a discoverable credential with user verification, for this site, 5 minutes.
     let created = options(&mut browser, "/user", "/user/passkeys/options", 200).await;
     assert_eq!(created["rp"]["id"], "localhost");

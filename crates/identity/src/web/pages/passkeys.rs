@@ -12,7 +12,7 @@ use latchkey_web::csrf::{CsrfForm, ProtectedForm};
 use serde::Deserialize;
 
 use super::account::render;
-use super::factors::require_recent;
+use super::factors::{PlainForm, require_recent};
 use super::sign::{SignInForm, landing, sign_in_form};
 use super::{see_other, unavailable};
 use crate::context::Peer;
@@ -162,17 +162,10 @@ pub(crate) async fn sign_in(
     }
 }
 
-#[derive(Default, Deserialize)]
-pub(crate) struct AccountForm {}
-
-impl ProtectedForm for AccountForm {
-    const PAGE: &'static str = "/user";
-}
-
 pub(crate) async fn register_options(
     State(identity): State<Identity>,
     headers: HeaderMap,
-    CsrfForm(_): CsrfForm<AccountForm>,
+    CsrfForm(_): CsrfForm<PlainForm>,
 ) -> Response {
     let token = browser_token(&headers);
     let user = match session_cookies::current(&identity, &headers).await {
