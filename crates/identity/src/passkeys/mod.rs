@@ -274,3 +274,46 @@ pub async fn remove(tx: &mut Tx, user_id: &str, passkey_id: &str) -> Result<bool
         .bind(user_id);
     Ok(tx.execute(q).await? == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clean_name;
+    use super::rp::RelyingParty;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(clean_name("  Laptop ").as_deref(), Some("Laptop"));
+        assert_eq!(clean_name("   "), None);
+        assert_eq!(clean_name("a\u{0}b"), None);
+        assert!(clean_name(&"é".repeat(64)).is_some());
+        assert_eq!(clean_name(&"é".repeat(65)), None);
+    }
+
+    #[test]
+    fn the_relying_party_is_the_public_urls_domain_never_an_address() {
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        assert!(RelyingParty::new(&url("https://auth.example.com")).is_some());
+        assert!(RelyingParty::new(&url("http://localhost:3000")).is_some());
+        assert!(RelyingParty::new(&url("http://127.0.0.1:3000")).is_none());
+        assert!(RelyingParty::new(&url("http://[::1]:3000")).is_none());
+    }
+
+    #[test]
+    fn options_ask_for_a_discoverable_verified_passkey_for_five_minutes() {
+        let rp = RelyingParty::new(&url::Url::parse("https://auth.example.com").unwrap()).unwrap();
+        let started = rp.start_sign_in().unwrap();
+        assert_eq!(started.options["rpId"], "auth.example.com");
+        assert_eq!(started.options["userVerification"], "required");
+        assert_eq!(started.options["timeout"], 300_000);
+        let handle = [7u8; 64];
+        let created = rp
+            .start_registration(&handle, "ada@example.com", "Ada", Vec::new())
+            .unwrap();
+        assert_eq!(
+            created.options["authenticatorSelection"]["residentKey"],
+            "required"
+        );
+        assert_ne!(created.challenge, started.challenge);
+        assert!(!created.server_state.is_empty());
+    }
+}
