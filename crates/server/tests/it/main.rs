@@ -91,6 +91,7 @@ fn main() -> std::process::ExitCode {
         mfa::operators_reset_a_locked_out_persons_second_factors,
         passkeys::a_passkey_registered_after_step_up_signs_in_alone_with_both_factors_fresh,
         passkeys::forged_replayed_and_stale_passkey_answers_are_refused,
+        passkeys::passkey_sign_ins_count_toward_the_networks_sign_in_limit,
         bapi::secret_keys_are_required_and_checked,
         bapi::users::listing_pages_filters_and_counts_users,
         bapi::users::oversized_and_nul_bearing_input_is_refused_with_nothing_written,

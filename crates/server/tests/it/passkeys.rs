@@ -25,6 +25,14 @@ use authenticator::SoftAuthenticator;
 /// A server whose public URL is `http://localhost:<port>`: browsers refuse IP addresses as
 /// WebAuthn relying party ids, and `localhost` is a secure context. Returns it with its URL.
 pub async fn spawn_on_localhost(ctx: &TestContext) -> (TestApp, String) {
+    spawn_on_localhost_with(ctx, |_| {}).await
+}
+
+/// [`spawn_on_localhost`] with a configuration changed by `adjust`.
+async fn spawn_on_localhost_with(
+    ctx: &TestContext,
+    adjust: impl FnOnce(&mut latchkey_server::config::Config),
+) -> (TestApp, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -36,6 +44,7 @@ pub async fn spawn_on_localhost(ctx: &TestContext) -> (TestApp, String) {
         .spawn_with(|c| {
             c.addr = SocketAddr::from(([127, 0, 0, 1], port));
             c.public_url = Some(public);
+            adjust(c);
         })
         .await;
     (app, url)
@@ -386,4 +395,29 @@ pub async fn forged_replayed_and_stale_passkey_answers_are_refused(ctx: TestCont
     let reply = answer_sign_in(&mut banned, &soft.assert(&requested, 7), 403).await;
     assert!(error_text(&reply.text()).contains("banned"));
     assert!(banned.cookie("__session").is_none());
+}
+
+pub async fn passkey_sign_ins_count_toward_the_networks_sign_in_limit(ctx: TestContext) {
+    let (app, url) = spawn_on_localhost_with(&ctx, |c| c.sign_in_attempts_per_ip = 3).await;
+    let email = "passkey-throttle@example.com";
+    create_account(&app, email).await;
+    let mut owner = Browser::new(&url);
+    sign_in(&mut owner, email, PASSWORD, 303).await; // 1 of 3
+    let mut soft = SoftAuthenticator::new("localhost", &url);
+    register(&mut owner, &mut soft, "Key", 303).await;
+
+    let mut stranger = SoftAuthenticator::new("localhost", &url);
+    stranger.user_handle.clone_from(&soft.user_handle);
+    let mut browser = Browser::new(&url);
+    for _ in 0..2 {
+        // 2 and 3 of 3: wrong passkeys.
+        let requested = sign_in_options(&mut browser).await;
+        answer_sign_in(&mut browser, &stranger.assert(&requested, 1), 401).await;
+    }
+    // The right passkey now waits like a password would.
+    let requested = sign_in_options(&mut browser).await;
+    let reply = answer_sign_in(&mut browser, &soft.assert(&requested, 1), 429).await;
+    assert!(reply.header("retry-after").is_some());
+    assert!(browser.cookie("__session").is_none());
+    sign_in(&mut Browser::new(&url), email, PASSWORD, 429).await;
 }
