@@ -244,6 +244,14 @@ impl Chrome {
         list.as_array().cloned().unwrap_or_default()
     }
 
+    /// Puts `credential` (as [`Chrome::virtual_credentials`] lists them, private key included)
+    /// into a virtual authenticator: the same passkey on another device.
+    pub async fn add_virtual_credential(&self, authenticator: &str, credential: &Value) {
+        let path = format!("/webauthn/authenticator/{authenticator}/credential");
+        let result = self.command(Method::POST, &path, credential.clone()).await;
+        self.must("cannot add a virtual credential", result).await;
+    }
+
     async fn element(&self, css: &str) -> String {
         let found = self.find("css selector", css).await;
         self.must(&format!("nothing matches {css}"), found).await

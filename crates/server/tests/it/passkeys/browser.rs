@@ -1,8 +1,8 @@
 //! Passkeys in a real headless Chromium, with chromedriver's virtual authenticator (W3C
 //! WebAuthn §11) standing in for the device's screen lock: a person signs in with a password,
 //! registers a passkey on `/user`, signs out, and signs in with the passkey alone, picked from
-//! the sign-in page's autofill. (The "Sign in with a passkey" button posts to the same
-//! endpoints; `passkeys.rs` covers them over HTTP.)
+//! the sign-in page's autofill, then in another browser with the "Sign in with a passkey"
+//! button.
 
 use std::time::Duration;
 
@@ -82,4 +82,18 @@ pub async fn a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_b
         !row.contains("Never"),
         "the passkey's last use is shown: {row}"
     );
+
+    // The button, for browsers without autofill: in another browser it is pressed before the
+    // device holding the passkey is there (so the autofill request, which it cancels, cannot
+    // have answered); then the device comes, with the same passkey.
+    let held = browser.virtual_credentials(&authenticator).await;
+    let other = Chrome::start().await;
+    other.goto(&format!("{url}/sign-in")).await;
+    other.wait_for("#passkey-button:not([hidden])", WAIT).await;
+    other.click_button("Sign in with a passkey").await;
+    let second = other.add_virtual_authenticator().await;
+    other.add_virtual_credential(&second, &held[0]).await;
+    other.wait_for_path("/", WAIT).await;
+    other.goto(&format!("{url}/user")).await;
+    assert!(other.text("tr.passkey-row").await.contains("This laptop"));
 }
