@@ -2,7 +2,7 @@
 //! WebAuthn §11) standing in for the device's screen lock: a person signs in with a password,
 //! registers a passkey on `/user`, signs out, and signs in with the passkey alone, picked from
 //! the sign-in page's autofill, then in another browser with the "Sign in with a passkey"
-//! button.
+//! button (which first says so when no device holds a passkey).
 
 use std::time::Duration;
 
@@ -83,16 +83,25 @@ pub async fn a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_b
         "the passkey's last use is shown: {row}"
     );
 
-    // The button, for browsers without autofill: in another browser it is pressed before the
-    // device holding the passkey is there (so the autofill request, which it cancels, cannot
-    // have answered); then the device comes, with the same passkey.
+    // The button, for browsers without autofill, in another browser whose device holds no
+    // passkey yet: pressed, it cancels the page's autofill request and says no passkey was
+    // used; pressed again once the device holds the same passkey, it signs in.
     let held = browser.virtual_credentials(&authenticator).await;
     let other = Chrome::start().await;
+    let second = other.add_virtual_authenticator().await;
     other.goto(&format!("{url}/sign-in")).await;
     other.wait_for("#passkey-button:not([hidden])", WAIT).await;
     other.click_button("Sign in with a passkey").await;
-    let second = other.add_virtual_authenticator().await;
+    other
+        .wait_for("#passkey-sign-in .passkey-error:not([hidden])", WAIT)
+        .await;
+    assert_eq!(
+        other.text("#passkey-sign-in .passkey-error").await,
+        "No passkey was used."
+    );
     other.add_virtual_credential(&second, &held[0]).await;
+    assert_eq!(other.path().await, "/sign-in");
+    other.click_button("Sign in with a passkey").await;
     other.wait_for_path("/", WAIT).await;
     other.goto(&format!("{url}/user")).await;
     assert!(other.text("tr.passkey-row").await.contains("This laptop"));
