@@ -179,7 +179,7 @@ pub(crate) async fn register_options(
             let body = Json(serde_json::json!({ "error": "Sign in again." }));
             return (StatusCode::UNAUTHORIZED, body).into_response();
         }
-        Err(_) => return options_response(&identity, &token, Err(PasskeyError::Internal)),
+        Err(error) => return options_response(&identity, &token, Err(error.into())),
     };
     let result = flow::begin_registration(&identity, &user, &token).await;
     options_response(&identity, &token, result)
