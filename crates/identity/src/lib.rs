@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lockout;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod secret_keys;
 pub mod secrets;
@@ -55,6 +56,11 @@ pub const MIGRATIONS: MigrationSet = &[
         include_str!("../migrations/2004_mfa.sql"),
     ),
     Migration::shared(
+        2005,
+        "identity passkeys: WebAuthn credentials, user handles, pending ceremonies",
+        include_str!("../migrations/2005_passkeys.sql"),
+    ),
+    Migration::shared(
         2007,
         "identity audit log (hash-chained) and the operator role",
         include_str!("../migrations/2007_audit.sql"),
@@ -85,6 +91,10 @@ mod migration_tests {
                 (
                     2004,
                     "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
+                ),
+                (
+                    2005,
+                    "311eeb60a42f17eb810d78aef4d0e9919455c6c9149054a3098ab461db75650d",
                 ),
                 (
                     2007,

@@ -50,6 +50,25 @@ pub fn html(
     response
 }
 
+/// The Content-Security-Policy of a page that runs latchkey's own scripts (served from
+/// `/assets/`) and nothing else: no inline script, no other origin. Only the pages that need
+/// a script (the WebAuthn calls of passkeys) are sent with it; [`html`] allows none.
+pub const CSP_OWN_SCRIPTS: &str = "default-src 'self'; img-src 'self' https: data:; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Lets `response` (a page from [`html`]) run this site's own scripts.
+pub fn allow_own_scripts(mut response: Response) -> Response {
+    if response
+        .headers()
+        .contains_key(header::CONTENT_SECURITY_POLICY)
+    {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP_OWN_SCRIPTS),
+        );
+    }
+    response
+}
+
 /// A `303 See Other` to `location` (after a form post), with cookies.
 pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();

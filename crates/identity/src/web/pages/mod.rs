@@ -1,11 +1,13 @@
 //! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
-//! `/reset-password`, `/sign-in/factor`, `/user` (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! `/reset-password`, `/sign-in/factor`, `/sign-in/passkey`, `/user` (with its second factors,
+//! passkeys and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
 mod addresses;
 pub(crate) mod factors;
 mod mailbox;
+mod passkeys;
 mod reset;
 mod sign;
 mod verify;
@@ -27,6 +29,8 @@ pub fn router(identity: Identity) -> Router {
             "/sign-in/factor",
             get(factors::sign_in_page).post(factors::sign_in_submit),
         )
+        .route("/sign-in/passkey", post(passkeys::sign_in))
+        .route("/sign-in/passkey/options", post(passkeys::sign_in_options))
         .route("/sign-up", get(sign::sign_up_page).post(sign::sign_up))
         .route("/sign-out", post(sign::sign_out))
         .route("/verify", get(verify::page).post(verify::submit))
@@ -55,7 +59,11 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/mfa/totp/confirm", post(factors::confirm_totp))
         .route("/user/mfa/backup-codes", post(factors::regenerate))
         .route("/user/mfa/remove", post(factors::remove))
-        .route("/user/reverify", post(factors::reverify));
+        .route("/user/reverify", post(factors::reverify))
+        .route("/user/passkeys", post(passkeys::register))
+        .route("/user/passkeys/options", post(passkeys::register_options))
+        .route("/user/passkeys/rename", post(passkeys::rename))
+        .route("/user/passkeys/remove", post(passkeys::remove));
     if mail::uses_dev_mailbox(&identity) {
         router = router
             .route("/dev/mailbox", get(mailbox::list))
