@@ -10,6 +10,7 @@
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 mod app;
+mod console;
 mod load;
 mod revocation;
 mod server;
@@ -48,6 +49,9 @@ enum Command {
     /// Revocation through the management API to refusal by the app on a second instance: p50
     /// and p99; with --baseline, what the revocation checks cost /api/session and /v1/me
     Revocation(revocation::Args),
+    /// The operators' console at a million accounts: first page, a deep page, searches,
+    /// filters and the overview, one request at a time
+    Console(console::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             Command::App(args) => app::run(args).await,
             Command::SignupLatency(args) => signup_latency::run(args).await,
             Command::Revocation(args) => revocation::run(args).await,
+            Command::Console(args) => console::run(args).await,
         }
     });
     match result {

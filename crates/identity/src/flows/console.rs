@@ -28,7 +28,10 @@ pub struct Found {
 }
 
 /// Accounts matching `text` (id, address, names, username) and `filters`, after `cursor`:
-/// keyset pages over `(created_at, id)`, so a late page costs what the first does.
+/// keyset pages over `(created_at, id)`, so a late page costs what the first does. A text
+/// that is a whole id or a whole address is looked up by its index first; only when that
+/// finds nobody does the search look for the text inside ids, addresses, names and usernames,
+/// which reads every account.
 ///
 /// # Errors
 /// Database failures.
@@ -38,16 +41,38 @@ pub async fn find(
     filters: ConsoleFilters,
     cursor: Option<&str>,
 ) -> Result<Found, StoreError> {
-    let query = ListQuery {
+    let page = ListQuery {
         limit: PAGE + 1,
         order_by: OrderBy::CreatedDesc,
         starting_after: cursor.map(str::to_owned),
-        text: text.map(str::to_owned),
         console: filters,
         ..ListQuery::default()
     };
     let mut tx = identity.db().begin_read().await?;
-    let mut users = users::list(&mut tx, &query).await?;
+    let exact = match text {
+        Some(id) if id.starts_with("user_") => Some(ListQuery {
+            user_ids: vec![id.to_owned()],
+            ..page.clone()
+        }),
+        Some(address) if address.contains('@') => Some(ListQuery {
+            email_addresses: vec![address.to_owned()],
+            ..page.clone()
+        }),
+        _ => None,
+    };
+    let mut users = match &exact {
+        Some(query) => users::list(&mut tx, query).await?,
+        None => Vec::new(),
+    };
+    if users.is_empty() && text.is_some() {
+        let contains = ListQuery {
+            text: text.map(str::to_owned),
+            ..page.clone()
+        };
+        users = users::list(&mut tx, &contains).await?;
+    } else if text.is_none() {
+        users = users::list(&mut tx, &page).await?;
+    }
     tx.commit().await?;
     let more = users.len() > PAGE as usize;
     users.truncate(PAGE as usize);

@@ -92,6 +92,21 @@ pub async fn only_operators_see_the_console_and_each_action_is_theirs_in_the_aud
         page.contains(&target_id) && !page.contains(&operator_id),
         "{page}"
     );
+    // A whole id or address is looked up by its index; anything else is searched inside.
+    for q in [
+        target_id.as_str(),
+        "target%40example.com",
+        "TARGET%40EXAMPLE.COM",
+    ] {
+        let page = operator
+            .get(&format!("/admin/users?q={q}"), 200)
+            .await
+            .text();
+        assert!(
+            page.contains(&target_id) && !page.contains(&operator_id),
+            "{q}: {page}"
+        );
+    }
     let page = operator.get("/admin/users?filter=banned", 200).await.text();
     assert!(page.contains("id=\"no-users\""), "{page}");
     let bad_date = operator

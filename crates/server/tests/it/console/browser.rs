@@ -38,6 +38,15 @@ pub async fn an_operator_bans_a_person_from_the_console_in_a_real_browser(ctx: T
     operator.wait_for_path("/admin/users", WAIT).await;
     operator.fill("#q", "console-person").await;
     operator.click_button("Search").await;
+    // The results page has the same path: wait for its query.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !operator.current_url().await.contains("q=console-person") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the search never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     operator.wait_for("#users tbody tr", WAIT).await;
     operator
         .click(&format!("a[href=\"/admin/users/{person_id}\"]"))
