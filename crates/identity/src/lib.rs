@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lockout;
 pub mod mail;
 pub mod mfa;
+pub mod oauth;
 pub mod passwords;
 pub mod secret_keys;
 pub mod secrets;
@@ -51,6 +52,11 @@ pub const MIGRATIONS: MigrationSet = &[
         2004,
         "identity second factors: TOTP, backup codes, pending second steps, session factor times",
         include_str!("../migrations/2004_mfa.sql"),
+    ),
+    Migration::shared(
+        2006,
+        "identity social sign-in: external accounts, pending provider round trips",
+        include_str!("../migrations/2006_oauth.sql"),
     ),
 ];
 

@@ -52,6 +52,8 @@ pub struct IdentityConfig {
     pub webhook_allow_private_networks: bool,
     /// The time every identity operation goes by (the system clock unless a test moves it).
     pub clock: latchkey_protocol::time::Clock,
+    /// Social sign-in providers, in the order their buttons show.
+    pub oauth: Vec<crate::oauth::ProviderSettings>,
 }
 
 impl IdentityConfig {
@@ -78,6 +80,7 @@ impl IdentityConfig {
             reset_code_lifetime_ms: 30 * 60 * 1000,
             webhook_allow_private_networks: false,
             clock: latchkey_protocol::time::Clock::system(),
+            oauth: Vec::new(),
         }
     }
 
@@ -91,6 +94,19 @@ impl IdentityConfig {
     #[must_use]
     pub fn origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+
+    /// The provider whose key (`google`, `custom_acme`) is `key`.
+    #[must_use]
+    pub fn oauth_provider(&self, key: &str) -> Option<&crate::oauth::ProviderSettings> {
+        self.oauth.iter().find(|p| p.key == key)
+    }
+
+    /// Where providers send the browser back: `<public URL>/v1/oauth_callback`, the address
+    /// to register with each provider.
+    #[must_use]
+    pub fn oauth_redirect_uri(&self) -> String {
+        format!("{}/v1/oauth_callback", self.issuer())
     }
 
     /// Whether cookies must be `Secure`.
@@ -131,6 +147,8 @@ struct Inner {
     /// Keys the hashes of one-time codes.
     pub code_key: [u8; 32],
     pub master: MasterKey,
+    /// The HTTP client for sign-in providers and what it learnt of them.
+    pub providers: crate::oauth::provider::Providers,
 }
 
 impl std::fmt::Debug for Identity {
@@ -159,6 +177,8 @@ impl Identity {
             config.origin(),
         );
         let instance_id = instance_id(&db).await?;
+        let providers = crate::oauth::provider::Providers::new()
+            .map_err(|e| KeysError::HttpClient(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -172,6 +192,7 @@ impl Identity {
                 mail_outbox: Wake::new(),
                 code_key: master.derive("email codes"),
                 master: master.clone(),
+                providers,
             }),
         })
     }
@@ -215,6 +236,11 @@ impl Identity {
 
     pub(crate) fn csrf(&self) -> &Csrf {
         &self.inner.csrf
+    }
+
+    /// Sign-in providers' discovery documents and keys, and the client that fetches them.
+    pub(crate) fn providers(&self) -> &crate::oauth::provider::Providers {
+        &self.inner.providers
     }
 
     pub(crate) fn master(&self) -> &MasterKey {

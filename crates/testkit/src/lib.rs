@@ -20,6 +20,7 @@ pub mod fake_clerk;
 mod harness;
 pub mod interop;
 pub mod mailbox;
+pub mod oidc;
 pub mod openapi;
 pub mod pgbouncer;
 pub mod postgres;

@@ -4,6 +4,28 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+/// The policy every page carries.
+const CSP: &str = "default-src 'self'; img-src 'self' https: data:; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Lets the page's forms end up at `origins` besides this site: a form posted here whose
+/// answer redirects elsewhere (a "Continue with …" button going to its provider) is held to
+/// `form-action` by browsers, redirect included.
+pub fn allow_form_targets(response: &mut Response, origins: &[String]) {
+    let extra: String = origins
+        .iter()
+        .filter(|o| o.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b','))
+        .map(|o| format!(" {o}"))
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self'{extra}"),
+    )) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 /// A rendered page with the headers every page carries: no caching (pages hold CSRF tokens and
 /// personal data), no framing, no scripts at all, and images only from this site or HTTPS.
 pub fn html(
@@ -40,9 +62,7 @@ pub fn html(
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' https: data:; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(CSP),
     );
     for cookie in set_cookies {
         append_cookie(&mut response, cookie);

@@ -8,6 +8,7 @@
 //!   authenticator apps, backup codes, removing them.
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
+//! - `social`: signing in and up through Google, Microsoft or any OpenID Connect provider.
 //!
 //! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
 //! of an account that never verified its address), password reset, and adding an address. What
@@ -29,6 +30,7 @@ pub mod second_factor;
 pub mod sign_in;
 pub mod sign_in_code;
 pub mod sign_up;
+pub mod social;
 
 use hmac::{KeyInit as _, Mac as _};
 use latchkey_store::{StoreError, Tx};

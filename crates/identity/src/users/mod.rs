@@ -51,6 +51,8 @@ pub struct UserRecord {
     pub totp_enabled_at: Option<i64>,
     /// Unused backup codes.
     pub backup_codes_left: i64,
+    /// Linked provider accounts (social sign-in), oldest first.
+    pub external_accounts: Vec<crate::oauth::accounts::ExternalAccountRecord>,
 }
 
 impl UserRecord {
@@ -223,7 +225,7 @@ pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<UserRecord>, StoreError
         return Ok(None);
     };
     let mut user = user_from_row(&row)?;
-    user.emails = emails_of(tx, &[id]).await?.remove(id).unwrap_or_default();
+    attach_identifications(tx, std::slice::from_mut(&mut user)).await?;
     Ok(Some(user))
 }
 
@@ -266,12 +268,28 @@ pub async fn get_in_session(
         return Ok(InSession::Ended);
     }
     let mut user = user_from_row(&row)?;
-    user.emails = emails_of(tx, &[id]).await?.remove(id).unwrap_or_default();
+    attach_identifications(tx, std::slice::from_mut(&mut user)).await?;
     Ok(InSession::Active(Box::new(user)))
 }
 
+/// Fills in the email addresses and linked provider accounts of `users`.
+pub(crate) async fn attach_identifications(
+    tx: &mut Tx,
+    users: &mut [UserRecord],
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut emails = emails_of(tx, &id_refs).await?;
+    let mut accounts = crate::oauth::accounts::of_users(tx, &id_refs).await?;
+    for user in users {
+        user.emails = emails.remove(&user.id).unwrap_or_default();
+        user.external_accounts = accounts.remove(&user.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
 /// Email addresses of several users, by user id.
-pub(crate) async fn emails_of(
+async fn emails_of(
     tx: &mut Tx,
     user_ids: &[&str],
 ) -> Result<std::collections::HashMap<String, Vec<EmailRecord>>, StoreError> {
@@ -331,6 +349,7 @@ pub(crate) fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
         emails: Vec::new(),
         totp_enabled_at: row.try_get("totp_enabled_at")?,
         backup_codes_left: row.try_get("backup_codes_left")?,
+        external_accounts: Vec::new(),
     })
 }
 

@@ -2,7 +2,7 @@
 
 use latchkey_store::{Row as _, StoreError, Tx};
 
-use super::{USER_COLUMNS, UserRecord, emails_of, user_from_row};
+use super::{USER_COLUMNS, UserRecord, attach_identifications, user_from_row};
 
 /// Sort order; Clerk's default is newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,12 +154,7 @@ pub async fn list(tx: &mut Tx, query: &ListQuery) -> Result<Vec<UserRecord>, Sto
         .iter()
         .map(user_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let mut emails = emails_of(tx, &id_refs).await?;
-    for user in &mut users {
-        user.emails = emails.remove(&user.id).unwrap_or_default();
-    }
+    attach_identifications(tx, &mut users).await?;
     Ok(users)
 }
 

@@ -19,6 +19,7 @@ mod mfa;
 mod outbox;
 mod pooler;
 mod revocation;
+mod social;
 mod stall;
 mod store;
 mod support;
@@ -125,6 +126,11 @@ fn main() -> std::process::ExitCode {
         revocation::sign_out_a_password_change_and_a_ban_each_end_the_apps_acceptance,
         revocation::clerk_session_ends_and_bans_told_by_webhook_are_refused,
         revocation::revocations_are_forgotten_once_their_tokens_have_expired,
+        social::a_provider_identity_signs_up_then_signs_in_to_the_same_account,
+        social::forged_replayed_and_foreign_callbacks_are_refused_with_nothing_written,
+        social::id_tokens_failing_any_check_and_provider_failures_write_nothing,
+        social::linking_needs_both_sides_to_have_verified_the_address,
+        social::bans_throttles_and_second_factors_apply_and_operators_can_disconnect,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
@@ -157,6 +163,10 @@ fn main() -> std::process::ExitCode {
             .once(),
         test_case!(
             mfa::browser::a_person_enrols_an_authenticator_app_and_signs_in_with_it_in_a_real_browser
+        )
+        .once(),
+        test_case!(
+            social::browser::a_person_signs_up_and_in_again_with_an_openid_provider_in_a_real_browser
         )
         .once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),

@@ -1,5 +1,5 @@
 //! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
-//! `/reset-password`, `/sign-in/factor`, `/user` (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! `/reset-password`, `/sign-in/factor`, `/sign-in/oauth` and `/v1/oauth_callback` (social sign-in), `/user` (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
@@ -8,6 +8,7 @@ pub(crate) mod factors;
 mod mailbox;
 mod reset;
 mod sign;
+mod social;
 mod verify;
 
 use askama::Template;
@@ -27,6 +28,8 @@ pub fn router(identity: Identity) -> Router {
             "/sign-in/factor",
             get(factors::sign_in_page).post(factors::sign_in_submit),
         )
+        .route("/sign-in/oauth", post(social::start))
+        .route("/v1/oauth_callback", get(social::callback))
         .route("/sign-up", get(sign::sign_up_page).post(sign::sign_up))
         .route("/sign-out", post(sign::sign_out))
         .route("/verify", get(verify::page).post(verify::submit))

@@ -65,6 +65,7 @@ struct SignInPage<'a> {
     csrf_token: &'a str,
     redirect_url: &'a str,
     redirect_query: &'a str,
+    providers: &'a [super::social::Button],
     email_address: &'a str,
     notice: Option<&'a str>,
     error: Option<&'a str>,
@@ -77,6 +78,7 @@ struct SignUpPage<'a> {
     csrf_token: &'a str,
     redirect_url: &'a str,
     redirect_query: &'a str,
+    providers: &'a [super::social::Button],
     email_address: &'a str,
     first_name: &'a str,
     last_name: &'a str,
@@ -127,11 +129,15 @@ pub(crate) async fn sign_in_page(
         csrf_token: &issued.token,
         redirect_url: &redirect,
         redirect_query: &redirect_query(&redirect),
+        providers: &super::social::buttons(&identity),
         email_address: "",
         notice,
         error: None,
     };
-    html(StatusCode::OK, page.render(), issued.set_cookie.as_slice())
+    super::social::allow_providers(
+        &identity,
+        html(StatusCode::OK, page.render(), issued.set_cookie.as_slice()),
+    )
 }
 
 pub(crate) async fn sign_in(
@@ -187,11 +193,15 @@ pub(crate) async fn sign_in(
                 csrf_token: &issued.token,
                 redirect_url: &redirect,
                 redirect_query: &redirect_query(&redirect),
+        providers: &super::social::buttons(&identity),
                 email_address: form.email_address.trim(),
                 notice: None,
                 error: Some(&text),
             };
-            let mut response = html(status, page.render(), issued.set_cookie.as_slice());
+            let mut response = super::social::allow_providers(
+                &identity,
+                html(status, page.render(), issued.set_cookie.as_slice()),
+            );
             if let Some(seconds) = retry_after
                 && let Ok(value) = http::HeaderValue::from_str(&seconds.to_string())
             {
@@ -219,12 +229,16 @@ pub(crate) async fn sign_up_page(
         csrf_token: &issued.token,
         redirect_url: &redirect,
         redirect_query: &redirect_query(&redirect),
+        providers: &super::social::buttons(&identity),
         email_address: "",
         first_name: "",
         last_name: "",
         error: None,
     };
-    html(StatusCode::OK, page.render(), issued.set_cookie.as_slice())
+    super::social::allow_providers(
+        &identity,
+        html(StatusCode::OK, page.render(), issued.set_cookie.as_slice()),
+    )
 }
 
 pub(crate) async fn sign_up(
@@ -271,12 +285,16 @@ pub(crate) async fn sign_up(
                 csrf_token: &issued.token,
                 redirect_url: &redirect,
                 redirect_query: &redirect_query(&redirect),
+        providers: &super::social::buttons(&identity),
                 email_address: form.email_address.trim(),
                 first_name: form.first_name.trim(),
                 last_name: form.last_name.trim(),
                 error: Some(&text),
             };
-            html(status, page.render(), issued.set_cookie.as_slice())
+            super::social::allow_providers(
+                &identity,
+                html(status, page.render(), issued.set_cookie.as_slice()),
+            )
         }
     }
 }

@@ -1,0 +1,174 @@
+//! "Continue with …": `POST /sign-in/oauth` sends the browser to its provider, and
+//! `GET /v1/oauth_callback` (the redirect URI to register with every provider) takes it back.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use latchkey_web::csrf::{CsrfForm, ProtectedForm};
+use serde::Deserialize;
+
+use super::sign::{landing, safe_redirect};
+use super::{message, see_other, unavailable};
+use crate::context::Peer;
+use crate::flows::social::{self, Callback, Finished, SocialError};
+use crate::oauth::states;
+use crate::state::Identity;
+use crate::web::pages;
+use crate::web::session_cookies;
+
+/// A provider's button, as the sign-in and sign-up pages show it.
+pub(crate) struct Button {
+    pub key: String,
+    pub name: String,
+}
+
+/// The configured providers' buttons.
+pub(crate) fn buttons(identity: &Identity) -> Vec<Button> {
+    identity
+        .config()
+        .oauth
+        .iter()
+        .map(|p| Button {
+            key: p.key.clone(),
+            name: p.name.clone(),
+        })
+        .collect()
+}
+
+/// Lets a page with buttons post to a route that redirects to the providers.
+pub(crate) fn allow_providers(identity: &Identity, mut response: Response) -> Response {
+    let origins: Vec<String> = identity
+        .config()
+        .oauth
+        .iter()
+        .map(|p| identity.providers().authorization_origin(p))
+        .collect();
+    if !origins.is_empty() {
+        latchkey_web::pages::allow_form_targets(&mut response, &origins);
+    }
+    response
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct StartForm {
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    redirect_url: String,
+}
+
+impl ProtectedForm for StartForm {
+    const PAGE: &'static str = "/sign-in";
+}
+
+fn cookie(identity: &Identity, value: Option<&str>) -> String {
+    let secure = identity.config().secure_cookies();
+    match value {
+        Some(value) => latchkey_web::cookies::build(
+            states::COOKIE,
+            value,
+            secure,
+            true,
+            Some(states::LIFETIME_MS / 1000),
+        ),
+        None => latchkey_web::cookies::clear(states::COOKIE, secure, true),
+    }
+}
+
+pub(crate) async fn start(
+    State(identity): State<Identity>,
+    CsrfForm(form): CsrfForm<StartForm>,
+) -> Response {
+    let redirect = safe_redirect(&identity, &form.redirect_url);
+    match social::start(&identity, &form.provider, &redirect, None).await {
+        Ok(start) => allow_providers(
+            &identity,
+            see_other(
+                &start.authorize_url,
+                &[cookie(&identity, Some(start.browser.expose()))],
+            ),
+        ),
+        Err(error) => refusal(&error),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CallbackParams {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    iss: String,
+}
+
+pub(crate) async fn callback(
+    State(identity): State<Identity>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let ctx = pages::request_context(&identity, &headers, peer);
+    let browser = latchkey_web::cookies::get(&headers, states::COOKIE)
+        .and_then(states::BrowserToken::from_cookie);
+    let previous = session_cookies::client_token(&headers);
+    let callback = Callback {
+        state: params.state,
+        code: params.code,
+        error: params.error,
+        iss: params.iss,
+    };
+    let result = social::finish(&identity, &callback, browser.as_ref(), previous.as_ref(), &ctx).await;
+    let clear = cookie(&identity, None);
+    match result {
+        Ok(Finished::SignedIn(signed, redirect)) => {
+            let mut cookies = session_cookies::sign_in_cookies(&identity, &signed);
+            cookies.push(clear);
+            see_other(&landing(&identity, &redirect), &cookies)
+        }
+        Ok(Finished::SecondFactor(token)) => {
+            pages::factors::after_first_factor(&identity, &token, vec![clear])
+        }
+        Ok(Finished::Connected) => see_other("/user", &[clear]),
+        Err(error) => {
+            let mut response = refusal(&error);
+            latchkey_web::pages::append_cookie(&mut response, &clear);
+            response
+        }
+    }
+}
+
+/// The page for a social sign-in that stopped.
+fn refusal(error: &SocialError) -> Response {
+    let (status, retry_after) = match error {
+        SocialError::Store(store) => {
+            tracing::warn!(error = %latchkey_web::ErrorChain(store), "social sign-in failed on the database");
+            return unavailable("/sign-in");
+        }
+        SocialError::UnknownProvider => (StatusCode::NOT_FOUND, None),
+        SocialError::ProviderDown => (StatusCode::BAD_GATEWAY, Some(5)),
+        SocialError::Banned => (StatusCode::FORBIDDEN, None),
+        SocialError::Throttled { retry_after_secs } => {
+            (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after_secs))
+        }
+        SocialError::EmailInUse { .. } | SocialError::LinkedElsewhere { .. } => {
+            (StatusCode::CONFLICT, None)
+        }
+        SocialError::Cancelled
+        | SocialError::UnknownState
+        | SocialError::OtherBrowser
+        | SocialError::Replayed
+        | SocialError::Expired
+        | SocialError::CodeRefused
+        | SocialError::Untrusted => (StatusCode::BAD_REQUEST, None),
+    };
+    message(
+        status,
+        "Sign-in did not complete",
+        &error.to_string(),
+        "/sign-in",
+        retry_after,
+    )
+}
