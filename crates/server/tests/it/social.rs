@@ -194,6 +194,7 @@ pub async fn forged_replayed_and_foreign_callbacks_are_refused_with_nothing_writ
     assert_eq!(counts(&app).await, after);
 
     // A round trip past its 10 minutes is refused.
+    let mut browser = app.browser();
     let authorize = press_button(&mut browser, "").await;
     let callback = at_provider(&app, &authorize).await;
     app.clock().advance(std::time::Duration::from_secs(601));
