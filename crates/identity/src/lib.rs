@@ -85,6 +85,10 @@ mod migration_tests {
                     2004,
                     "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
                 ),
+                (
+                    2006,
+                    "2705251e28c46b720ac31431fa5aabc37bd187acfa95f5d0c381e8ecb043b633",
+                ),
             ],
         );
     }

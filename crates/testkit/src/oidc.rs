@@ -231,7 +231,11 @@ async fn authorize(
     let code = latchkey_protocol::id::new_id("code");
     script.codes.insert(
         code.clone(),
-        (redirect_uri.clone(), field("code_challenge"), field("nonce")),
+        (
+            redirect_uri.clone(),
+            field("code_challenge"),
+            field("nonce"),
+        ),
     );
     Redirect::to(&format!("{redirect_uri}?code={code}&state={state_q}")).into_response()
 }
@@ -254,9 +258,19 @@ async fn token(
     let field = |name: &str| form.get(name).cloned().unwrap_or_default();
     let mut script = shared.script.lock().unwrap();
     script.token_requests += 1;
-    let refused = || (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
+    let refused = || {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response()
+    };
     if !client_authenticated(&shared, &headers) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
     }
     let Some((redirect_uri, challenge, nonce)) = script.codes.remove(&field("code")) else {
         return refused();
@@ -338,7 +352,10 @@ fn id_token(shared: &Shared, script: &Script, nonce: &str) -> String {
             let mut mac =
                 hmac::Hmac::<Sha256>::new_from_slice(shared.client_secret.as_bytes()).unwrap();
             mac.update(signed.as_bytes());
-            format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+            format!(
+                "{signed}.{}",
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            )
         }
         Forgery::UnknownKey => shared.stray.sign_json(
             &json!({"alg": "RS256", "kid": shared.stray.kid(), "typ": "JWT"}),

@@ -13,13 +13,15 @@ const CSP: &str = "default-src 'self'; img-src 'self' https: data:; script-src '
 pub fn allow_form_targets(response: &mut Response, origins: &[String]) {
     let extra: String = origins
         .iter()
-        .filter(|o| o.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b','))
+        .filter(|o| {
+            o.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+        })
         .map(|o| format!(" {o}"))
         .collect();
-    if let Ok(value) = HeaderValue::from_str(&CSP.replace(
-        "form-action 'self'",
-        &format!("form-action 'self'{extra}"),
-    )) {
+    if let Ok(value) = HeaderValue::from_str(
+        &CSP.replace("form-action 'self'", &format!("form-action 'self'{extra}")),
+    ) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);

@@ -39,25 +39,35 @@ pub enum SocialError {
     UnknownProvider,
     #[error("The sign-in was cancelled at the provider. Nothing was changed.")]
     Cancelled,
-    #[error("This sign-in link was not started here, or it is no longer valid. Start again from the sign-in page.")]
+    #[error(
+        "This sign-in link was not started here, or it is no longer valid. Start again from the sign-in page."
+    )]
     UnknownState,
-    #[error("This sign-in was started in another browser. Start again from the sign-in page in this browser.")]
+    #[error(
+        "This sign-in was started in another browser. Start again from the sign-in page in this browser."
+    )]
     OtherBrowser,
     #[error("This sign-in link was already used. Start again from the sign-in page.")]
     Replayed,
     #[error("This sign-in took more than 10 minutes. Start again from the sign-in page.")]
     Expired,
-    #[error("The sign-in provider could not be reached or did not answer in time. Try again in a moment.")]
+    #[error(
+        "The sign-in provider could not be reached or did not answer in time. Try again in a moment."
+    )]
     ProviderDown,
     #[error("The sign-in provider did not accept this sign-in. Start again from the sign-in page.")]
     CodeRefused,
-    #[error("The sign-in provider's answer could not be verified, so it was not trusted. Nothing was changed.")]
+    #[error(
+        "The sign-in provider's answer could not be verified, so it was not trusted. Nothing was changed."
+    )]
     Untrusted,
     #[error("This account is banned. Contact the site's operator.")]
     Banned,
     #[error("Too many sign-in attempts from your network. Try again in {} minutes.", super::minutes(*retry_after_secs))]
     Throttled { retry_after_secs: u64 },
-    #[error("An account with this email address already exists. Sign in to it first (with its password or an emailed code), then connect {provider} from your account page.")]
+    #[error(
+        "An account with this email address already exists. Sign in to it first (with its password or an emailed code), then connect {provider} from your account page."
+    )]
     EmailInUse { provider: String },
     #[error("This {provider} account is already connected to another account here.")]
     LinkedElsewhere { provider: String },
@@ -196,7 +206,16 @@ pub async fn finish(
     // round then finds it.
     for _ in 0..2 {
         let tx = identity.db().begin().await?;
-        match settle(identity, tx, provider, &profile, previous, ctx, &pending.redirect_url).await
+        match settle(
+            identity,
+            tx,
+            provider,
+            &profile,
+            previous,
+            ctx,
+            &pending.redirect_url,
+        )
+        .await
         {
             Err(SocialError::Store(StoreError::UniqueViolation(_))) => {}
             Ok(None) => {}
@@ -276,13 +295,16 @@ async fn settle(
         tx.commit().await?;
         return Err(SocialError::Throttled { retry_after_secs });
     }
-    let user_id = match accounts::find(&mut tx, &profile.provider, &profile.provider_user_id).await? {
-        Some(account) => account.user_id,
-        None => match account_for_new_identity(identity, &mut tx, provider, profile, ctx, now).await? {
-            Some(user_id) => user_id,
-            None => return Ok(None),
-        },
-    };
+    let user_id =
+        match accounts::find(&mut tx, &profile.provider, &profile.provider_user_id).await? {
+            Some(account) => account.user_id,
+            None => match account_for_new_identity(identity, &mut tx, provider, profile, ctx, now)
+                .await?
+            {
+                Some(user_id) => user_id,
+                None => return Ok(None),
+            },
+        };
     let user = users::get(&mut tx, &user_id)
         .await?
         .ok_or_else(|| StoreError::Invariant("a linked account has no user".to_owned()))?;
@@ -332,12 +354,21 @@ async fn account_for_new_identity(
             if banned {
                 return Err(SocialError::Banned);
             }
-            if accounts::link(tx, &owner.user_id, profile, now).await?.is_none() {
+            if accounts::link(tx, &owner.user_id, profile, now)
+                .await?
+                .is_none()
+            {
                 return Ok(None);
             }
             users::touch_updated(tx, &owner.user_id, now).await?;
-            events::emit_user(identity, tx, EventType::UserUpdated, &owner.user_id, Some(ctx))
-                .await?;
+            events::emit_user(
+                identity,
+                tx,
+                EventType::UserUpdated,
+                &owner.user_id,
+                Some(ctx),
+            )
+            .await?;
             tracing::info!(user.id = %owner.user_id, provider = %provider.key, "provider linked by its verified address");
             return Ok(Some(owner.user_id));
         }
@@ -400,13 +431,23 @@ async fn connect(
         }
         None => {}
     }
-    if accounts::link(&mut tx, user_id, profile, now).await?.is_none() {
+    if accounts::link(&mut tx, user_id, profile, now)
+        .await?
+        .is_none()
+    {
         return Err(SocialError::LinkedElsewhere {
             provider: provider.name.clone(),
         });
     }
     users::touch_updated(&mut tx, user_id, now).await?;
-    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, Some(ctx)).await?;
+    events::emit_user(
+        identity,
+        &mut tx,
+        EventType::UserUpdated,
+        user_id,
+        Some(ctx),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, provider = %provider.key, "provider connected");
     Ok(Finished::Connected)

@@ -80,7 +80,11 @@ pub async fn find(
         ))
         .bind(provider)
         .bind(provider_user_id);
-    tx.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// Links `profile` to `user_id`; `None` if that provider identity is already linked (to
@@ -112,7 +116,11 @@ pub async fn link(
         .bind(profile.image_url.as_deref())
         .bind(&profile.approved_scopes)
         .bind(now);
-    tx.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// Unlinks one of `user_id`'s provider accounts; whether it was there.

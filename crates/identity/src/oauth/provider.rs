@@ -199,7 +199,8 @@ impl Providers {
     ) -> Result<Verified, ProviderError> {
         let cached = self.load(provider, now).await?;
         // RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic.
-        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let response = self
             .client
             .post(&cached.discovery.token_endpoint)
@@ -256,9 +257,7 @@ impl Providers {
         };
         Ok(Verified {
             claims,
-            scopes: token
-                .scope
-                .unwrap_or_else(|| provider.scopes().to_owned()),
+            scopes: token.scope.unwrap_or_else(|| provider.scopes().to_owned()),
         })
     }
 }

@@ -67,7 +67,11 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
         phone_numbers: Vec::new(),
         web3_wallets: Vec::new(),
         passkeys: Vec::new(),
-        external_accounts: user.external_accounts.iter().map(external_account).collect(),
+        external_accounts: user
+            .external_accounts
+            .iter()
+            .map(external_account)
+            .collect(),
         saml_accounts: Vec::new(),
         enterprise_accounts: Vec::new(),
         organization_memberships: None,

@@ -293,17 +293,17 @@ pub fn verify_id_token(
     expect: &IdTokenExpectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
     let parts = Parts::split(token).map_err(malformed)?;
-    let header: IdHeader =
-        serde_json::from_slice(&decode(parts.header, "the header is not base64url").map_err(malformed)?)
-            .map_err(|_| IdTokenError::Malformed("the header is not a JSON object with alg"))?;
+    let header: IdHeader = serde_json::from_slice(
+        &decode(parts.header, "the header is not base64url").map_err(malformed)?,
+    )
+    .map_err(|_| IdTokenError::Malformed("the header is not a JSON object with alg"))?;
     if !ID_TOKEN_ALGORITHMS.contains(&header.alg.as_str()) {
         return Err(IdTokenError::Algorithm);
     }
     let key = keys
         .select(&header.alg, header.kid.as_deref())
         .ok_or(IdTokenError::UnknownKey)?;
-    let signature =
-        decode(parts.signature, "the signature is not base64url").map_err(malformed)?;
+    let signature = decode(parts.signature, "the signature is not base64url").map_err(malformed)?;
     let message = parts.signed.as_bytes();
     let valid = match &key.material {
         Material::Rsa(rsa) => rsa.verify_raw(message, &signature),
@@ -319,8 +319,9 @@ pub fn verify_id_token(
     let claims: IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| {
         IdTokenError::Malformed("the payload is not a JSON object with iss and sub")
     })?;
-    let checked: Checked = serde_json::from_slice(&payload)
-        .map_err(|_| IdTokenError::Malformed("the payload's aud, exp, iat or nonce is malformed"))?;
+    let checked: Checked = serde_json::from_slice(&payload).map_err(|_| {
+        IdTokenError::Malformed("the payload's aud, exp, iat or nonce is malformed")
+    })?;
     if claims.sub.is_empty() {
         return Err(IdTokenError::MissingSubject);
     }

@@ -19,11 +19,11 @@ mod signing;
 mod verify;
 
 pub use claims::{Header, SessionClaims};
-pub use key::{Jwk, Jwks, KeyError, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
 pub use id_token::{
     ID_TOKEN_ALGORITHMS, IdTokenClaims, IdTokenError, IdTokenExpectations, ProviderKeys,
     verify_id_token,
 };
+pub use key::{Jwk, Jwks, KeyError, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
 pub use keyset::{KeySet, KeySource};
 pub use signing::SigningKey;
 pub use verify::{

@@ -85,7 +85,11 @@ impl SigningKey {
     /// # Panics
     /// If the operating system's random number generator fails (ring blinds RSA signing).
     #[must_use]
-    pub fn sign_json(&self, header: &impl serde::Serialize, payload: &impl serde::Serialize) -> String {
+    pub fn sign_json(
+        &self,
+        header: &impl serde::Serialize,
+        payload: &impl serde::Serialize,
+    ) -> String {
         let mut token = encode_json(header);
         token.push('.');
         token.push_str(&encode_json(payload));

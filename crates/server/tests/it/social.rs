@@ -29,7 +29,11 @@ pub fn custom_provider(issuer: &str, client_id: &str, secret: &str) -> ProviderS
 }
 
 async fn spawn(ctx: &TestContext, provider: &StandInProvider) -> TestApp {
-    let settings = custom_provider(&provider.issuer, &provider.client_id, &provider.client_secret);
+    let settings = custom_provider(
+        &provider.issuer,
+        &provider.client_id,
+        &provider.client_secret,
+    );
     ctx.spawn_with(|config| config.oauth = vec![settings]).await
 }
 
@@ -91,9 +95,19 @@ async fn sign_in_with_provider(
 async fn counts(app: &TestApp) -> (i64, i64, i64) {
     let mut tx = app.db.begin_read().await.unwrap();
     let mut out = Vec::new();
-    for table in ["identity_users", "identity_external_accounts", "identity_sessions"] {
+    for table in [
+        "identity_users",
+        "identity_external_accounts",
+        "identity_sessions",
+    ] {
         let q = tx.query_owned(format!("SELECT count(*) AS n FROM {table}"));
-        out.push(tx.fetch_one(q).await.unwrap().try_get::<i64, _>("n").unwrap());
+        out.push(
+            tx.fetch_one(q)
+                .await
+                .unwrap()
+                .try_get::<i64, _>("n")
+                .unwrap(),
+        );
     }
     tx.commit().await.unwrap();
     (out[0], out[1], out[2])
@@ -110,7 +124,11 @@ async fn user_json(app: &TestApp, key: &str, id: &str) -> Value {
 async fn me(browser: &mut Browser) -> String {
     let reply = browser.get("/v1/me", 200).await;
     let body: Value = reply.json();
-    body["id"].as_str().or(body["user"]["id"].as_str()).unwrap().to_owned()
+    body["id"]
+        .as_str()
+        .or(body["user"]["id"].as_str())
+        .unwrap()
+        .to_owned()
 }
 
 pub async fn a_provider_identity_signs_up_then_signs_in_to_the_same_account(ctx: TestContext) {
@@ -122,7 +140,10 @@ pub async fn a_provider_identity_signs_up_then_signs_in_to_the_same_account(ctx:
     let reply = sign_in_with_provider(&app, &mut browser, "/dashboard?tab=notes", 303).await;
     assert_eq!(reply.header("location"), Some("/dashboard?tab=notes"));
     assert!(browser.cookie("__client").is_some() && browser.cookie("__session").is_some());
-    assert!(browser.cookie("latchkey_oauth").is_none(), "the round trip's cookie is cleared");
+    assert!(
+        browser.cookie("latchkey_oauth").is_none(),
+        "the round trip's cookie is cleared"
+    );
     let id = me(&mut browser).await;
 
     let user = user_json(&app, &key, &id).await;
@@ -132,7 +153,10 @@ pub async fn a_provider_identity_signs_up_then_signs_in_to_the_same_account(ctx:
     let email = &user["email_addresses"][0];
     assert_eq!(email["email_address"], "ada@example.com");
     assert_eq!(email["verification"]["status"], "verified");
-    assert_eq!(email["verification"]["strategy"], "from_oauth_custom_standin");
+    assert_eq!(
+        email["verification"]["strategy"],
+        "from_oauth_custom_standin"
+    );
     assert_eq!(email["verification"]["object"], "verification_from_oauth");
     let account = &user["external_accounts"][0];
     assert_eq!(user["external_accounts"].as_array().unwrap().len(), 1);
@@ -151,7 +175,10 @@ pub async fn a_provider_identity_signs_up_then_signs_in_to_the_same_account(ctx:
     assert_eq!(email["linked_to"][0]["id"], account["id"]);
     let created = events_about(&app, "user.created", &id).await;
     assert_eq!(created.len(), 1);
-    assert_eq!(created[0]["data"]["external_accounts"][0]["provider_user_id"], "sub-ada-1");
+    assert_eq!(
+        created[0]["data"]["external_accounts"][0]["provider_user_id"],
+        "sub-ada-1"
+    );
 
     // Signing out and in again lands in the same account; a redirect elsewhere is dropped.
     browser.submit("/user", "/sign-out", &[], 303).await;
@@ -219,20 +246,29 @@ pub async fn id_tokens_failing_any_check_and_provider_failures_write_nothing(ctx
         Forgery::UnknownKey,
     ] {
         provider.forge(forgery);
-        let page = sign_in_with_provider(&app, &mut browser, "", 400).await.text();
-        assert!(page.contains("could not be verified"), "{forgery:?}: {page}");
+        let page = sign_in_with_provider(&app, &mut browser, "", 400)
+            .await
+            .text();
+        assert!(
+            page.contains("could not be verified"),
+            "{forgery:?}: {page}"
+        );
         assert_eq!(counts(&app).await, before, "{forgery:?} wrote nothing");
         assert!(browser.cookie("__client").is_none());
     }
     provider.forge(Forgery::None);
 
     provider.deny(true);
-    let page = sign_in_with_provider(&app, &mut browser, "", 400).await.text();
+    let page = sign_in_with_provider(&app, &mut browser, "", 400)
+        .await
+        .text();
     assert!(page.contains("cancelled"), "{page}");
     provider.deny(false);
 
     provider.refuse_codes(true);
-    let page = sign_in_with_provider(&app, &mut browser, "", 400).await.text();
+    let page = sign_in_with_provider(&app, &mut browser, "", 400)
+        .await
+        .text();
     assert!(page.contains("did not accept"), "{page}");
     provider.refuse_codes(false);
     assert_eq!(counts(&app).await, before);
@@ -257,7 +293,9 @@ pub async fn linking_needs_both_sides_to_have_verified_the_address(ctx: TestCont
     assert!(squatter.cookie("__client").is_none());
     provider.set_person(Person::verified("sub-victim", "victim@example.com"));
     let mut browser = app.browser();
-    let page = sign_in_with_provider(&app, &mut browser, "", 409).await.text();
+    let page = sign_in_with_provider(&app, &mut browser, "", 409)
+        .await
+        .text();
     assert!(page.contains("Sign in to it first"), "{page}");
     assert!(browser.cookie("__client").is_none());
     assert_eq!(counts(&app).await.1, 0, "nothing linked");
@@ -276,7 +314,9 @@ pub async fn linking_needs_both_sides_to_have_verified_the_address(ctx: TestCont
         events_about(&app, "user.updated", &owner_id)
             .await
             .iter()
-            .any(|e| e["data"]["external_accounts"].as_array().is_some_and(|a| a.len() == 1))
+            .any(|e| e["data"]["external_accounts"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1))
     );
 
     // A provider that does not vouch for a taken address links nothing.
@@ -326,7 +366,9 @@ pub async fn bans_throttles_and_second_factors_apply_and_operators_can_disconnec
         .expect(200)
         .await;
     let mut fresh = app.browser();
-    let page = sign_in_with_provider(&app, &mut fresh, "", 403).await.text();
+    let page = sign_in_with_provider(&app, &mut fresh, "", 403)
+        .await
+        .text();
     assert!(page.contains("banned"), "{page}");
     call(&app, Method::POST, &format!("/v1/users/{id}/unban"), &key)
         .expect(200)
@@ -334,15 +376,26 @@ pub async fn bans_throttles_and_second_factors_apply_and_operators_can_disconnec
 
     // Operators disconnect a provider account; it can then sign up anew.
     let user = user_json(&app, &key, &id).await;
-    let account = user["external_accounts"][0]["id"].as_str().unwrap().to_owned();
+    let account = user["external_accounts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/v1/users/{id}/external_accounts/{account}");
-    let gone: Value = call(&app, Method::DELETE, &path, &key).expect(200).await.json();
+    let gone: Value = call(&app, Method::DELETE, &path, &key)
+        .expect(200)
+        .await
+        .json();
     assert_eq!(gone["deleted"], true);
     assert_eq!(gone["object"], "external_account");
     call(&app, Method::DELETE, &path, &key).expect(404).await;
-    call(&app, Method::DELETE, "/v1/users/user_nobody/external_accounts/idn_x", &key)
-        .expect(404)
-        .await;
+    call(
+        &app,
+        Method::DELETE,
+        "/v1/users/user_nobody/external_accounts/idn_x",
+        &key,
+    )
+    .expect(404)
+    .await;
     let user = user_json(&app, &key, &id).await;
     assert_eq!(user["external_accounts"], serde_json::json!([]));
     app.stop().await;

@@ -120,7 +120,14 @@ pub(crate) async fn callback(
         error: params.error,
         iss: params.iss,
     };
-    let result = social::finish(&identity, &callback, browser.as_ref(), previous.as_ref(), &ctx).await;
+    let result = social::finish(
+        &identity,
+        &callback,
+        browser.as_ref(),
+        previous.as_ref(),
+        &ctx,
+    )
+    .await;
     let clear = cookie(&identity, None);
     match result {
         Ok(Finished::SignedIn(signed, redirect)) => {

@@ -64,15 +64,69 @@ fn a_good_rs256_token_yields_its_claims() {
 #[test]
 fn each_claim_check_refuses_its_forgery() {
     let cases: Vec<(&str, String, IdTokenError)> = vec![
-        ("issuer", edited(|m| { m.insert("iss".into(), json!("https://evil.example")); }), IdTokenError::Issuer),
-        ("audience", edited(|m| { m.insert("aud".into(), json!("someone-else")); }), IdTokenError::Audience),
-        ("azp", edited(|m| { m.insert("aud".into(), json!([CLIENT, "other"])); }), IdTokenError::Audience),
-        ("nonce", edited(|m| { m.insert("nonce".into(), json!("another")); }), IdTokenError::Nonce),
-        ("no nonce", edited(|m| { m.remove("nonce"); }), IdTokenError::Nonce),
-        ("expired", edited(|m| { m.insert("exp".into(), json!(NOW_SECS - 60)); }), IdTokenError::Expired),
-        ("no exp", edited(|m| { m.remove("exp"); }), IdTokenError::Expired),
-        ("future", edited(|m| { m.insert("iat".into(), json!(NOW_SECS + 600)); }), IdTokenError::IssuedInFuture),
-        ("empty sub", edited(|m| { m.insert("sub".into(), json!("")); }), IdTokenError::MissingSubject),
+        (
+            "issuer",
+            edited(|m| {
+                m.insert("iss".into(), json!("https://evil.example"));
+            }),
+            IdTokenError::Issuer,
+        ),
+        (
+            "audience",
+            edited(|m| {
+                m.insert("aud".into(), json!("someone-else"));
+            }),
+            IdTokenError::Audience,
+        ),
+        (
+            "azp",
+            edited(|m| {
+                m.insert("aud".into(), json!([CLIENT, "other"]));
+            }),
+            IdTokenError::Audience,
+        ),
+        (
+            "nonce",
+            edited(|m| {
+                m.insert("nonce".into(), json!("another"));
+            }),
+            IdTokenError::Nonce,
+        ),
+        (
+            "no nonce",
+            edited(|m| {
+                m.remove("nonce");
+            }),
+            IdTokenError::Nonce,
+        ),
+        (
+            "expired",
+            edited(|m| {
+                m.insert("exp".into(), json!(NOW_SECS - 60));
+            }),
+            IdTokenError::Expired,
+        ),
+        (
+            "no exp",
+            edited(|m| {
+                m.remove("exp");
+            }),
+            IdTokenError::Expired,
+        ),
+        (
+            "future",
+            edited(|m| {
+                m.insert("iat".into(), json!(NOW_SECS + 600));
+            }),
+            IdTokenError::IssuedInFuture,
+        ),
+        (
+            "empty sub",
+            edited(|m| {
+                m.insert("sub".into(), json!(""));
+            }),
+            IdTokenError::MissingSubject,
+        ),
     ];
     for (name, token, error) in cases {
         assert_eq!(check(&token).unwrap_err(), error, "{name}");
@@ -92,10 +146,16 @@ fn alg_none_and_hs256_with_the_client_secret_are_refused() {
     assert_eq!(check(&none).unwrap_err(), IdTokenError::Algorithm);
 
     use hmac::{KeyInit as _, Mac as _};
-    let signed = format!("{}.{payload}", b64(r#"{"alg":"HS256","kid":"ins_latchkeytest"}"#));
+    let signed = format!(
+        "{}.{payload}",
+        b64(r#"{"alg":"HS256","kid":"ins_latchkeytest"}"#)
+    );
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"the-client-secret").unwrap();
     mac.update(signed.as_bytes());
-    let hs = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let hs = format!(
+        "{signed}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
     assert_eq!(check(&hs).unwrap_err(), IdTokenError::Algorithm);
 }
 
@@ -129,24 +189,42 @@ fn es256_tokens_verify_through_an_ec_jwk() {
     );
     let signature = pair.sign(&rng, signed.as_bytes()).unwrap();
     let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
-    assert_eq!(verify_id_token(&token, &keys, &expect()).unwrap().sub, "248289761001");
+    assert_eq!(
+        verify_id_token(&token, &keys, &expect()).unwrap().sub,
+        "248289761001"
+    );
     // The EC key does not verify an RS256 token, whatever its kid says.
     let rs = signing_key().sign_json(&json!({"alg": "RS256", "kid": "ec1"}), &claims());
-    assert_eq!(verify_id_token(&rs, &keys, &expect()).unwrap_err(), IdTokenError::UnknownKey);
+    assert_eq!(
+        verify_id_token(&rs, &keys, &expect()).unwrap_err(),
+        IdTokenError::UnknownKey
+    );
 }
 
 #[test]
 fn microsoft_tenant_issuers_take_the_tokens_tid() {
     let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
     let token = edited(|m| {
-        m.insert("iss".into(), json!("https://login.microsoftonline.com/9188040d/v2.0"));
+        m.insert(
+            "iss".into(),
+            json!("https://login.microsoftonline.com/9188040d/v2.0"),
+        );
         m.insert("tid".into(), json!("9188040d"));
     });
-    let expect = IdTokenExpectations { issuer: template, ..expect() };
+    let expect = IdTokenExpectations {
+        issuer: template,
+        ..expect()
+    };
     assert!(verify_id_token(&token, &rsa_keys(), &expect).is_ok());
     let lying = edited(|m| {
-        m.insert("iss".into(), json!("https://login.microsoftonline.com/9188040d/v2.0"));
+        m.insert(
+            "iss".into(),
+            json!("https://login.microsoftonline.com/9188040d/v2.0"),
+        );
         m.insert("tid".into(), json!("other"));
     });
-    assert_eq!(verify_id_token(&lying, &rsa_keys(), &expect).unwrap_err(), IdTokenError::Issuer);
+    assert_eq!(
+        verify_id_token(&lying, &rsa_keys(), &expect).unwrap_err(),
+        IdTokenError::Issuer
+    );
 }

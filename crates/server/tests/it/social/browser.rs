@@ -34,7 +34,9 @@ async fn through_the_provider(browser: &Chrome, provider: &str, app: &str, login
             let source = browser.source().await;
             if source.contains("name=\"login\"") {
                 browser.fill("input[name=login]", login).await;
-                browser.fill("input[name=password]", "any password will do").await;
+                browser
+                    .fill("input[name=password]", "any password will do")
+                    .await;
                 browser.click_button("Sign-in").await;
                 continue;
             }
