@@ -285,56 +285,6 @@ pub fn parse_duration_list(text: &str) -> Vec<Duration> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_the_documented_forms() {
-        for (text, millis) in [
-            ("250ms", 250),
-            ("5s", 5_000),
-            ("5m", 300_000),
-            ("2h", 7_200_000),
-            ("1d", 86_400_000),
-            ("90", 90_000),
-            (" 7d ", 604_800_000),
-            ("0", 0),
-            ("3650d", 315_360_000_000),
-        ] {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_millis(millis)),
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn garbage_and_overflowing_durations_are_refused() {
-        for garbage in [
-            "", "s", "ms", "-5s", "+5s", "5 s", "1.5h", "1h30m", "5x", "5S", "five", "٣s", "5sec",
-        ] {
-            let err = parse_duration(garbage).unwrap_err();
-            assert!(
-                err.contains("is not a duration such as"),
-                "{garbage:?}: {err}"
-            );
-        }
-        for huge in [
-            "3651d",
-            "18446744073709551615",
-            "18446744073709551616",
-            "99999999999999999999999d",
-            "213503982334601d",
-            "18446744073709551615ms",
-        ] {
-            let err = parse_duration(huge).unwrap_err();
-            assert!(err.contains("longer than the longest"), "{huge}: {err}");
-        }
-    }
-}
-
 /// An OAuth client id: 1 to 256 printable ASCII characters, no spaces.
 pub(super) fn oauth_client_id(s: &str) -> Result<String, String> {
     if (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
@@ -391,4 +341,54 @@ pub(super) fn issuer_url(s: &str) -> Result<url::Url, String> {
         return Err("an issuer URL has no query or fragment".to_owned());
     }
     Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_documented_forms() {
+        for (text, millis) in [
+            ("250ms", 250),
+            ("5s", 5_000),
+            ("5m", 300_000),
+            ("2h", 7_200_000),
+            ("1d", 86_400_000),
+            ("90", 90_000),
+            (" 7d ", 604_800_000),
+            ("0", 0),
+            ("3650d", 315_360_000_000),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_overflowing_durations_are_refused() {
+        for garbage in [
+            "", "s", "ms", "-5s", "+5s", "5 s", "1.5h", "1h30m", "5x", "5S", "five", "٣s", "5sec",
+        ] {
+            let err = parse_duration(garbage).unwrap_err();
+            assert!(
+                err.contains("is not a duration such as"),
+                "{garbage:?}: {err}"
+            );
+        }
+        for huge in [
+            "3651d",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999d",
+            "213503982334601d",
+            "18446744073709551615ms",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(err.contains("longer than the longest"), "{huge}: {err}");
+        }
+    }
 }
