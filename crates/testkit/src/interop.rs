@@ -46,22 +46,27 @@ fn ensure_installed() {
     *installed = true;
 }
 
-/// Runs `node interop/<script> args…` with `stdin`, returning its stdout.
-///
-/// # Panics
-/// If Node.js or the packages are missing, or the script fails.
-pub async fn node(script: &str, args: &[&str], stdin: &[u8]) -> String {
+/// `node interop/<script> args…` with stdin and stdout piped, the packages installed first.
+async fn spawn(script: &str, args: &[&str], stderr: Stdio) -> tokio::process::Child {
     tokio::task::spawn_blocking(ensure_installed).await.unwrap();
-    let mut child = tokio::process::Command::new("node")
+    tokio::process::Command::new("node")
         .arg(script)
         .args(args)
         .current_dir(interop_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"))
+}
+
+/// Runs `node interop/<script> args…` with `stdin`, returning its stdout.
+///
+/// # Panics
+/// If Node.js or the packages are missing, or the script fails.
+pub async fn node(script: &str, args: &[&str], stdin: &[u8]) -> String {
+    let mut child = spawn(script, args, Stdio::piped()).await;
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).await.unwrap();
     drop(input);
@@ -113,17 +118,7 @@ async fn next_line(
 /// # Panics
 /// If Node.js or the packages are missing, or the script exits or stays silent.
 pub async fn serve(script: &str, args: &[&str]) -> NodeServer {
-    tokio::task::spawn_blocking(ensure_installed).await.unwrap();
-    let mut child = tokio::process::Command::new("node")
-        .arg(script)
-        .args(args)
-        .current_dir(interop_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    let mut child = spawn(script, args, Stdio::null()).await;
     let stdin = child.stdin.take().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = next_line(&mut lines).await;

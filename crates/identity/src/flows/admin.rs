@@ -294,8 +294,7 @@ pub async fn unlink_external_account(
     if !crate::oauth::accounts::unlink(&mut tx, user_id, account_id).await? {
         return Ok(false);
     }
-    users::touch_updated(&mut tx, user_id, now).await?;
-    events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
+    events::user_updated(identity, &mut tx, user_id, None, now).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, "external account removed by an operator");
     Ok(true)

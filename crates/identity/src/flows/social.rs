@@ -360,15 +360,7 @@ async fn account_for_new_identity(
             {
                 return Ok(None);
             }
-            users::touch_updated(tx, &owner.user_id, now).await?;
-            events::emit_user(
-                identity,
-                tx,
-                EventType::UserUpdated,
-                &owner.user_id,
-                Some(ctx),
-            )
-            .await?;
+            events::user_updated(identity, tx, &owner.user_id, Some(ctx), now).await?;
             tracing::info!(user.id = %owner.user_id, provider = %provider.key, "provider linked by its verified address");
             return Ok(Some(owner.user_id));
         }
@@ -439,15 +431,7 @@ async fn connect(
             provider: provider.name.clone(),
         });
     }
-    users::touch_updated(&mut tx, user_id, now).await?;
-    events::emit_user(
-        identity,
-        &mut tx,
-        EventType::UserUpdated,
-        user_id,
-        Some(ctx),
-    )
-    .await?;
+    events::user_updated(identity, &mut tx, user_id, Some(ctx), now).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, provider = %provider.key, "provider connected");
     Ok(Finished::Connected)

@@ -13,26 +13,19 @@ use crate::users::EMAIL_PREFIX;
 pub struct ExternalAccountRecord {
     pub id: String,
     pub user_id: String,
-    /// `oauth_google`, `oauth_microsoft`, `oauth_custom_<id>`.
-    pub provider: String,
-    pub provider_user_id: String,
-    pub email_address: Option<String>,
-    pub email_verified: Option<bool>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub username: Option<String>,
-    pub image_url: Option<String>,
-    pub approved_scopes: String,
+    pub profile: Profile,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-/// What a provider said about the person, ready to store.
-#[derive(Debug, Clone, Default)]
+/// What a provider said about the person, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profile {
+    /// `oauth_google`, `oauth_microsoft`, `oauth_custom_<id>`.
     pub provider: String,
     pub provider_user_id: String,
     pub email_address: Option<String>,
+    /// Whether the provider vouched for the address; `None` without one.
     pub email_verified: Option<bool>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -48,17 +41,19 @@ fn from_row(row: &DbRow) -> Result<ExternalAccountRecord, StoreError> {
     Ok(ExternalAccountRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        provider: row.try_get("provider")?,
-        provider_user_id: row.try_get("provider_user_id")?,
-        email_address: row.try_get("email_address")?,
-        email_verified: row
-            .try_get::<Option<i64>, _>("email_verified")?
-            .map(|v| v != 0),
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        username: row.try_get("username")?,
-        image_url: row.try_get("image_url")?,
-        approved_scopes: row.try_get("approved_scopes")?,
+        profile: Profile {
+            provider: row.try_get("provider")?,
+            provider_user_id: row.try_get("provider_user_id")?,
+            email_address: row.try_get("email_address")?,
+            email_verified: row
+                .try_get::<Option<i64>, _>("email_verified")?
+                .map(|v| v != 0),
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            username: row.try_get("username")?,
+            image_url: row.try_get("image_url")?,
+            approved_scopes: row.try_get("approved_scopes")?,
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -90,6 +90,10 @@ impl Providers {
     /// # Errors
     /// If the TLS backend cannot be set up.
     pub fn new() -> Result<Self, reqwest::Error> {
+        // reqwest is built without a TLS provider of its own; latchkey's is rustls with ring.
+        // Installing it is idempotent, and a command that never starts the server (`latchkey
+        // users …`) builds an identity too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)

@@ -38,11 +38,12 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
                 .external_accounts
                 .iter()
                 .filter(|a| {
-                    a.email_address
+                    a.profile
+                        .email_address
                         .as_deref()
                         .is_some_and(|address| address.eq_ignore_ascii_case(&e.email_address))
                 })
-                .map(|a| json!({"id": a.id, "type": a.provider}))
+                .map(|a| json!({"id": a.id, "type": a.profile.provider}))
                 .collect(),
             matches_sso_connection: false,
             created_at: e.created_at,
@@ -114,7 +115,8 @@ fn verification_object(strategy: Option<&str>) -> Option<String> {
 /// A linked provider account as Clerk renders it (docs/PROTOCOLS.md §11.4): Google's as
 /// `google_account`, every other provider's as `external_account`; the account exists because
 /// the provider vouched for it, so its verification is `verified` with the provider's strategy.
-fn external_account(account: &ExternalAccountRecord) -> Value {
+fn external_account(record: &ExternalAccountRecord) -> Value {
+    let account = &record.profile;
     let object = if account.provider == "oauth_google" {
         "google_account"
     } else {
@@ -122,8 +124,8 @@ fn external_account(account: &ExternalAccountRecord) -> Value {
     };
     json!({
         "object": object,
-        "id": account.id,
-        "identification_id": account.id,
+        "id": record.id,
+        "identification_id": record.id,
         "provider": account.provider,
         "provider_user_id": account.provider_user_id,
         "approved_scopes": account.approved_scopes,
@@ -137,8 +139,8 @@ fn external_account(account: &ExternalAccountRecord) -> Value {
         "phone_number": null,
         "public_metadata": {},
         "label": null,
-        "created_at": account.created_at,
-        "updated_at": account.updated_at,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
         "verification": {
             "object": "verification_from_oauth",
             "status": "verified",
