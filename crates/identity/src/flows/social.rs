@@ -71,6 +71,16 @@ pub enum SocialError {
     EmailInUse { provider: String },
     #[error("This {provider} account is already connected to another account here.")]
     LinkedElsewhere { provider: String },
+    #[error(
+        "You are no longer signed in to the account that asked to connect. Sign in and connect again from your account page."
+    )]
+    NotSignedIn,
+    #[error("That connected account was not found.")]
+    NotFound,
+    #[error(
+        "This is the last way to sign in to your account. Set a password or verify an email address first."
+    )]
+    LastWayIn,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -154,9 +164,10 @@ pub async fn finish(
     identity: &Identity,
     callback: &Callback,
     browser: Option<&BrowserToken>,
-    previous: Option<&ClientToken>,
+    signed_in: Option<(&ClientToken, &str)>,
     ctx: &RequestContext,
 ) -> Result<Finished, SocialError> {
+    let previous = signed_in.map(|(token, _)| token);
     let state = StateToken::from_cookie(&callback.state).ok_or(SocialError::UnknownState)?;
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
@@ -200,6 +211,10 @@ pub async fn finish(
         .map_err(|error| provider_failure(provider, &error))?;
     let profile = profile_of(provider, &verified);
     if let Some(user_id) = pending.link_user_id.as_deref() {
+        // Connecting is for the account that asked, still signed in in this browser.
+        if signed_in.map(|(_, current)| current) != Some(user_id) {
+            return Err(SocialError::NotSignedIn);
+        }
         return connect(identity, provider, &profile, user_id, ctx).await;
     }
     // A parallel callback may link the same identity or take the address first; the second
@@ -435,4 +450,41 @@ async fn connect(
     tx.commit().await?;
     tracing::info!(user.id = %user_id, provider = %provider.key, "provider connected");
     Ok(Finished::Connected)
+}
+
+/// Disconnects one of the signed-in user's provider accounts, unless it is the last way to
+/// sign in (no password, no verified address, no other provider account).
+///
+/// # Errors
+/// [`SocialError::NotFound`], [`SocialError::LastWayIn`], database failures.
+pub async fn disconnect(
+    identity: &Identity,
+    user_id: &str,
+    account_id: &str,
+    ctx: &RequestContext,
+) -> Result<(), SocialError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let user = users::get(&mut tx, user_id)
+        .await?
+        .ok_or(SocialError::NotFound)?;
+    if !user.external_accounts.iter().any(|a| a.id == account_id) {
+        return Err(SocialError::NotFound);
+    }
+    let other_ways = user.has_password
+        || user
+            .emails
+            .iter()
+            .any(|e| e.verification_status == "verified")
+        || user.external_accounts.len() > 1;
+    if !other_ways {
+        return Err(SocialError::LastWayIn);
+    }
+    if !accounts::unlink(&mut tx, user_id, account_id).await? {
+        return Err(SocialError::NotFound);
+    }
+    events::user_updated(identity, &mut tx, user_id, Some(ctx), now).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user_id, "provider disconnected");
+    Ok(())
 }

@@ -63,6 +63,8 @@ struct AccountPage<'a> {
     backup_codes_left: i64,
     /// A factor was proved within the step-up window: sensitive changes need no re-check.
     recent: bool,
+    connections: Vec<super::social::Connection>,
+    connectable: Vec<super::social::Button>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +159,7 @@ pub(crate) async fn render(
         })
         .collect();
     let issued = identity.csrf().issue(headers);
+    let (connections, connectable) = super::social::connections(identity, user);
     let page = AccountPage {
         title: "Your account",
         csrf_token: &issued.token,
@@ -177,8 +180,13 @@ pub(crate) async fn render(
         totp_enabled: user.totp_enabled_at.is_some(),
         backup_codes_left: user.backup_codes_left,
         recent: crate::flows::second_factor::recently_verified(identity, session),
+        connections,
+        connectable,
     };
-    html(status, page.render(), issued.set_cookie.as_slice())
+    super::social::allow_providers(
+        identity,
+        html(status, page.render(), issued.set_cookie.as_slice()),
+    )
 }
 
 pub(crate) async fn page(
@@ -207,6 +215,8 @@ pub(crate) async fn page(
         "email_removed" => Some("The address was removed from your account."),
         "mfa_removed" => Some("Two-step verification is off."),
         "reverified" => Some("Thanks: for the next 10 minutes you can make sensitive changes."),
+        "connected" => Some("The account was connected: you can sign in with it."),
+        "disconnected" => Some("The account was disconnected."),
         _ => None,
     };
     render(

@@ -1,5 +1,5 @@
 //! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
-//! `/reset-password`, `/sign-in/factor`, `/sign-in/oauth` and `/v1/oauth_callback` (social sign-in), `/user` (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! `/reset-password`, `/sign-in/factor`, `/sign-in/oauth` and `/v1/oauth_callback` (social sign-in), `/user` (with its connected accounts, (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
@@ -51,6 +51,8 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/sessions/revoke", post(account::revoke_session))
         .route("/user/sessions/revoke-others", post(account::revoke_others))
         .route("/user/delete", post(account::delete))
+        .route("/user/connections", post(social::connect))
+        .route("/user/connections/remove", post(social::disconnect))
         .route(
             "/user/mfa/totp",
             get(factors::totp_page).post(factors::start_totp),

@@ -1,5 +1,7 @@
 //! "Continue with …": `POST /sign-in/oauth` sends the browser to its provider, and
 //! `GET /v1/oauth_callback` (the redirect URI to register with every provider) takes it back.
+//! On `/user`, `POST /user/connections` connects another provider to the signed-in account and
+//! `POST /user/connections/remove` disconnects one; both need a recent sign-in (step-up).
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -114,20 +116,18 @@ pub(crate) async fn callback(
     let browser = latchkey_web::cookies::get(&headers, states::COOKIE)
         .and_then(states::BrowserToken::from_cookie);
     let previous = session_cookies::client_token(&headers);
+    let current = match session_cookies::current(&identity, &headers).await {
+        Ok(current) => current.map(|(_, user)| user.id),
+        Err(error) => return refusal(&SocialError::Store(error)),
+    };
+    let signed_in = previous.as_ref().zip(current.as_deref());
     let callback = Callback {
         state: params.state,
         code: params.code,
         error: params.error,
         iss: params.iss,
     };
-    let result = social::finish(
-        &identity,
-        &callback,
-        browser.as_ref(),
-        previous.as_ref(),
-        &ctx,
-    )
-    .await;
+    let result = social::finish(&identity, &callback, browser.as_ref(), signed_in, &ctx).await;
     let clear = cookie(&identity, None);
     match result {
         Ok(Finished::SignedIn(signed, redirect)) => {
@@ -138,7 +138,7 @@ pub(crate) async fn callback(
         Ok(Finished::SecondFactor(token)) => {
             pages::factors::after_first_factor(&identity, &token, vec![clear])
         }
-        Ok(Finished::Connected) => see_other("/user", &[clear]),
+        Ok(Finished::Connected) => see_other("/user?notice=connected", &[clear]),
         Err(error) => {
             let mut response = refusal(&error);
             latchkey_web::pages::append_cookie(&mut response, &clear);
@@ -160,15 +160,17 @@ fn refusal(error: &SocialError) -> Response {
         SocialError::Throttled { retry_after_secs } => {
             (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after_secs))
         }
-        SocialError::EmailInUse { .. } | SocialError::LinkedElsewhere { .. } => {
-            (StatusCode::CONFLICT, None)
-        }
+        SocialError::EmailInUse { .. }
+        | SocialError::LinkedElsewhere { .. }
+        | SocialError::LastWayIn => (StatusCode::CONFLICT, None),
+        SocialError::NotFound => (StatusCode::NOT_FOUND, None),
         SocialError::Cancelled
         | SocialError::UnknownState
         | SocialError::OtherBrowser
         | SocialError::Replayed
         | SocialError::Expired
         | SocialError::CodeRefused
+        | SocialError::NotSignedIn
         | SocialError::Untrusted => (StatusCode::BAD_REQUEST, None),
     };
     message(
@@ -178,4 +180,119 @@ fn refusal(error: &SocialError) -> Response {
         "/sign-in",
         retry_after,
     )
+}
+
+/// A connected provider account, as `/user` lists it.
+pub(crate) struct Connection {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// The user's connected accounts, and a button for each configured provider not among them.
+pub(crate) fn connections(
+    identity: &Identity,
+    user: &crate::users::UserRecord,
+) -> (Vec<Connection>, Vec<Button>) {
+    let providers = &identity.config().oauth;
+    let connected = user
+        .external_accounts
+        .iter()
+        .map(|a| Connection {
+            id: a.id.clone(),
+            name: providers
+                .iter()
+                .find(|p| p.clerk_provider() == a.profile.provider)
+                .map_or_else(|| a.profile.provider.clone(), |p| p.name.clone()),
+            email: a.profile.email_address.clone().unwrap_or_default(),
+        })
+        .collect();
+    let connectable = providers
+        .iter()
+        .filter(|p| {
+            !user
+                .external_accounts
+                .iter()
+                .any(|a| a.profile.provider == p.clerk_provider())
+        })
+        .map(|p| Button {
+            key: p.key.clone(),
+            name: p.name.clone(),
+        })
+        .collect();
+    (connected, connectable)
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct ConnectForm {
+    #[serde(default)]
+    provider: String,
+}
+
+impl ProtectedForm for ConnectForm {
+    const PAGE: &'static str = "/user";
+}
+
+pub(crate) async fn connect(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<ConnectForm>,
+) -> Response {
+    let (_, user) = match super::factors::require_recent(&identity, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match social::start(&identity, &form.provider, "", Some(&user.id)).await {
+        Ok(start) => allow_providers(
+            &identity,
+            see_other(
+                &start.authorize_url,
+                &[cookie(&identity, Some(start.browser.expose()))],
+            ),
+        ),
+        Err(error) => refusal(&error),
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct DisconnectForm {
+    #[serde(default)]
+    account_id: String,
+}
+
+impl ProtectedForm for DisconnectForm {
+    const PAGE: &'static str = "/user";
+}
+
+pub(crate) async fn disconnect(
+    State(identity): State<Identity>,
+    peer: Peer,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<DisconnectForm>,
+) -> Response {
+    let (session, user) = match super::factors::require_recent(&identity, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ctx = pages::request_context(&identity, &headers, peer);
+    match social::disconnect(&identity, &user.id, &form.account_id, &ctx).await {
+        Ok(()) => see_other("/user?notice=disconnected", &[]),
+        Err(SocialError::Store(error)) => refusal(&SocialError::Store(error)),
+        Err(error) => {
+            let status = match error {
+                SocialError::NotFound => StatusCode::NOT_FOUND,
+                _ => StatusCode::CONFLICT,
+            };
+            super::account::render(
+                &identity,
+                &headers,
+                &session,
+                &user,
+                status,
+                None,
+                Some(&error.to_string()),
+            )
+            .await
+        }
+    }
 }

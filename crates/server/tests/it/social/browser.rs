@@ -25,13 +25,31 @@ const CLIENT_SECRET: &str = "a-client-secret-for-the-browser-test";
 /// a provider that remembers the person and the grant sends the browser straight back.
 async fn through_the_provider(browser: &Chrome, provider: &str, app: &str, login: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
+    // First away from the sign-in page (to the provider, which may send the browser straight
+    // back if it remembers the person).
+    while browser
+        .current_url()
+        .await
+        .starts_with(&format!("{app}/sign-in"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never left the sign-in page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     loop {
         let url = browser.current_url().await;
         if url.starts_with(app) {
             return;
         }
+        // Act only on a page that stays put (a redirect may be under way).
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let source = browser.source().await;
+        if browser.current_url().await != url {
+            continue;
+        }
         if url.starts_with(provider) {
-            let source = browser.source().await;
             if source.contains("name=\"login\"") {
                 browser.fill("input[name=login]", login).await;
                 browser
