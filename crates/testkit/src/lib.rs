@@ -17,6 +17,7 @@ pub mod browser;
 pub mod clerk;
 mod client;
 pub mod fake_clerk;
+pub mod github;
 mod harness;
 pub mod interop;
 pub mod mailbox;

@@ -125,9 +125,11 @@ pub async fn start(
         .append_pair("redirect_uri", &identity.config().oauth_redirect_uri())
         .append_pair("scope", provider.scopes())
         .append_pair("state", started.state.expose())
-        .append_pair("nonce", &started.nonce)
         .append_pair("code_challenge", &started.code_challenge)
         .append_pair("code_challenge_method", "S256");
+    if provider.kind != Kind::GitHub {
+        url.query_pairs_mut().append_pair("nonce", &started.nonce);
+    }
     Ok(Start {
         authorize_url: url.into(),
         browser: started.browser,
@@ -192,7 +194,7 @@ pub async fn finish(
     }
     if !callback.iss.is_empty()
         && callback.iss.trim_end_matches('/') != provider.issuer.as_str().trim_end_matches('/')
-        && provider.kind != Kind::Microsoft
+        && !matches!(provider.kind, Kind::Microsoft | Kind::GitHub)
     {
         tracing::warn!(provider = %provider.key, "social sign-in: the callback names another issuer");
         return Err(SocialError::Untrusted);
@@ -268,7 +270,7 @@ fn profile_of(provider: &ProviderSettings, verified: &Verified) -> Profile {
     let claims = &verified.claims;
     let email_verified = match provider.kind {
         Kind::Microsoft => claims.xms_edov,
-        Kind::Google | Kind::Custom => claims.email_verified,
+        Kind::Google | Kind::Custom | Kind::GitHub => claims.email_verified,
     };
     let name = |text: &Option<String>| {
         text.as_deref()

@@ -1,10 +1,12 @@
 //! Social sign-in's domain: the configured providers (Google, Microsoft, any OpenID Connect
-//! issuer), talking to them (`provider.rs`: discovery, JWKS, the code exchange), the pending
+//! issuer, GitHub), talking to them (`provider.rs`: discovery, JWKS, the code exchange;
+//! `github.rs`: GitHub's OAuth 2.0 and user API), the pending
 //! round trips to them (`states.rs`) and the provider accounts linked to users
 //! (`accounts.rs`, Clerk's external accounts). The use case combining them is
 //! `flows::social`; the facts relied on are in docs/PROTOCOLS.md §11.
 
 pub mod accounts;
+mod github;
 pub mod provider;
 pub mod states;
 
@@ -18,6 +20,8 @@ pub enum Kind {
     Microsoft,
     /// Any OpenID Connect provider, by issuer URL.
     Custom,
+    /// GitHub: OAuth 2.0 and its REST API, no OpenID Connect.
+    GitHub,
 }
 
 /// A client secret: shown by nothing, sent only to the provider's token endpoint.
@@ -52,7 +56,10 @@ pub struct ProviderSettings {
     pub name: String,
     pub kind: Kind,
     /// The issuer: its discovery document is at `<issuer>/.well-known/openid-configuration`.
+    /// For GitHub, the base URL of its `/login/oauth/…` endpoints.
     pub issuer: url::Url,
+    /// GitHub's REST API (`https://api.github.com`); `None` for the others.
+    pub api_url: Option<url::Url>,
     pub client_id: String,
     pub client_secret: ClientSecret,
 }
@@ -66,6 +73,7 @@ impl ProviderSettings {
             name: "Google".to_owned(),
             kind: Kind::Google,
             issuer,
+            api_url: None,
             client_id,
             client_secret,
         }
@@ -79,6 +87,26 @@ impl ProviderSettings {
             name: "Microsoft".to_owned(),
             kind: Kind::Microsoft,
             issuer,
+            api_url: None,
+            client_id,
+            client_secret,
+        }
+    }
+
+    /// GitHub at `base` (normally `https://github.com`) with its API at `api`.
+    #[must_use]
+    pub fn github(
+        base: url::Url,
+        api: url::Url,
+        client_id: String,
+        client_secret: ClientSecret,
+    ) -> Self {
+        Self {
+            key: "github".to_owned(),
+            name: "GitHub".to_owned(),
+            kind: Kind::GitHub,
+            issuer: base,
+            api_url: Some(api),
             client_id,
             client_secret,
         }
@@ -98,6 +126,7 @@ impl ProviderSettings {
             name,
             kind: Kind::Custom,
             issuer,
+            api_url: None,
             client_id,
             client_secret,
         }
@@ -113,7 +142,10 @@ impl ProviderSettings {
     /// The scopes asked for.
     #[must_use]
     pub fn scopes(&self) -> &'static str {
-        "openid email profile"
+        match self.kind {
+            Kind::GitHub => "read:user user:email",
+            Kind::Google | Kind::Microsoft | Kind::Custom => "openid email profile",
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use latchkey_protocol::jwt::{
 };
 use serde::Deserialize;
 
-use super::ProviderSettings;
+use super::{Kind, ProviderSettings};
 
 /// How long one request to a provider may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -134,8 +134,14 @@ impl Providers {
     /// before the first discovery): what a page's `form-action` must allow for its button.
     #[must_use]
     pub fn authorization_origin(&self, provider: &ProviderSettings) -> String {
-        self.cached(&provider.key)
-            .and_then(|c| url::Url::parse(&c.discovery.authorization_endpoint).ok())
+        let endpoint = if provider.kind == Kind::GitHub {
+            Some(super::github::endpoints(provider).authorization_endpoint)
+        } else {
+            self.cached(&provider.key)
+                .map(|c| c.discovery.authorization_endpoint)
+        };
+        endpoint
+            .and_then(|e| url::Url::parse(&e).ok())
             .unwrap_or_else(|| provider.issuer.clone())
             .origin()
             .ascii_serialization()
@@ -150,6 +156,9 @@ impl Providers {
         provider: &ProviderSettings,
         now: i64,
     ) -> Result<Discovery, ProviderError> {
+        if provider.kind == Kind::GitHub {
+            return Ok(super::github::endpoints(provider));
+        }
         Ok(self.load(provider, now).await?.discovery)
     }
 
@@ -188,7 +197,7 @@ impl Providers {
     }
 
     /// Exchanges `code` (with its PKCE verifier) at the token endpoint and verifies the ID
-    /// token that comes back against `nonce`.
+    /// token that comes back against `nonce` (GitHub: reads the user from its API instead).
     ///
     /// # Errors
     /// See [`ProviderError`].
@@ -201,6 +210,16 @@ impl Providers {
         nonce: &str,
         now: i64,
     ) -> Result<Verified, ProviderError> {
+        if provider.kind == Kind::GitHub {
+            return super::github::exchange(
+                &self.client,
+                provider,
+                code,
+                code_verifier,
+                redirect_uri,
+            )
+            .await;
+        }
         let cached = self.load(provider, now).await?;
         // RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic.
         let encode =
@@ -267,7 +286,7 @@ impl Providers {
 }
 
 /// The body, refused past [`MAX_BODY`].
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+pub(super) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()

@@ -211,13 +211,18 @@ mod tests {
             "request_timeout" => "30s",
             "max_connections" => "64",
             "allowed_hosts" => "auth.example.com, other.example.com",
-            "oauth_google_client_id" | "oauth_microsoft_client_id" | "oauth_custom_client_id" => {
-                "1234-sample.apps.example.com"
-            }
+            "oauth_google_client_id"
+            | "oauth_microsoft_client_id"
+            | "oauth_github_client_id"
+            | "oauth_custom_client_id" => "1234-sample.apps.example.com",
             "oauth_google_client_secret"
             | "oauth_microsoft_client_secret"
+            | "oauth_github_client_secret"
             | "oauth_custom_client_secret" => "sample-client-secret",
-            "oauth_google_base_url" | "oauth_microsoft_base_url" => "https://accounts.example.com",
+            "oauth_google_base_url" | "oauth_microsoft_base_url" | "oauth_github_base_url" => {
+                "https://accounts.example.com"
+            }
+            "oauth_github_api_url" => "https://api.github.example.com",
             "oauth_custom_id" => "acme",
             "oauth_custom_name" => "Acme SSO",
             "oauth_custom_issuer" => "https://sso.example.com/realms/acme",
@@ -243,15 +248,24 @@ CAZmOPmOLr5wdii/EfefXAW52IsChTd2qefuPbRaa1hBTos7NyzhCboL5RoA6TNn
             let key = &CLERK_SECRET_KEY.setting;
             return vec![(key.env.to_owned(), sample(key.key).to_owned())];
         }
-        let group = ["oauth_google_", "oauth_microsoft_", "oauth_custom_"]
-            .into_iter()
-            .find(|prefix| setting.key.starts_with(prefix));
+        let group = [
+            "oauth_google_",
+            "oauth_microsoft_",
+            "oauth_github_",
+            "oauth_custom_",
+        ]
+        .into_iter()
+        .find(|prefix| setting.key.starts_with(prefix));
         let Some(group) = group else {
             return Vec::new();
         };
         ALL.iter()
             .filter(|other| other.key.starts_with(group) && other.key != setting.key)
-            .filter(|other| !other.key.ends_with("_base_url") && other.key != "oauth_custom_name")
+            .filter(|other| {
+                !other.key.ends_with("_base_url")
+                    && !other.key.ends_with("_api_url")
+                    && other.key != "oauth_custom_name"
+            })
             .map(|other| (other.env.to_owned(), sample(other.key).to_owned()))
             .collect()
     }

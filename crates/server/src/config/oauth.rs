@@ -1,5 +1,5 @@
-//! Social sign-in providers from their settings: Google and Microsoft when their client id
-//! and secret are given, and one generic OpenID Connect provider when its id, issuer, client
+//! Social sign-in providers from their settings: Google, Microsoft and GitHub when their
+//! client id and secret are given, and one generic OpenID Connect provider when its id, issuer, client
 //! id and secret are. A half-configured provider stops the start with one line naming what is
 //! missing, rather than showing a button that cannot work.
 
@@ -8,7 +8,7 @@ use latchkey_identity::oauth::{ClientSecret, ProviderSettings};
 use super::settings::{self, Optional};
 use super::{ConfigError, Origin, Secret, Sources};
 
-/// Every configured provider, in button order: Google, Microsoft, the custom one.
+/// Every configured provider, in button order: Google, Microsoft, GitHub, the custom one.
 ///
 /// # Errors
 /// A provider with some of its settings but not all, or a value that does not parse.
@@ -29,6 +29,15 @@ pub(super) fn providers(sources: &Sources) -> Result<Vec<ProviderSettings>, Conf
     )? {
         let issuer = sources.value(&settings::OAUTH_MICROSOFT_BASE_URL)?;
         providers.push(ProviderSettings::microsoft(issuer, id, secret));
+    }
+    if let Some((id, secret)) = client(
+        sources,
+        &settings::OAUTH_GITHUB_CLIENT_ID,
+        &settings::OAUTH_GITHUB_CLIENT_SECRET,
+    )? {
+        let base = sources.value(&settings::OAUTH_GITHUB_BASE_URL)?;
+        let api = sources.value(&settings::OAUTH_GITHUB_API_URL)?;
+        providers.push(ProviderSettings::github(base, api, id, secret));
     }
     let custom_id = sources.given(&settings::OAUTH_CUSTOM_ID)?;
     let issuer = sources.given(&settings::OAUTH_CUSTOM_ISSUER)?;

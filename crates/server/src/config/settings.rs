@@ -441,6 +441,32 @@ settings! {
         default: Value("https://login.microsoftonline.com/common/v2.0"),
         parse: parse::issuer_url,
     }
+    /// GitHub sign-in: the OAuth app's client id (GitHub → Settings → Developer settings)
+    OAUTH_GITHUB_CLIENT_ID: Optional<String> {
+        key: "oauth_github_client_id", env: "LATCHKEY_OAUTH_GITHUB_CLIENT_ID", value: "ID",
+        default: Absent,
+        parse: parse::oauth_client_id,
+    }
+    /// GitHub sign-in: the client secret; prefer the environment, flags show in process lists
+    OAUTH_GITHUB_CLIENT_SECRET: Optional<Secret> {
+        key: "oauth_github_client_secret", env: "LATCHKEY_OAUTH_GITHUB_CLIENT_SECRET",
+        value: "SECRET",
+        default: Absent,
+        parse: parse::oauth_client_secret,
+    }
+    /// GitHub sign-in: where its /login/oauth endpoints are (a GitHub Enterprise Server's
+    /// address, say)
+    OAUTH_GITHUB_BASE_URL: Fixed<url::Url> {
+        key: "oauth_github_base_url", env: "LATCHKEY_OAUTH_GITHUB_BASE_URL", value: "URL",
+        default: Value("https://github.com"),
+        parse: parse::issuer_url,
+    }
+    /// GitHub sign-in: its REST API, for the user and their addresses
+    OAUTH_GITHUB_API_URL: Fixed<url::Url> {
+        key: "oauth_github_api_url", env: "LATCHKEY_OAUTH_GITHUB_API_URL", value: "URL",
+        default: Value("https://api.github.com"),
+        parse: parse::issuer_url,
+    }
     /// A generic OpenID Connect provider: its id, lowercase letters and digits (Clerk's
     /// oauth_custom_<id>)
     OAUTH_CUSTOM_ID: Optional<String> {

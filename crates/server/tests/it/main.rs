@@ -131,7 +131,8 @@ fn main() -> std::process::ExitCode {
         social::id_tokens_failing_any_check_and_provider_failures_write_nothing,
         social::linking_needs_both_sides_to_have_verified_the_address,
         social::bans_throttles_and_second_factors_apply_and_operators_can_disconnect,
-        social::people_connect_and_disconnect_providers_from_their_account_page,
+        social::connections::people_connect_and_disconnect_providers_from_their_account_page,
+        social::github::a_github_identity_signs_up_with_its_verified_primary_address,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
