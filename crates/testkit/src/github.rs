@@ -177,13 +177,15 @@ async fn access_token(
 
 /// The user behind a request's bearer token, if it is one this stand-in issued and the request
 /// names a `User-Agent`.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<GitHubUser, Response> {
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<GitHubUser, Box<Response>> {
     if !headers.contains_key("user-agent") {
-        return Err((
+        return Err(Box::new(
+            (
             StatusCode::FORBIDDEN,
             "Request forbidden by administrative rules. Please make sure your request has a User-Agent header.",
         )
-            .into_response());
+            .into_response(),
+        ));
     }
     let script = shared.script.lock().unwrap();
     let token = headers
@@ -194,11 +196,13 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<GitHubUser, Respon
                 .or_else(|| v.strip_prefix("token "))
         });
     if !token.is_some_and(|t| script.tokens.iter().any(|known| known == t)) {
-        return Err((
+        return Err(Box::new(
+            (
             StatusCode::UNAUTHORIZED,
             Json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})),
         )
-            .into_response());
+            .into_response(),
+        ));
     }
     Ok(script.user.clone())
 }
@@ -206,7 +210,7 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<GitHubUser, Respon
 async fn user_api(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let user = match authorized(&shared, &headers) {
         Ok(user) => user,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let base = &shared.base;
     let public_email: Value = user
@@ -243,7 +247,7 @@ async fn user_api(State(shared): State<Shared>, headers: HeaderMap) -> Response 
 async fn emails_api(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let user = match authorized(&shared, &headers) {
         Ok(user) => user,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let list: Vec<Value> = user
         .emails
