@@ -276,15 +276,16 @@ fn profile_of(provider: &ProviderSettings, verified: &Verified) -> Profile {
         text.as_deref()
             .and_then(|t| validate::name("name", t).ok().flatten())
     };
+    let email_address = claims
+        .email
+        .as_deref()
+        .and_then(|e| validate::email(e).ok())
+        .map(|e| e.address);
     Profile {
         provider: provider.clerk_provider(),
         provider_user_id: claims.sub.clone(),
-        email_address: claims
-            .email
-            .as_deref()
-            .and_then(|e| validate::email(e).ok())
-            .map(|e| e.address),
-        email_verified: claims.email.as_ref().map(|_| email_verified == Some(true)),
+        email_verified: email_address.as_ref().map(|_| email_verified == Some(true)),
+        email_address,
         first_name: name(&claims.given_name).or_else(|| name(&claims.name)),
         last_name: name(&claims.family_name),
         username: claims.preferred_username.clone(),
