@@ -83,13 +83,7 @@ impl FakeClerk {
             .route("/v1/users/{id}", get(one))
             .route("/v1/jwks", get(jwks))
             .with_state((state.clone(), secret_key.clone(), key.clone()));
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-        });
+        let stop = crate::serve_until_cancelled(listener, router);
         Self {
             url,
             secret_key,

@@ -78,13 +78,7 @@ impl StandInGitHub {
             .route("/api/user", get(user_api))
             .route("/api/user/emails", get(emails_api))
             .with_state(shared.clone());
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-        });
+        let stop = crate::serve_until_cancelled(listener, router);
         Self {
             api: format!("{base}/api"),
             base,

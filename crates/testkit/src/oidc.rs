@@ -70,6 +70,8 @@ struct Script {
     forgery: Forgery,
     deny: bool,
     refuse_code: bool,
+    /// How long the token endpoint takes to answer.
+    token_delay: std::time::Duration,
     /// code → (redirect_uri, code_challenge, nonce)
     codes: HashMap<String, (String, String, String)>,
     token_requests: u64,
@@ -116,6 +118,7 @@ impl StandInProvider {
             forgery: Forgery::None,
             deny: false,
             refuse_code: false,
+            token_delay: std::time::Duration::ZERO,
             codes: HashMap::new(),
             token_requests: 0,
         }));
@@ -133,13 +136,7 @@ impl StandInProvider {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .with_state(shared.clone());
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-        });
+        let stop = crate::serve_until_cancelled(listener, router);
         Self {
             issuer,
             client_id: shared.client_id,
@@ -167,6 +164,11 @@ impl StandInProvider {
     /// Whether the token endpoint refuses every code.
     pub fn refuse_codes(&self, refuse: bool) {
         self.script.lock().unwrap().refuse_code = refuse;
+    }
+
+    /// Makes the token endpoint answer only after `delay` (a slow provider).
+    pub fn delay_tokens(&self, delay: std::time::Duration) {
+        self.script.lock().unwrap().token_delay = delay;
     }
 
     /// Token requests answered so far.
@@ -256,6 +258,8 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let delay = shared.script.lock().unwrap().token_delay;
+    tokio::time::sleep(delay).await;
     let mut script = shared.script.lock().unwrap();
     script.token_requests += 1;
     let refused = || {

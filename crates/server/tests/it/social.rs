@@ -443,3 +443,23 @@ pub async fn provider_sign_ins_count_against_the_sign_in_throttle(ctx: TestConte
     assert_eq!(counts(&app).await, before, "nothing written");
     app.stop().await;
 }
+
+pub async fn a_provider_slower_than_ten_seconds_gets_a_page_and_writes_nothing(ctx: TestContext) {
+    let provider = StandInProvider::start(Person::verified("sub-slow", "slow@example.com")).await;
+    let app = spawn(&ctx, &provider).await;
+    let before = counts(&app).await;
+    provider.delay_tokens(std::time::Duration::from_secs(15));
+    let mut browser = app.browser();
+    let started = std::time::Instant::now();
+    let page = sign_in_with_provider(&app, &mut browser, "", 502)
+        .await
+        .text();
+    let waited = started.elapsed();
+    assert!(page.contains("did not answer in time"), "{page}");
+    assert!(
+        waited >= std::time::Duration::from_secs(9) && waited < std::time::Duration::from_secs(14),
+        "the exchange gave up after its 10 s timeout: {waited:?}"
+    );
+    assert_eq!(counts(&app).await, before);
+    app.stop().await;
+}

@@ -82,12 +82,20 @@ pub(crate) async fn start(
     CsrfForm(form): CsrfForm<StartForm>,
 ) -> Response {
     let redirect = safe_redirect(&identity, &form.redirect_url);
-    match social::start(&identity, &form.provider, &redirect, None).await {
+    to_provider(
+        &identity,
+        social::start(&identity, &form.provider, &redirect, None).await,
+    )
+}
+
+/// Off to the provider with the round trip's cookie, or the page saying why not.
+fn to_provider(identity: &Identity, started: Result<social::Start, SocialError>) -> Response {
+    match started {
         Ok(start) => allow_providers(
-            &identity,
+            identity,
             see_other(
                 &start.authorize_url,
-                &[cookie(&identity, Some(start.browser.expose()))],
+                &[cookie(identity, Some(start.browser.expose()))],
             ),
         ),
         Err(error) => refusal(&error),
@@ -242,16 +250,10 @@ pub(crate) async fn connect(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match social::start(&identity, &form.provider, "", Some(&user.id)).await {
-        Ok(start) => allow_providers(
-            &identity,
-            see_other(
-                &start.authorize_url,
-                &[cookie(&identity, Some(start.browser.expose()))],
-            ),
-        ),
-        Err(error) => refusal(&error),
-    }
+    to_provider(
+        &identity,
+        social::start(&identity, &form.provider, "", Some(&user.id)).await,
+    )
 }
 
 #[derive(Default, Deserialize)]
