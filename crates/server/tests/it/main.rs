@@ -173,6 +173,7 @@ fn main() -> std::process::ExitCode {
             social::browser::a_person_signs_up_and_in_again_with_an_openid_provider_in_a_real_browser
         )
         .once(),
+        test_case!(social::clerks_backend_sdk_reads_and_deletes_external_accounts).once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),

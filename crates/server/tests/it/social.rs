@@ -463,3 +463,39 @@ pub async fn a_provider_slower_than_ten_seconds_gets_a_page_and_writes_nothing(c
     assert_eq!(counts(&app).await, before);
     app.stop().await;
 }
+
+pub async fn clerks_backend_sdk_reads_and_deletes_external_accounts(ctx: TestContext) {
+    let provider =
+        StandInProvider::start(Person::verified("sub-sdk", "sdk-social@example.com")).await;
+    let app = spawn(&ctx, &provider).await;
+    let key = secret_key(&app).await;
+    let mut browser = app.browser();
+    sign_in_with_provider(&app, &mut browser, "", 303).await;
+    let id = me(&mut browser).await;
+    let out =
+        latchkey_testkit::interop::node("clerk-external-accounts.mjs", &[&app.url, &key, &id], b"")
+            .await;
+    let out: Value = serde_json::from_str(&out).unwrap();
+    let account = &out["accounts"][0];
+    assert!(account["id"].as_str().unwrap().starts_with("idn_"), "{out}");
+    assert_eq!(account["identificationId"], account["id"]);
+    assert_eq!(account["provider"], "oauth_custom_standin");
+    assert_eq!(account["providerUserId"], "sub-sdk");
+    assert_eq!(account["emailAddress"], "sdk-social@example.com");
+    assert_eq!(account["firstName"], "Ada");
+    assert_eq!(account["imageUrl"], "https://images.example.com/ada.png");
+    assert_eq!(account["approvedScopes"], "openid email profile");
+    assert_eq!(account["verificationStatus"], "verified");
+    assert_eq!(account["verificationStrategy"], "oauth_custom_standin");
+    assert_eq!(out["deleted"]["deleted"], true);
+    assert_eq!(out["deleted"]["object"], "external_account");
+    assert_eq!(out["deleted"]["id"], account["id"]);
+    assert_eq!(out["left"], 0);
+    assert!(
+        events_about(&app, "user.updated", &id)
+            .await
+            .iter()
+            .any(|e| e["data"]["external_accounts"] == serde_json::json!([]))
+    );
+    app.stop().await;
+}
