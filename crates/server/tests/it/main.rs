@@ -133,8 +133,8 @@ fn main() -> std::process::ExitCode {
         social::bans_throttles_and_second_factors_apply_and_operators_can_disconnect,
         social::connections::people_connect_and_disconnect_providers_from_their_account_page,
         social::github::a_github_identity_signs_up_with_its_verified_primary_address,
-        social::provider_sign_ins_count_against_the_sign_in_throttle,
-        social::a_provider_slower_than_ten_seconds_gets_a_page_and_writes_nothing,
+        social::limits::provider_sign_ins_count_against_the_sign_in_throttle,
+        social::limits::a_provider_slower_than_ten_seconds_gets_a_page_and_writes_nothing,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
