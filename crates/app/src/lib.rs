@@ -57,6 +57,8 @@ pub struct AppConfig {
     pub csrf: Csrf,
     /// Shown in the header.
     pub app_name: String,
+    /// Shadow mode's second copy of the accounts (see [`webhooks::shadow`]), if on.
+    pub shadow: Option<Arc<dyn webhooks::shadow::Shadow>>,
 }
 
 /// Shared state of the app's routes.
@@ -67,6 +69,7 @@ pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) csrf: Csrf,
     pub(crate) app_name: Arc<str>,
+    pub(crate) shadow: Option<Arc<dyn webhooks::shadow::Shadow>>,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
             auth: config.auth.clone(),
             csrf: config.csrf.clone(),
             app_name: Arc::from(config.app_name.as_str()),
+            shadow: config.shadow.clone(),
         }
     }
 }

@@ -101,7 +101,16 @@ impl Task for Sweeps {
         // Every limit's window is an hour at most; a day-old counter counts for nothing.
         crate::throttle::sweep(&mut tx, now - DAY_MS).await?;
         crate::sessions::sweep(&mut tx, now - 30 * DAY_MS).await?;
-        tx.commit().await
+        tx.commit().await?;
+        let pruned =
+            crate::audit::chain::prune(&self.0, now - self.0.config().audit_retention_ms).await?;
+        if pruned > 0 {
+            tracing::info!(
+                entries = pruned,
+                "pruned audit log entries past their retention"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -59,6 +59,12 @@ pub(crate) async fn emit(
 ) -> Result<String, StoreError> {
     let now = identity.now_ms();
     let id = latchkey_protocol::id::new_id(EVENT_PREFIX);
+    // The user it concerns, for the audit log: a session event's user, or the user itself.
+    let subject = data
+        .get("user_id")
+        .or_else(|| data.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let body = json!({
         "data": data,
         "event_attributes": attributes(ctx),
@@ -75,6 +81,7 @@ pub(crate) async fn emit(
         .bind(body)
         .bind(now);
     tx.execute(q).await?;
+    crate::audit::record_event(identity, tx, kind.as_str(), subject.as_deref(), &id).await?;
 
     let q = tx
         .query("SELECT id, event_types FROM identity_webhook_endpoints WHERE disabled_at IS NULL");

@@ -212,6 +212,11 @@ async fn insert_new_key(
         // `created_at` is when it starts signing (possibly ahead); it is published from now.
         .bind(signs_from);
     tx.execute(q).await?;
+    if retire_others_after.is_some() {
+        let entry = crate::audit::Entry::new("signing_key.rotated", None)
+            .with(serde_json::json!({ "kid": kid, "signs_from": signs_from }));
+        crate::audit::record_under(master, now, &mut tx, entry).await?;
+    }
     tx.commit().await?;
     tracing::info!(key.id = %kid, "created a session-token signing key");
     Ok(kid)

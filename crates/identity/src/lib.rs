@@ -4,6 +4,7 @@
 //! It never reads or writes the app's tables and does not depend on the app part: what the app
 //! learns about identities, it learns through the protocol (events, tokens, the management API).
 
+pub mod audit;
 pub mod background;
 pub mod context;
 pub mod cookie_token;
@@ -19,6 +20,7 @@ pub mod secret_keys;
 pub mod secrets;
 pub mod sessions;
 mod state;
+pub mod stats;
 pub mod throttle;
 pub mod users;
 pub mod verifications;
@@ -58,6 +60,11 @@ pub const MIGRATIONS: MigrationSet = &[
         "identity social sign-in: external accounts, pending provider round trips",
         include_str!("../migrations/2006_oauth.sql"),
     ),
+    Migration::shared(
+        2007,
+        "identity audit log (hash-chained) and the operator role",
+        include_str!("../migrations/2007_audit.sql"),
+    ),
 ];
 
 #[cfg(test)]
@@ -88,6 +95,10 @@ mod migration_tests {
                 (
                     2006,
                     "2705251e28c46b720ac31431fa5aabc37bd187acfa95f5d0c381e8ecb043b633",
+                ),
+                (
+                    2007,
+                    "c0fb41732a362f191927b47b6964edfa1652c5c4feccc7bdc04cd95b04e42b4a",
                 ),
             ],
         );

@@ -3,8 +3,10 @@
 //! fields. Sign-in counts into it; events and the management API read it.
 
 use hmac::{KeyInit as _, Mac as _};
-use latchkey_store::StoreError;
+use latchkey_store::{StoreError, Tx};
 
+use crate::audit;
+use crate::context::RequestContext;
 use crate::state::Identity;
 use crate::throttle::{self, Limit};
 use crate::users::{self, UserRecord};
@@ -47,4 +49,26 @@ pub async fn lockout_of(
             },
         },
     )
+}
+
+/// Records in the audit log that the account holding `normalized_email` (if one does) was just
+/// locked; called on the first refused attempt of a window. Unknown addresses lock the same way
+/// but leave no entry: there is no account to name.
+///
+/// # Errors
+/// Database failures.
+pub(crate) async fn record_lockout(
+    identity: &Identity,
+    tx: &mut Tx,
+    normalized_email: &str,
+    ctx: &RequestContext,
+) -> Result<(), StoreError> {
+    let Some(credentials) = users::credentials_by_email(tx, normalized_email).await? else {
+        return Ok(());
+    };
+    let mut entry = audit::Entry::new("user.locked_out", Some(&credentials.user_id))
+        .by(audit::Actor::System)
+        .with(serde_json::json!({ "failed_attempts": Limit::ACCOUNT_LOCKOUT.max }));
+    entry.ip = ctx.ip_text();
+    audit::record(identity, tx, entry).await
 }

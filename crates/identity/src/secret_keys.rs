@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::audit;
+use crate::state::Identity;
 use latchkey_store::{Db, Row as _, StoreError, Tx};
 use sha2::{Digest as _, Sha256};
 
@@ -62,15 +64,19 @@ fn plausible(key: &str) -> bool {
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-async fn insert(tx: &mut Tx) -> Result<String, StoreError> {
+async fn insert(identity: &Identity, tx: &mut Tx) -> Result<String, StoreError> {
     let key = generate();
+    let id = latchkey_protocol::id::new_id(ID_PREFIX);
     let q = tx
         .query("INSERT INTO identity_api_keys (id, key_hash, prefix, created_at, revoked_at) VALUES ($1, $2, $3, $4, NULL)")
-        .bind(latchkey_protocol::id::new_id(ID_PREFIX))
+        .bind(&id)
         .bind(hash(&key))
         .bind(&key[..SHOWN_CHARS])
         .bind(latchkey_protocol::time::now_ms());
     tx.execute(q).await?;
+    let entry = audit::Entry::new("secret_key.created", None)
+        .with(serde_json::json!({ "key_id": id, "prefix": &key[..SHOWN_CHARS] }));
+    audit::record(identity, tx, entry).await?;
     Ok(key)
 }
 
@@ -78,9 +84,9 @@ async fn insert(tx: &mut Tx) -> Result<String, StoreError> {
 ///
 /// # Errors
 /// Database failures.
-pub async fn create_secret_key(db: &Db) -> Result<String, StoreError> {
-    let mut tx = db.begin().await?;
-    let key = insert(&mut tx).await?;
+pub async fn create_secret_key(identity: &Identity) -> Result<String, StoreError> {
+    let mut tx = identity.db().begin().await?;
+    let key = insert(identity, &mut tx).await?;
     tx.commit().await?;
     tracing::info!("created a management API secret key");
     Ok(key)
@@ -91,14 +97,14 @@ pub async fn create_secret_key(db: &Db) -> Result<String, StoreError> {
 ///
 /// # Errors
 /// Database failures.
-pub async fn ensure_initial_secret_key(db: &Db) -> Result<Option<String>, StoreError> {
-    let mut tx = db.begin().await?;
+pub async fn ensure_initial_secret_key(identity: &Identity) -> Result<Option<String>, StoreError> {
+    let mut tx = identity.db().begin().await?;
     let q = tx.query("SELECT id FROM identity_api_keys WHERE revoked_at IS NULL LIMIT 1");
     if tx.fetch_optional(q).await?.is_some() {
         tx.commit().await?;
         return Ok(None);
     }
-    let key = insert(&mut tx).await?;
+    let key = insert(identity, &mut tx).await?;
     tx.commit().await?;
     tracing::info!("created the first management API secret key");
     Ok(Some(key))
@@ -132,13 +138,18 @@ pub async fn list_secret_keys(db: &Db) -> Result<Vec<SecretKeyInfo>, StoreError>
 ///
 /// # Errors
 /// Database failures.
-pub async fn revoke_secret_key(db: &Db, id: &str) -> Result<bool, StoreError> {
-    let mut tx = db.begin().await?;
+pub async fn revoke_secret_key(identity: &Identity, id: &str) -> Result<bool, StoreError> {
+    let mut tx = identity.db().begin().await?;
     let q = tx
         .query("UPDATE identity_api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(id)
         .bind(latchkey_protocol::time::now_ms());
     let revoked = tx.execute(q).await? > 0;
+    if revoked {
+        let entry =
+            audit::Entry::new("secret_key.revoked", None).with(serde_json::json!({ "key_id": id }));
+        audit::record(identity, &mut tx, entry).await?;
+    }
     tx.commit().await?;
     if revoked {
         tracing::info!(key.id = %id, "revoked a management API secret key");

@@ -50,6 +50,8 @@ pub struct IdentityConfig {
     /// addresses (the delivery worker's `DeliverySettings::allow_private_networks` is set from
     /// the same setting).
     pub webhook_allow_private_networks: bool,
+    /// How long audit log entries are kept (the hourly sweep prunes older ones).
+    pub audit_retention_ms: i64,
     /// The time every identity operation goes by (the system clock unless a test moves it).
     pub clock: latchkey_protocol::time::Clock,
     /// Social sign-in providers, in the order their buttons show.
@@ -79,6 +81,7 @@ impl IdentityConfig {
             email_code_lifetime_ms: 10 * 60 * 1000,
             reset_code_lifetime_ms: 30 * 60 * 1000,
             webhook_allow_private_networks: false,
+            audit_retention_ms: 365 * 24 * 60 * 60 * 1000,
             clock: latchkey_protocol::time::Clock::system(),
             oauth: Vec::new(),
         }

@@ -6,11 +6,14 @@
 use std::sync::Arc;
 
 use latchkey_app::session::{BoxFuture, KeyProvider, SourceError, UserSource};
+use latchkey_app::webhooks::shadow::{Shadow, ShadowError};
 use latchkey_identity::Identity;
-use latchkey_identity::flows::admin;
+use latchkey_identity::flows::import::{ImportError, ImportedUser};
+use latchkey_identity::flows::{admin, shadow};
 use latchkey_identity::users::{ListQuery, OrderBy};
 use latchkey_protocol::clerk;
 use latchkey_protocol::jwt::KeySource;
+use latchkey_store::Tx;
 
 /// The identity's published signing keys.
 pub struct IdentityKeys(pub Identity);
@@ -73,6 +76,46 @@ impl UserSource for IdentityUsers {
             admin::list_users_json(&self.0, &query)
                 .await
                 .map_err(|e| unavailable(&e))
+        })
+    }
+}
+
+/// Shadow mode's second copy of Clerk's accounts: the identity's own (see
+/// [`latchkey_identity::flows::shadow`]).
+#[derive(Clone)]
+pub struct IdentityShadow(pub Identity);
+
+impl std::fmt::Debug for IdentityShadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityShadow")
+    }
+}
+
+impl Shadow for IdentityShadow {
+    fn upsert<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        user: &'a clerk::User,
+    ) -> BoxFuture<'a, Result<(), ShadowError>> {
+        Box::pin(async move {
+            let imported = ImportedUser::from_clerk(user.clone());
+            let now = self.0.now_ms();
+            match shadow::mirror_in(&self.0, tx, &imported, now).await {
+                Ok(_) => Ok(()),
+                Err(ImportError::Store(error)) => Err(ShadowError::Store(error)),
+                Err(refused) => Err(ShadowError::Refused(refused.to_string())),
+            }
+        })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), ShadowError>> {
+        Box::pin(async move {
+            shadow::remove_in(tx, user_id).await?;
+            Ok(())
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 mod health;
 pub mod host;
 pub mod mail_config;
+mod metrics;
 mod process;
 pub mod serve;
 pub mod startup;

@@ -74,6 +74,8 @@ pub enum StartError {
 /// A server that has bound its port and prepared its database, ready to [`Application::run`].
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`'s own listener and routes, when it is on.
+    metrics: Option<(TcpListener, Router)>,
     router: Router,
     db: Db,
     identity: Identity,
@@ -140,9 +142,10 @@ impl Application {
             PasswordHasher::default_for_machine()?,
         )
         .await?;
-        let initial_secret_key = latchkey_identity::secret_keys::ensure_initial_secret_key(&db)
-            .await
-            .map_err(StartError::SecretKey)?;
+        let initial_secret_key =
+            latchkey_identity::secret_keys::ensure_initial_secret_key(&identity)
+                .await
+                .map_err(StartError::SecretKey)?;
 
         let mut receiver_secrets = config.clerk_webhook_signing_secrets.clone();
         if config.internal_webhook {
@@ -174,6 +177,14 @@ impl Application {
                 public_url.origin().ascii_serialization(),
             ),
             app_name: config.app_name.clone(),
+            shadow: config
+                .clerk
+                .as_ref()
+                .is_some_and(|clerk| clerk.identity_shadow)
+                .then(|| {
+                    Arc::new(crate::bridge::IdentityShadow(identity.clone()))
+                        as Arc<dyn latchkey_app::webhooks::shadow::Shadow>
+                }),
         };
         let background = Background::new(
             &identity,
@@ -203,11 +214,25 @@ impl Application {
                 Arc::new(AllowedHosts::new(&public_url, &config.allowed_hosts)),
                 crate::host::check_host,
             ));
+        let (routes, metrics) = match config.metrics_addr {
+            None => (routes, None),
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let metrics = (listener, crate::metrics::router(identity.clone()));
+                (
+                    routes.layer(axum::middleware::from_fn(crate::metrics::record)),
+                    Some(metrics),
+                )
+            }
+        };
         let router = latchkey_web::with_tracing(latchkey_web::with_private_responses(routes));
 
         Ok(Self {
             listener,
             router,
+            metrics,
             db,
             identity,
             background,
@@ -230,6 +255,14 @@ impl Application {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on, when it is on.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     #[must_use]
@@ -273,6 +306,16 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight requests");
             serve_token.cancel();
         });
+        if let Some((listener, router)) = self.metrics {
+            tracing::info!(metrics.addr = ?listener.local_addr().ok(), "serving /metrics");
+            workers.push(tokio::spawn(crate::serve::serve(
+                listener,
+                router,
+                self.connections.clone(),
+                64,
+                token.clone(),
+            )));
+        }
         crate::serve::serve(
             self.listener,
             self.router,
@@ -418,6 +461,8 @@ fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
         i64::try_from(config.mail.reset_code_lifetime.as_millis()).unwrap_or(i64::MAX);
     identity.trust_forwarded_for = config.trust_forwarded_for;
     identity.oauth = config.oauth.clone();
+    identity.audit_retention_ms =
+        i64::try_from(config.audit_retention.as_millis()).unwrap_or(i64::MAX);
     identity.webhook_allow_private_networks = config.webhook_allow_private_networks;
     identity.sign_in_ip_limit = Limit {
         max: config.sign_in_attempts_per_ip,

@@ -18,7 +18,7 @@
 //!   by a database restart is replaced instead of failing a request;
 //! * connections older than the maximum lifetime or idle past the idle timeout are closed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -98,10 +98,19 @@ impl ConnectionPool {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
         }
-        let permit = tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                POOL_STATS.waits.fetch_add(1, Ordering::Relaxed);
+                tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        POOL_STATS.timeouts.fetch_add(1, Ordering::Relaxed);
+                        StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+                    })?
+                    .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
+            }
+        };
         loop {
             let candidate = self
                 .idle
@@ -269,3 +278,31 @@ pub(crate) fn timed_out() -> StoreError {
         "the database did not answer within the statement timeout",
     )))
 }
+
+/// How often a connection had to be waited for, and how often the wait ran out, since start
+/// (every pool of the process together), for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    waits: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+impl PoolStats {
+    /// Acquisitions that found every connection busy and waited.
+    #[must_use]
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// Waits that ran out (the request was answered 503).
+    #[must_use]
+    pub fn timeouts(&self) -> u64 {
+        self.timeouts.load(Ordering::Relaxed)
+    }
+}
+
+/// The process's pool statistics.
+pub static POOL_STATS: PoolStats = PoolStats {
+    waits: AtomicU64::new(0),
+    timeouts: AtomicU64::new(0),
+};

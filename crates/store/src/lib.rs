@@ -21,6 +21,7 @@ mod pool;
 mod single;
 mod url;
 
+pub use connections::{POOL_STATS, PoolStats};
 pub use dialect::Backend;
 pub use error::StoreError;
 #[doc(hidden)]

@@ -97,6 +97,8 @@ impl TestContext {
             webhook_retry_schedule: latchkey_identity_default_schedule(),
             webhook_timeout: std::time::Duration::from_secs(15),
             app_name: "Test App".to_owned(),
+            metrics_addr: None,
+            audit_retention: std::time::Duration::from_secs(365 * 24 * 60 * 60),
             authorized_parties: None,
             clerk: None,
             mail: latchkey_server::mail_config::MailConfig::default(),
@@ -154,6 +156,8 @@ fn latchkey_identity_default_schedule() -> Vec<std::time::Duration> {
 /// A running server.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if the test turned it on.
+    pub metrics_addr: Option<SocketAddr>,
     /// `http://127.0.0.1:<port>`, no trailing slash.
     pub url: String,
     pub config: Config,
@@ -173,6 +177,7 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("the server did not start: {}", ErrorChain(&e)));
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let db = app.db().clone();
         let identity = app.identity().clone();
         let stop = CancellationToken::new();
@@ -180,6 +185,7 @@ impl TestApp {
         let task = tokio::spawn(app.run(async move { token.cancelled().await }));
         Self {
             addr,
+            metrics_addr,
             url: format!("http://{addr}"),
             config,
             db,

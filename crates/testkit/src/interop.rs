@@ -1,7 +1,9 @@
-//! Running the official third-party libraries in `interop/` (Node.js) against latchkey.
+//! Running the official third-party libraries in `interop/` (Node.js, and Python for the
+//! Prometheus parser) against latchkey.
 //!
-//! The packages are installed on first use with `npm ci` from the committed lock file, so a
-//! plain `cargo test` on a fresh machine works; a failed install fails the test.
+//! The packages are installed on first use, with `npm ci` from the committed lock file and
+//! `pip install --require-hashes` from `requirements.txt`, so a plain `cargo test` on a fresh
+//! machine works; a failed install fails the test.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -46,19 +48,65 @@ fn ensure_installed() {
     *installed = true;
 }
 
-/// `node interop/<script> args…` with stdin and stdout piped, the packages installed first.
-async fn spawn(script: &str, args: &[&str], stderr: Stdio) -> tokio::process::Child {
-    tokio::task::spawn_blocking(ensure_installed).await.unwrap();
-    tokio::process::Command::new("node")
+static PYTHON_INSTALLED: Mutex<bool> = Mutex::new(false);
+
+fn ensure_python_installed() {
+    let mut installed = PYTHON_INSTALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *installed {
+        return;
+    }
+    let dir = interop_dir();
+    let marker = dir.join(".python/.installed");
+    let requirements = dir.join("requirements.txt");
+    let fresh = match (std::fs::metadata(&marker), std::fs::metadata(&requirements)) {
+        (Ok(m), Ok(r)) => m.modified().ok() >= r.modified().ok(),
+        _ => false,
+    };
+    if !fresh {
+        let output = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--require-hashes",
+                "--upgrade",
+                "--target",
+                ".python",
+                "-r",
+                "requirements.txt",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run python3 -m pip: {e}"));
+        assert!(
+            output.status.success(),
+            "pip install in interop/ failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(&marker, b"").unwrap();
+    }
+    *installed = true;
+}
+
+/// Runs `python3 interop/<script> args…` with the packages of `requirements.txt` and `stdin`,
+/// returning its stdout.
+///
+/// # Panics
+/// If Python or the packages are missing, or the script fails.
+pub async fn python(script: &str, args: &[&str], stdin: &[u8]) -> String {
+    tokio::task::spawn_blocking(ensure_python_installed)
+        .await
+        .unwrap();
+    let mut command = tokio::process::Command::new("python3");
+    command
         .arg(script)
         .args(args)
-        .current_dir(interop_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node: {e}"))
+        .env("PYTHONPATH", interop_dir().join(".python"));
+    run(command, script, stdin).await
 }
 
 /// Runs `node interop/<script> args…` with `stdin`, returning its stdout.
@@ -66,14 +114,28 @@ async fn spawn(script: &str, args: &[&str], stderr: Stdio) -> tokio::process::Ch
 /// # Panics
 /// If Node.js or the packages are missing, or the script fails.
 pub async fn node(script: &str, args: &[&str], stdin: &[u8]) -> String {
-    let mut child = spawn(script, args, Stdio::piped()).await;
+    tokio::task::spawn_blocking(ensure_installed).await.unwrap();
+    let mut command = tokio::process::Command::new("node");
+    command.arg(script).args(args);
+    run(command, script, stdin).await
+}
+
+async fn run(mut command: tokio::process::Command, script: &str, stdin: &[u8]) -> String {
+    let mut child = command
+        .current_dir(interop_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).await.unwrap();
     drop(input);
     let output = child.wait_with_output().await.unwrap();
     assert!(
         output.status.success(),
-        "node {script} failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -118,7 +180,17 @@ async fn next_line(
 /// # Panics
 /// If Node.js or the packages are missing, or the script exits or stays silent.
 pub async fn serve(script: &str, args: &[&str]) -> NodeServer {
-    let mut child = spawn(script, args, Stdio::null()).await;
+    tokio::task::spawn_blocking(ensure_installed).await.unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
     let stdin = child.stdin.take().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = next_line(&mut lines).await;

@@ -10,6 +10,7 @@ pub mod cookies;
 pub mod csrf;
 mod error;
 mod headers;
+pub mod metrics;
 pub mod pages;
 pub mod redirect;
 pub mod time;

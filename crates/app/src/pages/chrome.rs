@@ -29,6 +29,8 @@ pub(crate) struct Chrome {
     pub sign_in_url: String,
     pub account_url: String,
     pub sign_out_path: Option<String>,
+    /// Who is acting as the user (the session token's `act.sub`: an operator impersonating).
+    pub impersonator: Option<String>,
     /// A CSRF cookie to set, if the browser had none.
     pub set_cookie: Option<String>,
 }
@@ -110,6 +112,14 @@ impl Chrome {
             sign_in_url: config.sign_in_url.clone(),
             account_url: config.account_url.clone(),
             sign_out_path: config.sign_out_path.clone(),
+            impersonator: current.and_then(|c| {
+                c.claims
+                    .extra
+                    .get("act")
+                    .and_then(|act| act.get("sub"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            }),
             set_cookie: issued.set_cookie,
         };
         Ok((chrome, preferences))

@@ -116,6 +116,17 @@ impl Auth {
     }
 
     async fn resolve(&self, parts: &Parts) -> Result<CurrentUser, Missing> {
+        let resolved = self.resolve_uncounted(parts).await;
+        latchkey_web::metrics::TOKEN_VERIFICATIONS.inc(match &resolved {
+            Ok(_) => "verified",
+            Err(Missing::SignedOut(why)) => why.code(),
+            Err(Missing::Deleted) => "user_deleted",
+            Err(Missing::Failed(_)) => "unavailable",
+        });
+        resolved
+    }
+
+    async fn resolve_uncounted(&self, parts: &Parts) -> Result<CurrentUser, Missing> {
         let claims = self
             .inner
             .verifier

@@ -4,6 +4,7 @@ use latchkey_protocol::clerk::{Event, EventData, EventType};
 use latchkey_store::{Db, StoreError};
 
 use super::inbox::{self, Outcome};
+use super::shadow::{self, Change, Shadow};
 use crate::session::{Revocation, Revocations};
 use crate::users::{self, Tombstoned, Upserted};
 
@@ -20,20 +21,29 @@ pub enum Delivery {
     Duplicate,
 }
 
+/// What applying an event writes to besides the app's users table.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets<'a> {
+    /// Where ended sessions and bans are recorded.
+    pub revocations: &'a Revocations,
+    /// The second copy of the accounts in shadow mode (see [`super::shadow`]).
+    pub shadow: Option<&'a dyn Shadow>,
+}
+
 /// Applies `event` (message `svix_id`) exactly once; an ended session or a ban is recorded in
-/// `revocations` in the same transaction.
+/// the revocations, and a user change handed to the shadow copy, in the same transaction.
 ///
 /// # Errors
 /// Database failures that persisted through the retries.
 pub async fn apply(
     db: &Db,
-    revocations: &Revocations,
+    targets: Targets<'_>,
     svix_id: &str,
     event: &Event,
 ) -> Result<Delivery, StoreError> {
     let mut attempt = 1;
     loop {
-        match apply_once(db, revocations, svix_id, event).await {
+        match apply_once(db, targets, svix_id, event).await {
             Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
             result => return result,
         }
@@ -64,7 +74,7 @@ pub fn revocation(event: &Event) -> Option<Revocation> {
 
 async fn apply_once(
     db: &Db,
-    revocations: &Revocations,
+    targets: Targets<'_>,
     svix_id: &str,
     event: &Event,
 ) -> Result<Delivery, StoreError> {
@@ -79,28 +89,38 @@ async fn apply_once(
     if !inbox::claim(&mut tx, svix_id, event.kind.as_str(), expected, now).await? {
         return Ok(Delivery::Duplicate);
     }
-    let outcome = match &event.data {
+    let (outcome, change) = match &event.data {
         EventData::User(user) => match users::upsert_from_source(&mut tx, user, now).await? {
-            Upserted::Inserted | Upserted::Updated => Outcome::Applied,
-            Upserted::Stale | Upserted::Tombstoned => Outcome::Stale,
+            Upserted::Inserted | Upserted::Updated => {
+                (Outcome::Applied, Some(Change::Upsert(user)))
+            }
+            Upserted::Stale | Upserted::Tombstoned => (Outcome::Stale, None),
         },
         EventData::UserDeleted(stub) => {
             let id = stub.id.as_deref().unwrap_or_default();
             let deleted_at = event.timestamp_ms.unwrap_or(now);
             match users::tombstone(&mut tx, id, deleted_at, now).await? {
-                Tombstoned::Deleted | Tombstoned::Recorded => Outcome::Applied,
-                Tombstoned::AlreadyDeleted => Outcome::Stale,
+                Tombstoned::Deleted | Tombstoned::Recorded => {
+                    (Outcome::Applied, Some(Change::Remove(id)))
+                }
+                Tombstoned::AlreadyDeleted => (Outcome::Stale, None),
             }
         }
-        EventData::Session(_) | EventData::Other(_) => expected,
+        EventData::Session(_) | EventData::Other(_) => (expected, None),
     };
     if outcome != expected {
         inbox::set_outcome(&mut tx, svix_id, outcome).await?;
     }
+    if let (Some(shadow), Some(change)) = (targets.shadow, change)
+        && let Some(reason) = shadow::hand_on(&mut tx, shadow, change).await?
+    {
+        tracing::warn!(event.id = %svix_id, "the identity's shadow copy refused an account; see `latchkey sync check --issuer clerk --against identity`");
+        inbox::set_detail(&mut tx, svix_id, &format!("identity shadow: {reason}")).await?;
+    }
     // Last, so the lock that orders revocations (see `Revocations::record`) is held only for
     // the commit.
     if let Some(revoke) = revoke {
-        revocations.record(&mut tx, revoke).await?;
+        targets.revocations.record(&mut tx, revoke).await?;
     }
     tx.commit().await?;
     Ok(Delivery::Processed(outcome))

@@ -72,6 +72,19 @@ pub async fn set_outcome(tx: &mut Tx, svix_id: &str, outcome: Outcome) -> Result
     Ok(())
 }
 
+/// Notes what became of a message claimed in this transaction beyond its outcome.
+///
+/// # Errors
+/// Database failures.
+pub async fn set_detail(tx: &mut Tx, svix_id: &str, detail: &str) -> Result<(), StoreError> {
+    let q = tx
+        .query("UPDATE clerk_webhook_events SET detail = $2 WHERE svix_id = $1")
+        .bind(svix_id)
+        .bind(detail);
+    tx.execute(q).await?;
+    Ok(())
+}
+
 /// Records that `svix_id` carried a body that is not a valid event, with the reason, unless the
 /// message was already processed successfully. Returns `false` in that case.
 ///

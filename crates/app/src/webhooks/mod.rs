@@ -1,6 +1,7 @@
 //! `POST /api/webhooks/clerk`: Clerk's (or latchkey's identity's) user events, verified and
 //! applied to the app's `users` table exactly once, in the right order; session ends and bans
-//! recorded as revocations (see [`crate::session::revocations`]) in the same transaction.
+//! recorded as revocations (see [`crate::session::revocations`]) in the same transaction, and
+//! in shadow mode each applied user change handed to the identity's copy (see [`shadow`]).
 //!
 //! Order of work: refuse without a configured secret (503); read at most 1 MiB of raw body
 //! (413); verify the signature over those exact bytes (400, nothing written); parse (400, the
@@ -9,6 +10,7 @@
 
 mod apply;
 pub mod inbox;
+pub mod shadow;
 
 use axum::Json;
 use axum::body::Body;
@@ -20,7 +22,7 @@ use latchkey_protocol::webhook::WebhookHeaders;
 use latchkey_web::ApiError;
 use serde::Serialize;
 
-pub use apply::{Delivery, apply, record_invalid, revocation};
+pub use apply::{Delivery, Targets, apply, record_invalid, revocation};
 pub use inbox::Outcome;
 
 use crate::AppState;
@@ -65,7 +67,11 @@ pub(crate) async fn receive(
 
     let delivery = match Event::parse(&bytes) {
         Ok(event) => {
-            let delivery = apply(&state.db, state.auth.revocations(), &verified.id, &event).await?;
+            let targets = Targets {
+                revocations: state.auth.revocations(),
+                shadow: state.shadow.as_deref(),
+            };
+            let delivery = apply(&state.db, targets, &verified.id, &event).await?;
             if let Some(clerk_user_id) = event_user_id(&event) {
                 state.auth.forget(clerk_user_id);
             }

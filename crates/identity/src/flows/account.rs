@@ -111,6 +111,7 @@ pub async fn change_password(
     let mut tx = identity.db().begin().await?;
     throttle::clear(&mut tx, &bucket).await?;
     users::set_password(&mut tx, &user.id, Some(hash.as_str()), now).await?;
+    crate::audit::security(identity, &mut tx, "password.changed", &user.id, None).await?;
     let ended = lifecycle::end_all_sessions_in(
         identity,
         &mut tx,

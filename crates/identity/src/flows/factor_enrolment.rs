@@ -106,6 +106,7 @@ pub async fn confirm_totp(
         return Err(FactorError::AlreadyEnrolled);
     }
     let codes = new_backup_codes(identity, &mut tx, user_id, now).await?;
+    crate::audit::security(identity, &mut tx, "mfa.totp_enabled", user_id, Some(ctx)).await?;
     throttle::clear(&mut tx, &account_bucket(user_id)).await?;
     users::touch_updated(&mut tx, user_id, now).await?;
     events::emit_user(
@@ -135,6 +136,14 @@ pub async fn regenerate_backup_codes(
         return Err(FactorError::NotEnrolled);
     }
     let codes = new_backup_codes(identity, &mut tx, user_id, now).await?;
+    crate::audit::security(
+        identity,
+        &mut tx,
+        "mfa.backup_codes_regenerated",
+        user_id,
+        None,
+    )
+    .await?;
     users::touch_updated(&mut tx, user_id, now).await?;
     events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, None).await?;
     tx.commit().await?;
@@ -157,6 +166,7 @@ pub async fn remove_factors(
     let removed = mfa::remove_all(&mut tx, user_id).await?;
     throttle::clear(&mut tx, &account_bucket(user_id)).await?;
     if removed {
+        crate::audit::security(identity, &mut tx, "mfa.removed", user_id, ctx).await?;
         users::touch_updated(&mut tx, user_id, now).await?;
         events::emit_user(identity, &mut tx, EventType::UserUpdated, user_id, ctx).await?;
     }

@@ -8,13 +8,15 @@
 //! password the person has since used here (re-hashed with argon2id) is never overwritten by
 //! the old digest. Each account is one transaction: a refused one writes nothing. By default no
 //! event is emitted (the app already has these users); `emit_events` sends `user.created` /
-//! `user.updated` as for any change.
+//! `user.updated` as for any change. An authenticator-app secret from the export arrives
+//! confirmed, so the person's app keeps working; one enrolled here since is never replaced.
 
-use latchkey_protocol::clerk::EventType;
-use latchkey_store::StoreError;
+use latchkey_protocol::clerk::{self, EventType};
+use latchkey_store::{StoreError, Tx};
 use serde_json::Value;
 
 use crate::events;
+use crate::mfa::{self, TotpSecret, totp};
 use crate::passwords::foreign::ImportedDigest;
 use crate::state::Identity;
 use crate::users::{
@@ -42,6 +44,40 @@ pub struct ImportedUser {
     pub banned: bool,
     /// Unix milliseconds; `None` is now.
     pub created_at: Option<i64>,
+    /// The authenticator app's secret (Clerk's export: `totp_secret`, base32).
+    pub totp_secret: Option<TotpSecret>,
+}
+
+impl ImportedUser {
+    /// A user as Clerk's Backend API or its webhooks describe it (no password digest or TOTP
+    /// secret: neither ever leaves Clerk that way). The primary address comes first.
+    #[must_use]
+    pub fn from_clerk(user: clerk::User) -> Self {
+        let primary = user.primary_email_address_id.clone();
+        let mut addresses = user.email_addresses;
+        addresses.sort_by_key(|e| Some(&e.id) != primary.as_ref());
+        Self {
+            emails: addresses
+                .into_iter()
+                .map(|e| ImportedEmail {
+                    verified: e.verification.is_some_and(|v| v.status == "verified"),
+                    address: e.email_address,
+                })
+                .collect(),
+            id: user.id,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            username: user.username,
+            password: None,
+            external_id: user.external_id,
+            public_metadata: Some(user.public_metadata),
+            private_metadata: Some(user.private_metadata),
+            unsafe_metadata: Some(user.unsafe_metadata),
+            banned: user.banned,
+            created_at: Some(user.created_at),
+            totp_secret: None,
+        }
+    }
 }
 
 /// An address and whether the other system had verified it.
@@ -148,22 +184,9 @@ pub async fn import_user(
     user: ImportedUser,
     emit_events: bool,
 ) -> Result<Imported, ImportError> {
-    let checked = check(&user)?;
     let now = identity.now_ms();
     let mut tx = identity.db().begin().await?;
-    let outcome = match users::get(&mut tx, &user.id).await? {
-        None => {
-            create(&mut tx, &user, &checked, now).await?;
-            Imported::Created
-        }
-        Some(existing) => {
-            if update(&mut tx, &existing, &user, &checked, now).await? {
-                Imported::Updated
-            } else {
-                Imported::Unchanged
-            }
-        }
-    };
+    let outcome = import_in(identity, &mut tx, &user, now).await?;
     if emit_events {
         let kind = match outcome {
             Imported::Created => Some(EventType::UserCreated),
@@ -178,8 +201,66 @@ pub async fn import_user(
     Ok(outcome)
 }
 
+/// [`import_user`] inside the caller's transaction, emitting nothing. On an error other than
+/// [`ImportError::Store`] nothing was written, unless the database refused a statement (a
+/// taken address or username), after which the caller must roll back (to a savepoint).
+///
+/// # Errors
+/// See [`ImportError`].
+pub async fn import_in(
+    identity: &Identity,
+    tx: &mut Tx,
+    user: &ImportedUser,
+    now: i64,
+) -> Result<Imported, ImportError> {
+    let checked = check(user)?;
+    let mut outcome = match users::get(tx, &user.id).await? {
+        None => {
+            create(tx, user, &checked, now).await?;
+            Imported::Created
+        }
+        Some(existing) => {
+            if update(tx, &existing, user, &checked, now).await? {
+                Imported::Updated
+            } else {
+                Imported::Unchanged
+            }
+        }
+    };
+    if let Some(secret) = &user.totp_secret
+        && import_totp(identity, tx, &user.id, secret, now).await?
+        && outcome == Imported::Unchanged
+    {
+        outcome = Imported::Updated;
+    }
+    Ok(outcome)
+}
+
+/// Stores an authenticator app's secret as confirmed, unless the account already has one
+/// (enrolled here, or imported before). Codes of the current step and later are accepted.
+async fn import_totp(
+    identity: &Identity,
+    tx: &mut Tx,
+    user_id: &str,
+    secret: &TotpSecret,
+    now: i64,
+) -> Result<bool, StoreError> {
+    if mfa::has_second_factor(tx, user_id).await? {
+        return Ok(false);
+    }
+    let sealed = mfa::seal(identity.master(), user_id, secret);
+    if !mfa::put_pending_totp(tx, user_id, &sealed, now).await? {
+        return Ok(false);
+    }
+    // The step before the drift window: every code an app shows from now on is accepted once.
+    let spent = totp::step_of(now / 1000) - totp::DRIFT_STEPS - 1;
+    mfa::confirm_totp(tx, user_id, spent, now).await?;
+    users::touch_updated(tx, user_id, now).await?;
+    Ok(true)
+}
+
 async fn create(
-    tx: &mut latchkey_store::Tx,
+    tx: &mut Tx,
     user: &ImportedUser,
     checked: &Checked,
     now: i64,
@@ -227,7 +308,7 @@ async fn create(
 
 /// Adds an address the account lacks; one it already has is left as it is.
 async fn add_address(
-    tx: &mut latchkey_store::Tx,
+    tx: &mut Tx,
     user_id: &str,
     email: &validate::Email,
     verified: bool,
@@ -245,7 +326,7 @@ async fn add_address(
 
 /// Brings `existing` up to date with `user`; answers whether anything changed.
 async fn update(
-    tx: &mut latchkey_store::Tx,
+    tx: &mut Tx,
     existing: &UserRecord,
     user: &ImportedUser,
     checked: &Checked,

@@ -6,9 +6,11 @@
 //! - `account`: the profile, the password, deleting the account.
 //! - `second_factor`, `factor_enrolment`: the second step of a sign-in and step-up; enrolling
 //!   authenticator apps, backup codes, removing them.
-//! - `admin`, `admin_changes`: what the CLI and the management API do to accounts.
+//! - `admin`, `admin_changes`: what the CLI and the management API do to accounts;
+//!   `operators`: who may use the console; `console`: what operators do there.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
 //! - `social`: signing in and up through Google, Microsoft or any OpenID Connect provider.
+//! - `shadow`: accounts kept current from Clerk's webhooks until the issuer switches.
 //!
 //! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
 //! of an account that never verified its address), password reset, and adding an address. What
@@ -23,10 +25,13 @@ pub mod account;
 pub mod addresses;
 pub mod admin;
 pub mod admin_changes;
+pub mod console;
 pub mod factor_enrolment;
 pub mod import;
+pub mod operators;
 pub mod reset;
 pub mod second_factor;
+pub mod shadow;
 pub mod sign_in;
 pub mod sign_in_code;
 pub mod sign_up;

@@ -95,6 +95,7 @@ pub async fn reset_password(
         address_rows::mark_verified(&mut tx, email_id, verification.attempts, now).await?;
     }
     throttle::clear(&mut tx, &lockout::account_bucket(identity, &normalized)).await?;
+    crate::audit::security(identity, &mut tx, "password.reset", &user_id, Some(ctx)).await?;
     let ended =
         lifecycle::end_all_sessions_in(identity, &mut tx, &user_id, None, EndReason::Revoked, now)
             .await?;

@@ -97,6 +97,9 @@ pub async fn sign_in(
             let bucket = lockout::account_bucket(identity, email);
             let attempt = throttle::take(&mut tx, &bucket, Limit::ACCOUNT_LOCKOUT, now).await?;
             if attempt.refused() {
+                if attempt.number == attempt.max + 1 {
+                    lockout::record_lockout(identity, &mut tx, email, ctx).await?;
+                }
                 tx.commit().await?;
                 return Err(SignInError::Locked {
                     retry_after_secs: attempt.retry_after_secs(now),

@@ -8,6 +8,7 @@
 
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -38,6 +39,10 @@ pub struct PasswordHasher {
 
 struct Inner {
     jobs: SyncSender<Job>,
+    /// Jobs queued and not yet started.
+    waiting: Arc<AtomicUsize>,
+    /// Jobs refused because the queue was full.
+    refused: AtomicU64,
     /// Hash of a random password nobody knows, made with the current parameters, checked
     /// against when the account does not exist.
     dummy: Arc<str>,
@@ -84,10 +89,24 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs,
+                waiting: Arc::new(AtomicUsize::new(0)),
+                refused: AtomicU64::new(0),
                 dummy,
                 workers,
             }),
         })
+    }
+
+    /// Jobs waiting in the queue for a worker.
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Jobs refused since start because the queue was full (the callers were told `Busy`).
+    #[must_use]
+    pub fn refusals(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
     }
 
     /// How many worker threads run hashes.
@@ -140,7 +159,9 @@ impl PasswordHasher {
         F: FnOnce() -> Result<T, HashError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        let waiting = Arc::clone(&self.inner.waiting);
         let job: Job = Box::new(move || {
+            waiting.fetch_sub(1, Ordering::Relaxed);
             // The caller went away (its request was cancelled): skipping the work frees the
             // worker for callers still waiting, which matters most during a burst.
             if reply.is_closed() {
@@ -149,9 +170,16 @@ impl PasswordHasher {
             // Sending fails only if the caller left meanwhile; nobody is left to tell.
             let _ = reply.send(work());
         });
-        self.inner.jobs.try_send(job).map_err(|error| match error {
-            TrySendError::Full(_) => HashError::Busy,
-            TrySendError::Disconnected(_) => HashError::Stopped,
+        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+        self.inner.jobs.try_send(job).map_err(|error| {
+            self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+            match error {
+                TrySendError::Full(_) => {
+                    self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                    HashError::Busy
+                }
+                TrySendError::Disconnected(_) => HashError::Stopped,
+            }
         })?;
         // The sender is dropped without an answer only if the job panicked.
         answer.await.map_err(|_| HashError::Stopped)?

@@ -184,6 +184,12 @@ pub async fn sign_out(identity: &Identity, token: &ClientToken) -> Result<(), St
     let mut tx = identity.db().begin().await?;
     if let Some(session) = super::find_active(&mut tx, token, now).await? {
         end_session_in(identity, &mut tx, &session.id, EndReason::Ended, now).await?;
+        if let Some(operator) = &session.actor_id {
+            let entry = crate::audit::Entry::new("impersonation.ended", Some(&session.user_id))
+                .by(crate::audit::Actor::Operator(operator.clone()))
+                .with(serde_json::json!({ "session_id": session.id }));
+            crate::audit::record(identity, &mut tx, entry).await?;
+        }
         tracing::info!(session.id = %session.id, "signed out");
     }
     tx.commit().await

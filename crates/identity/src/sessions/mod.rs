@@ -71,6 +71,8 @@ pub struct SessionRecord {
     pub first_factor_at: Option<i64>,
     /// When the holder last proved a second factor; `None`: never.
     pub second_factor_at: Option<i64>,
+    /// The operator acting as the user (impersonation), if any.
+    pub actor_id: Option<String>,
 }
 
 impl SessionRecord {
@@ -97,7 +99,7 @@ impl SessionRecord {
 }
 
 const COLUMNS: &str = "id, user_id, client_id, status, user_agent, ip_address, created_at, updated_at, \
-    last_active_at, expire_at, ended_at, first_factor_at, second_factor_at";
+    last_active_at, expire_at, ended_at, first_factor_at, second_factor_at, actor_id";
 
 fn from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
     row.decode()
@@ -200,14 +202,15 @@ pub async fn sweep(tx: &mut Tx, before: i64) -> Result<u64, StoreError> {
     tx.execute(q).await
 }
 
-/// Records activity and slides the expiry.
+/// Records activity and slides the expiry (an impersonation's stays where it was set).
 ///
 /// # Errors
 /// Database failures.
 pub async fn touch(tx: &mut Tx, id: &str, now: i64, lifetime_ms: i64) -> Result<(), StoreError> {
     let q = tx
         .query(
-            "UPDATE identity_sessions SET last_active_at = $2, expire_at = $3 \
+            "UPDATE identity_sessions SET last_active_at = $2, \
+                 expire_at = CASE WHEN actor_id IS NULL THEN $3 ELSE expire_at END \
              WHERE id = $1 AND status = 'active' AND last_active_at < $2",
         )
         .bind(id)

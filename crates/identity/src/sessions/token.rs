@@ -36,6 +36,12 @@ pub async fn mint_session_token(identity: &Identity, session: &SessionRecord) ->
         "fva".to_owned(),
         serde_json::json!(factor_verification_age(session, now * 1000)),
     );
+    if let Some(actor) = &session.actor_id {
+        // Clerk's actor claim: the token is an operator's, acting as `sub`.
+        claims
+            .extra
+            .insert("act".to_owned(), serde_json::json!({ "sub": actor }));
+    }
     let key = identity.keys().current();
     match tokio::task::spawn_blocking(move || key.sign(&claims)).await {
         Ok(token) => token,

@@ -176,14 +176,39 @@ pub async fn mark_verified(
     attempts: i64,
     now: i64,
 ) -> Result<Option<String>, StoreError> {
+    verify(tx, email_id, EMAIL_CODE, Some(attempts), now).await
+}
+
+/// Marks an address verified as another system had verified it (`strategy` says which). Same
+/// answer as [`mark_verified`].
+///
+/// # Errors
+/// Database failures.
+pub async fn mark_verified_by(
+    tx: &mut Tx,
+    email_id: &str,
+    strategy: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    verify(tx, email_id, strategy, None, now).await
+}
+
+async fn verify(
+    tx: &mut Tx,
+    email_id: &str,
+    strategy: &str,
+    attempts: Option<i64>,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
     let q = tx
         .query(
             "UPDATE identity_email_addresses SET verification_status = 'verified', \
-                 verification_strategy = $2, verification_attempts = $3, updated_at = $4 \
+                 verification_strategy = $2, \
+                 verification_attempts = COALESCE($3, verification_attempts), updated_at = $4 \
              WHERE id = $1 AND verification_status = 'unverified' RETURNING user_id",
         )
         .bind(email_id)
-        .bind(EMAIL_CODE)
+        .bind(strategy)
         .bind(attempts)
         .bind(now);
     let Some(row) = tx.fetch_optional(q).await? else {

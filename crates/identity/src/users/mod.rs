@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub use clerk_json::{Lockout, to_clerk};
 pub use credentials::{Credentials, credentials_by_email, password_hash, replace_password_hash};
-pub use query::{ListQuery, OrderBy, count, list};
+pub use query::{ConsoleFilters, ListQuery, OrderBy, count, list};
 
 /// Prefixes of the ids this module mints.
 pub const USER_PREFIX: &str = "user";

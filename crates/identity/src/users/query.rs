@@ -58,6 +58,55 @@ pub struct ListQuery {
     pub user_ids: Vec<String>,
     /// Only accounts whose id, email, names or username contain this text (any case).
     pub text: Option<String>,
+    /// The operators' console's filters.
+    pub console: ConsoleFilters,
+}
+
+/// What the operators' console can narrow a listing to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsoleFilters {
+    /// Banned (`true`) or not.
+    pub banned: Option<bool>,
+    /// Only accounts with no verified address.
+    pub unverified: bool,
+    /// With a confirmed second factor (`true`) or without.
+    pub second_factor: Option<bool>,
+    /// Created at or after / before these times (Unix ms).
+    pub created_from: Option<i64>,
+    pub created_before: Option<i64>,
+}
+
+impl ConsoleFilters {
+    /// The `WHERE` conditions; every value is a number or a constant, so nothing is bound.
+    fn clauses(self) -> Vec<String> {
+        let mut clauses = Vec::new();
+        match self.banned {
+            Some(true) => clauses.push("banned_at IS NOT NULL".to_owned()),
+            Some(false) => clauses.push("banned_at IS NULL".to_owned()),
+            None => {}
+        }
+        if self.unverified {
+            clauses.push(
+                "id NOT IN (SELECT user_id FROM identity_email_addresses \
+                 WHERE verification_status = 'verified')"
+                    .to_owned(),
+            );
+        }
+        let with_factor =
+            "id IN (SELECT user_id FROM identity_totp WHERE confirmed_at IS NOT NULL)";
+        match self.second_factor {
+            Some(true) => clauses.push(with_factor.to_owned()),
+            Some(false) => clauses.push(format!("NOT {with_factor}")),
+            None => {}
+        }
+        if let Some(from) = self.created_from {
+            clauses.push(format!("created_at >= {from}"));
+        }
+        if let Some(before) = self.created_before {
+            clauses.push(format!("created_at < {before}"));
+        }
+        clauses
+    }
 }
 
 /// Builds the shared `WHERE` clause and its bound values (all text).
@@ -109,6 +158,7 @@ fn filters(query: &ListQuery, first_placeholder: usize) -> (String, Vec<String>)
               OR id IN (SELECT user_id FROM identity_email_addresses WHERE email_normalized LIKE {p} ESCAPE '\\'))"
         ));
     }
+    clauses.extend(query.console.clauses());
     let sql = if clauses.is_empty() {
         String::new()
     } else {

@@ -1,8 +1,9 @@
-//! The identity's web face: the hosted pages, the management API, the Clerk-facing JSON
-//! endpoints and the session cookies. Handlers read the request, call a use case in `flows`
+//! The identity's web face: the hosted pages, the operators' console, the management API, the
+//! Clerk-facing JSON endpoints and the session cookies. Handlers read the request, call a use case in `flows`
 //! (or `sessions`, `webhooks`, `users`) and render its outcome; no rule about accounts lives
 //! here.
 
+pub mod admin;
 pub mod api;
 pub mod bapi;
 pub mod pages;
@@ -26,6 +27,7 @@ pub fn router(identity: Identity) -> Router {
         )
         .with_state(identity.clone())
         .merge(bapi::router(identity.clone()))
+        .merge(admin::router(identity.clone()))
         .merge(pages::router(identity))
 }
 

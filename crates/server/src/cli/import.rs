@@ -16,8 +16,8 @@ use clap::Subcommand;
 use latchkey_app::session::{BackendApi, UserSource};
 use latchkey_identity::Identity;
 use latchkey_identity::flows::import::{self, ImportError, Imported, ImportedEmail, ImportedUser};
+use latchkey_identity::mfa::TotpSecret;
 use latchkey_identity::passwords::foreign::{Hasher, ImportedDigest};
-use latchkey_protocol::clerk;
 use serde::Serialize;
 
 use super::users::identity_for_command;
@@ -228,6 +228,7 @@ async fn from_csv(importer: &mut Importer, path: &Path) -> Result<(), ReadError>
         unverified_emails: column("unverified_email_addresses"),
         password_digest: column("password_digest"),
         password_hasher: column("password_hasher"),
+        totp_secret: column("totp_secret"),
     };
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
@@ -259,6 +260,7 @@ struct Columns {
     unverified_emails: Option<usize>,
     password_digest: Option<usize>,
     password_hasher: Option<usize>,
+    totp_secret: Option<usize>,
 }
 
 impl Columns {
@@ -307,6 +309,12 @@ impl Columns {
                     .map_err(|e| e.to_string())?,
             ),
         };
+        let totp_secret = match text(self.totp_secret) {
+            None => None,
+            Some(secret) => Some(TotpSecret::from_base32(&secret).ok_or_else(|| {
+                "totp_secret is not a base32 secret of at least 10 bytes".to_owned()
+            })?),
+        };
         Ok(ImportedUser {
             id: text(Some(self.id)).unwrap_or_default(),
             first_name: text(self.first_name),
@@ -314,6 +322,7 @@ impl Columns {
             username: text(self.username),
             emails,
             password,
+            totp_secret,
             ..ImportedUser::default()
         })
     }
@@ -343,35 +352,9 @@ async fn from_backend_api(importer: &mut Importer, config: &Config) -> Result<()
         };
         cursor = Some(last.id.clone());
         for user in page {
-            importer.import(None, Ok(from_clerk(user))).await;
+            importer
+                .import(None, Ok(ImportedUser::from_clerk(user)))
+                .await;
         }
-    }
-}
-
-/// A Backend API user as an import (no password digest: the API never returns one).
-fn from_clerk(user: clerk::User) -> ImportedUser {
-    let primary = user.primary_email_address_id.clone();
-    let mut addresses = user.email_addresses;
-    // The primary address first.
-    addresses.sort_by_key(|e| Some(&e.id) != primary.as_ref());
-    ImportedUser {
-        emails: addresses
-            .into_iter()
-            .map(|e| ImportedEmail {
-                verified: e.verification.is_some_and(|v| v.status == "verified"),
-                address: e.email_address,
-            })
-            .collect(),
-        id: user.id,
-        first_name: user.first_name,
-        last_name: user.last_name,
-        username: user.username,
-        password: None,
-        external_id: user.external_id,
-        public_metadata: Some(user.public_metadata),
-        private_metadata: Some(user.private_metadata),
-        unsafe_metadata: Some(user.unsafe_metadata),
-        banned: user.banned,
-        created_at: Some(user.created_at),
     }
 }

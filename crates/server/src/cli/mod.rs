@@ -13,10 +13,13 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::startup::{self, Application};
 use crate::telemetry;
+use latchkey_identity::audit;
 
 mod app;
+mod audit_cli;
 mod import;
 mod settings;
+mod shadow_check;
 mod sync;
 mod users;
 mod webhooks;
@@ -85,6 +88,11 @@ pub enum Command {
         #[command(subcommand)]
         command: sync::SyncCommand,
     },
+    /// Read the audit log and verify its chain
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
+    },
 }
 
 /// Parses the process's arguments and environment, runs the command, and returns its status.
@@ -151,12 +159,22 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 Err(error) => fail(EXIT_FAILURE, &error),
             }
         }
-        Command::App { command } => app::run(command, &config).await,
-        Command::Users { command } => users::run_users(command, &config).await,
-        Command::Keys { command } => users::run_keys(command, &config).await,
-        Command::Webhooks { command } => webhooks::run(command, &config).await,
-        Command::Sync { command } => sync::run(command, &config).await,
-        Command::Import { command } => import::run(command, &config).await,
+        // What a command changes is recorded in the audit log as done at the command line.
+        other => audit::acting_as(audit::Actor::Cli, operate(other, &config)).await,
+    }
+}
+
+/// The commands that operate on a database rather than serve it.
+async fn operate(command: Command, config: &Config) -> ExitCode {
+    match command {
+        Command::Serve | Command::Migrate => unreachable!("handled by `run`"),
+        Command::App { command } => app::run(command, config).await,
+        Command::Users { command } => users::run_users(command, config).await,
+        Command::Keys { command } => users::run_keys(command, config).await,
+        Command::Webhooks { command } => webhooks::run(command, config).await,
+        Command::Sync { command } => sync::run(command, config).await,
+        Command::Import { command } => import::run(command, config).await,
+        Command::Audit { command } => audit_cli::run(command, config).await,
     }
 }
 

@@ -126,7 +126,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::settings::{CLERK_SECRET_KEY, Fallback};
+    use crate::config::settings::{CLERK_SECRET_KEY, CLERK_WEBHOOK_SIGNING_SECRET, Fallback};
     use crate::config::{ALL, Config};
 
     #[test]
@@ -176,6 +176,7 @@ mod tests {
     fn sample(key: &str) -> &'static str {
         match key {
             "addr" => "127.0.0.1:4000",
+            "metrics_addr" => "127.0.0.1:9464",
             "data_dir" => "/var/lib/latchkey-sample",
             "public_url" => "https://auth.example.com",
             "database_url" => "sqlite:///tmp/latchkey-sample.db",
@@ -201,6 +202,8 @@ mod tests {
             "clerk_api_url" => "https://clerk.example.com",
             "clerk_sign_in_url" => "https://accounts.example.com/sign-in",
             "clerk_account_url" => "https://accounts.example.com/user",
+            "identity_shadow" => "true",
+            "audit_retention" => "90d",
             "smtp_url" => "smtps://user:pw@mail.example.com:465",
             "mail_from" => "Acme <no-reply@acme.example>",
             "mail_retry_schedule" => "1s,1m",
@@ -247,6 +250,15 @@ CAZmOPmOLr5wdii/EfefXAW52IsChTd2qefuPbRaa1hBTos7NyzhCboL5RoA6TNn
         if setting.key.starts_with("clerk_") && setting.key.ends_with("_url") {
             let key = &CLERK_SECRET_KEY.setting;
             return vec![(key.env.to_owned(), sample(key.key).to_owned())];
+        }
+        if setting.key == "identity_shadow" {
+            return [
+                &CLERK_SECRET_KEY.setting,
+                &CLERK_WEBHOOK_SIGNING_SECRET.setting,
+            ]
+            .into_iter()
+            .map(|key| (key.env.to_owned(), sample(key.key).to_owned()))
+            .collect();
         }
         let group = [
             "oauth_google_",

@@ -1,4 +1,5 @@
-//! `latchkey sync backfill|check`: the app's users table against the issuer.
+//! `latchkey sync backfill|check`: the app's users table (or, before leaving Clerk, the
+//! identity's accounts) against the issuer.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
@@ -6,8 +7,10 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use latchkey_app::session::{BackendApi, UserSource};
-use latchkey_app::sync;
+use latchkey_app::sync::{self, DriftReport};
+use latchkey_identity::Identity;
 
+use super::shadow_check;
 use super::users::identity_for_command;
 use super::{EXIT_CONFIG, EXIT_FAILURE, fail};
 use crate::Config;
@@ -25,6 +28,12 @@ pub enum SyncCommand {
     },
     /// Report users missing from the app, stale rows, and rows the issuer no longer has; exits 4 on drift
     Check {
+        /// Whose users are the truth: `clerk` (needs CLERK_SECRET_KEY) or `identity`; by default Clerk when its keys are set
+        #[arg(long, value_enum)]
+        issuer: Option<Issuer>,
+        /// What is compared with them: the app's users table, or (before leaving Clerk) the identity's accounts
+        #[arg(long, value_enum, default_value = "app")]
+        against: Against,
         /// Repair what was found
         #[arg(long)]
         fix: bool,
@@ -33,14 +42,43 @@ pub enum SyncCommand {
     },
 }
 
-async fn source(config: &Config) -> Result<(Arc<dyn UserSource>, latchkey_store::Db), ExitCode> {
+/// An issuer of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Issuer {
+    Clerk,
+    Identity,
+}
+
+/// What `check` compares with the issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Against {
+    App,
+    Identity,
+}
+
+/// The issuer's users and the identity (whose database the app shares).
+async fn source(
+    config: &Config,
+    issuer: Option<Issuer>,
+) -> Result<(Arc<dyn UserSource>, Identity), ExitCode> {
     let identity = identity_for_command(config)
         .await
         .map_err(|e| fail(EXIT_FAILURE, &e))?;
-    let db = identity.db().clone();
-    match &config.clerk {
-        None => Ok((Arc::new(IdentityUsers(identity)), db)),
-        Some(clerk) => {
+    let issuer = issuer.unwrap_or(if config.clerk.is_some() {
+        Issuer::Clerk
+    } else {
+        Issuer::Identity
+    });
+    match (issuer, &config.clerk) {
+        (Issuer::Identity, _) => Ok((Arc::new(IdentityUsers(identity.clone())), identity)),
+        (Issuer::Clerk, None) => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "latchkey: --issuer clerk needs CLERK_SECRET_KEY"
+            );
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+        (Issuer::Clerk, Some(clerk)) => {
             let Some(secret) = &clerk.secret_key else {
                 let _ = writeln!(
                     std::io::stderr().lock(),
@@ -55,7 +93,7 @@ async fn source(config: &Config) -> Result<(Arc<dyn UserSource>, latchkey_store:
                 .map_err(|e| fail(EXIT_FAILURE, &e))?;
             Ok((
                 Arc::new(BackendApi::new(&clerk.api_url, secret.0.clone(), client)),
-                db,
+                identity,
             ))
         }
     }
@@ -66,10 +104,30 @@ fn print(text: &str) {
 }
 
 pub async fn run(command: SyncCommand, config: &Config) -> ExitCode {
-    let (source, db) = match source(config).await {
+    let issuer = match &command {
+        SyncCommand::Check {
+            issuer: Some(Issuer::Identity),
+            against: Against::Identity,
+            ..
+        } => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "latchkey: --against identity compares the identity with Clerk: use --issuer clerk"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        SyncCommand::Check {
+            against: Against::Identity,
+            ..
+        } => Some(Issuer::Clerk),
+        SyncCommand::Check { issuer, .. } => *issuer,
+        SyncCommand::Backfill { .. } => None,
+    };
+    let (source, identity) = match source(config, issuer).await {
         Ok(found) => found,
         Err(code) => return code,
     };
+    let db = identity.db().clone();
     let code = match command {
         SyncCommand::Backfill { json } => {
             let terminal = std::io::stderr().is_terminal();
@@ -106,38 +164,77 @@ pub async fn run(command: SyncCommand, config: &Config) -> ExitCode {
                 Err(error) => fail(EXIT_FAILURE, &error),
             }
         }
-        SyncCommand::Check { fix, json } => match sync::check(&db, source.as_ref(), fix).await {
-            Ok(report) => {
+        SyncCommand::Check {
+            against: Against::Identity,
+            fix,
+            json,
+            ..
+        } => match shadow_check::check(&identity, source.as_ref(), fix).await {
+            Ok(found) => {
                 if json {
-                    print(&serde_json::to_string(&report).unwrap_or_default());
+                    print(&serde_json::to_string(&found).unwrap_or_default());
                 } else {
-                    print(&format!(
-                        "check: {} issuer users; {} missing from the app, {} stale, {} no longer at the issuer{}",
-                        report.checked,
-                        report.missing.len(),
-                        report.stale.len(),
-                        report.orphaned.len(),
-                        if report.fixed { "; repaired" } else { "" }
-                    ));
-                    for (label, ids) in [
-                        ("missing", &report.missing),
-                        ("stale", &report.stale),
-                        ("orphaned", &report.orphaned),
-                    ] {
-                        for id in ids.iter().take(20) {
-                            print(&format!("  {label}: {id}"));
-                        }
+                    summarize(&found.drift, "the identity", |id| {
+                        found
+                            .differences
+                            .get(id)
+                            .map(|fields| format!(" ({})", fields.join(", ")))
+                            .unwrap_or_default()
+                    });
+                    for (id, reason) in &found.refused {
+                        print(&format!("  not repaired: {id}: {reason}"));
                     }
                 }
-                if report.has_drift() && !report.fixed {
-                    ExitCode::from(EXIT_DRIFT)
-                } else {
-                    ExitCode::SUCCESS
-                }
+                check_status(&found.drift, found.refused.is_empty())
             }
             Err(error) => fail(EXIT_FAILURE, &error),
         },
+        SyncCommand::Check { fix, json, .. } => {
+            match sync::check(&db, source.as_ref(), fix).await {
+                Ok(report) => {
+                    if json {
+                        print(&serde_json::to_string(&report).unwrap_or_default());
+                    } else {
+                        summarize(&report, "the app", |_| String::new());
+                    }
+                    check_status(&report, true)
+                }
+                Err(error) => fail(EXIT_FAILURE, &error),
+            }
+        }
     };
     db.close().await;
     code
+}
+
+/// The text report of a check: a summary line, then up to 20 ids of each kind.
+fn summarize(report: &DriftReport, target: &str, detail: impl Fn(&str) -> String) {
+    print(&format!(
+        "check: {} issuer users; {} missing from {target}, {} stale, {} no longer at the issuer{}",
+        report.checked,
+        report.missing.len(),
+        report.stale.len(),
+        report.orphaned.len(),
+        if report.fixed { "; repaired" } else { "" }
+    ));
+    for (label, ids) in [
+        ("missing", &report.missing),
+        ("stale", &report.stale),
+        ("orphaned", &report.orphaned),
+    ] {
+        for id in ids.iter().take(20) {
+            print(&format!("  {label}: {id}{}", detail(id)));
+        }
+    }
+}
+
+/// 4 for drift left in place, 1 if a repair was refused, else success.
+fn check_status(report: &DriftReport, all_repaired: bool) -> ExitCode {
+    if !all_repaired {
+        ExitCode::from(EXIT_FAILURE)
+    } else if report.has_drift() && !report.fixed {
+        ExitCode::from(EXIT_DRIFT)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

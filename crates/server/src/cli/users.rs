@@ -14,6 +14,7 @@ use crate::Config;
 use crate::startup::{self, StartError};
 use latchkey_identity::flows::account;
 use latchkey_identity::flows::admin;
+use latchkey_identity::flows::operators;
 use latchkey_identity::sessions::lifecycle;
 
 /// Exit status when the thing asked about does not exist.
@@ -83,6 +84,10 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Let an account use the operators' console at /admin (only ever granted here)
+    GrantOperator { user: String },
+    /// Take the operator role away
+    RevokeOperator { user: String },
     /// Remove an account's second factors (authenticator app, backup codes), for a person
     /// locked out of them; emits `user.updated`
     ResetMfa {
@@ -315,6 +320,8 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
                 Err(error) => fail(EXIT_FAILURE, &error),
             }
         }
+        UsersCommand::GrantOperator { user } => set_operator(&identity, &user, true).await,
+        UsersCommand::RevokeOperator { user } => set_operator(&identity, &user, false).await,
         UsersCommand::ResetMfa { user, json } => {
             let user = match lookup(&identity, &user).await {
                 Ok(user) => user,
@@ -340,6 +347,26 @@ pub async fn run_users(command: UsersCommand, config: &Config) -> ExitCode {
     code
 }
 
+async fn set_operator(identity: &Identity, key: &str, operator: bool) -> ExitCode {
+    let user = match lookup(identity, key).await {
+        Ok(user) => user,
+        Err(code) => return code,
+    };
+    match operators::set_operator(identity, &user.id, operator).await {
+        Ok(changed) => {
+            let state = match (operator, changed) {
+                (true, true) => "is now an operator",
+                (true, false) => "was already an operator",
+                (false, true) => "is no longer an operator",
+                (false, false) => "was not an operator",
+            };
+            print(&format!("{} {state}", user.id));
+            ExitCode::SUCCESS
+        }
+        Err(error) => admin_failure(&error),
+    }
+}
+
 async fn ban(identity: &Identity, key: &str, banned: bool, json: bool) -> ExitCode {
     let user = match lookup(identity, key).await {
         Ok(user) => user,
@@ -354,8 +381,8 @@ async fn ban(identity: &Identity, key: &str, banned: bool, json: bool) -> ExitCo
 pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
     match command {
         KeysCommand::SecretKey => {
-            with_db(config, async |db| {
-                let key = latchkey_identity::secret_keys::create_secret_key(db).await?;
+            with_identity(config, async |identity| {
+                let key = latchkey_identity::secret_keys::create_secret_key(identity).await?;
                 announce_secret_key(&key, "a new");
                 Ok(ExitCode::SUCCESS)
             })
@@ -384,8 +411,8 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
             .await
         }
         KeysCommand::RevokeSecretKey { id } => {
-            with_db(config, async |db| {
-                if latchkey_identity::secret_keys::revoke_secret_key(db, &id).await? {
+            with_identity(config, async |identity| {
+                if latchkey_identity::secret_keys::revoke_secret_key(identity, &id).await? {
                     print(&format!(
                         "revoked {id}; servers stop accepting it within {} s",
                         latchkey_identity::secret_keys::CACHE_TTL.as_secs()
@@ -430,6 +457,20 @@ pub async fn run_keys(command: KeysCommand, config: &Config) -> ExitCode {
             }
         }
     }
+}
+
+/// Runs `work` with the identity part, then closes its database.
+async fn with_identity(
+    config: &Config,
+    work: impl AsyncFnOnce(&Identity) -> Result<ExitCode, latchkey_store::StoreError>,
+) -> ExitCode {
+    let identity = match identity_for_command(config).await {
+        Ok(identity) => identity,
+        Err(error) => return fail(EXIT_FAILURE, &error),
+    };
+    let result = work(&identity).await;
+    identity.db().close().await;
+    result.unwrap_or_else(|error| fail(EXIT_FAILURE, &error))
 }
 
 /// Runs `work` on the prepared database, then closes it.

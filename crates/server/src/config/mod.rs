@@ -32,6 +32,8 @@ pub use sources::{ConfigError, Origin, Sources};
 pub struct Config {
     /// Where the HTTP server listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served; `None`: not at all.
+    pub metrics_addr: Option<SocketAddr>,
     /// Where latchkey keeps its files: the SQLite database by default, and local key material.
     pub data_dir: PathBuf,
     /// The URL people and programs reach latchkey at, used in links, redirects and token
@@ -74,6 +76,8 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// The app's name, shown in its header.
     pub app_name: String,
+    /// How long audit log entries are kept.
+    pub audit_retention: std::time::Duration,
     /// Origins allowed as a session token's `azp`; when set, tokens without one are refused.
     pub authorized_parties: Option<Vec<String>>,
     /// Real Clerk as the app's issuer, when any of its settings is given.
@@ -103,6 +107,8 @@ pub struct ClerkSettings {
     pub sign_in_url: Option<String>,
     /// Where "Manage account" leads.
     pub account_url: Option<String>,
+    /// Shadow mode: the identity keeps its accounts current from Clerk's user webhooks.
+    pub identity_shadow: bool,
 }
 
 /// A secret string whose `Debug` shows nothing.
@@ -143,6 +149,7 @@ impl Config {
     pub fn resolve(sources: &Sources) -> Result<Self, ConfigError> {
         // In declaration order, so the first bad setting is the one reported.
         let addr = sources.value(&settings::ADDR)?;
+        let metrics_addr = sources.given(&settings::METRICS_ADDR)?;
         let data_dir = sources.value(&settings::DATA_DIR)?;
         let public_url = sources.given(&settings::PUBLIC_URL)?;
         let (database_url, direct_database_url) = resolve_database(sources, &data_dir)?;
@@ -157,7 +164,7 @@ impl Config {
         let trust_forwarded_for = sources.value(&settings::TRUST_FORWARDED_FOR)?;
         let sign_in_attempts_per_ip = sources.value(&settings::SIGN_IN_ATTEMPTS_PER_IP)?;
         let sign_ups_per_ip = sources.value(&settings::SIGN_UPS_PER_IP)?;
-        let clerk = clerk_settings(sources)?;
+        let clerk = clerk_settings(sources, !clerk_webhook_signing_secrets.is_empty())?;
         // With Clerk as the app's issuer, the identity's own events are not the app's.
         let internal_webhook = sources
             .given(&settings::INTERNAL_WEBHOOK)?
@@ -167,12 +174,14 @@ impl Config {
         let webhook_retry_schedule = sources.value(&settings::WEBHOOK_RETRY_SCHEDULE)?;
         let webhook_timeout = sources.value(&settings::WEBHOOK_TIMEOUT)?;
         let app_name = sources.value(&settings::APP_NAME)?;
+        let audit_retention = sources.value(&settings::AUDIT_RETENTION)?;
         let authorized_parties = sources.given(&settings::AUTHORIZED_PARTIES)?;
         let mail = crate::mail_config::resolve(sources)?;
         let (connections, allowed_hosts) = resolve_http(sources)?;
         let oauth = oauth::providers(sources)?;
         Ok(Self {
             addr,
+            metrics_addr,
             data_dir,
             public_url,
             database_url,
@@ -191,6 +200,7 @@ impl Config {
             webhook_retry_schedule,
             webhook_timeout,
             app_name,
+            audit_retention,
             authorized_parties,
             clerk,
             mail,
@@ -244,12 +254,35 @@ fn resolve_http(
     Ok((limits, hosts))
 }
 
-/// Real Clerk's settings, when any of its keys is given.
-fn clerk_settings(sources: &Sources) -> Result<Option<ClerkSettings>, ConfigError> {
+/// Real Clerk's settings, when any of its keys is given. Shadow mode needs them and the
+/// webhooks' signing secret: the identity learns Clerk's changes from those webhooks.
+fn clerk_settings(
+    sources: &Sources,
+    receives_webhooks: bool,
+) -> Result<Option<ClerkSettings>, ConfigError> {
     let publishable_key = sources.given(&settings::CLERK_PUBLISHABLE_KEY)?;
     let secret_key = sources.given(&settings::CLERK_SECRET_KEY)?;
     let jwt_key = sources.given(&settings::CLERK_JWT_KEY)?;
-    if publishable_key.is_none() && secret_key.is_none() && jwt_key.is_none() {
+    let identity_shadow = sources.given(&settings::IDENTITY_SHADOW)?.unwrap_or(false);
+    let clerk_given = publishable_key.is_some() || secret_key.is_some() || jwt_key.is_some();
+    if identity_shadow && let Some((_, origin)) = sources.get(&settings::IDENTITY_SHADOW.setting) {
+        let missing = if clerk_given {
+            (!receives_webhooks).then_some(
+                "CLERK_WEBHOOK_SIGNING_SECRET (the identity follows Clerk through its webhooks)",
+            )
+        } else {
+            Some(
+                "Clerk's keys (CLERK_PUBLISHABLE_KEY, CLERK_SECRET_KEY or CLERK_JWT_KEY): shadow mode follows a live Clerk instance",
+            )
+        };
+        if let Some(missing) = missing {
+            return Err(ConfigError::Invalid {
+                origin,
+                message: format!("needs {missing}"),
+            });
+        }
+    }
+    if !clerk_given {
         return Ok(None);
     }
     Ok(Some(ClerkSettings {
@@ -259,6 +292,7 @@ fn clerk_settings(sources: &Sources) -> Result<Option<ClerkSettings>, ConfigErro
         api_url: sources.value(&settings::CLERK_API_URL)?,
         sign_in_url: sources.given(&settings::CLERK_SIGN_IN_URL)?,
         account_url: sources.given(&settings::CLERK_ACCOUNT_URL)?,
+        identity_shadow,
     }))
 }
 

@@ -176,6 +176,13 @@ settings! {
         default: Value("127.0.0.1:3000"),
         parse: parse::socket_addr,
     }
+    /// Serve Prometheus metrics at /metrics on this address (keep it on loopback or a private
+    /// network: it is not authenticated)
+    METRICS_ADDR: Optional<SocketAddr> {
+        key: "metrics_addr", env: "LATCHKEY_METRICS_ADDR", value: "HOST:PORT",
+        default: Absent,
+        parse: parse::socket_addr,
+    }
     /// Directory for latchkey's files, created if missing
     DATA_DIR: Fixed<PathBuf> {
         key: "data_dir", env: "LATCHKEY_DATA_DIR", value: "DIR",
@@ -334,6 +341,20 @@ settings! {
         key: "clerk_account_url", env: "CLERK_ACCOUNT_URL", value: "URL",
         default: Derived("the Account Portal's /user"),
         parse: parse::http_url,
+    }
+    /// How long audit log entries are kept; older ones are pruned hourly, the chain staying
+    /// verifiable
+    AUDIT_RETENTION: Fixed<Duration> {
+        key: "audit_retention", env: "LATCHKEY_AUDIT_RETENTION", value: "DURATION",
+        default: Value("365d"),
+        parse: |s| parse::duration_from(s, "1d", "3650d"),
+    }
+    /// Keep the identity's accounts current from Clerk's user webhooks until the issuer
+    /// switches to latchkey (needs Clerk's keys and CLERK_WEBHOOK_SIGNING_SECRET)
+    IDENTITY_SHADOW: Optional<bool> {
+        key: "identity_shadow", env: "LATCHKEY_IDENTITY_SHADOW", value: "BOOL",
+        default: Derived("false"),
+        parse: parse::boolean,
     }
     /// SMTP relay for mail: smtps://user:password@host:465 (TLS), smtp://host:587?tls=required
     /// (STARTTLS), or smtp://127.0.0.1:25 (plain, loopback); prefer the environment, flags

@@ -21,7 +21,7 @@ async fn api(browser: &Browser, path: &str, status: u16) -> Value {
 }
 
 /// Clerk mode against the stand-in `fake`.
-fn clerk_settings(fake: &FakeClerk) -> ClerkSettings {
+pub(crate) fn clerk_settings(fake: &FakeClerk) -> ClerkSettings {
     ClerkSettings {
         publishable_key: None,
         secret_key: Some(Secret(fake.secret_key.clone())),
@@ -29,5 +29,6 @@ fn clerk_settings(fake: &FakeClerk) -> ClerkSettings {
         api_url: fake.url.clone(),
         sign_in_url: Some("https://accounts.fake.example/sign-in".to_owned()),
         account_url: None,
+        identity_shadow: false,
     }
 }

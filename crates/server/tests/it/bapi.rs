@@ -20,7 +20,7 @@ use crate::support::{spawn_behind_a_proxy, until_ok};
 
 /// A fresh secret key for `app`.
 pub async fn secret_key(app: &TestApp) -> String {
-    keys::create_secret_key(&app.db).await.unwrap()
+    keys::create_secret_key(&app.identity).await.unwrap()
 }
 
 /// A call to the management API with `key`.
@@ -129,7 +129,11 @@ pub async fn secret_keys_are_required_and_checked(ctx: TestContext) {
         .unwrap()
         .id
         .clone();
-    assert!(keys::revoke_secret_key(&app.db, &doomed_id).await.unwrap());
+    assert!(
+        keys::revoke_secret_key(&app.identity, &doomed_id)
+            .await
+            .unwrap()
+    );
     let reply = call(&app, Method::GET, "/v1/users", &doomed)
         .expect(401)
         .await;
@@ -142,14 +146,16 @@ pub async fn secret_keys_are_required_and_checked(ctx: TestContext) {
 
     // The first-start key is made only while no unrevoked key exists.
     for k in keys::list_secret_keys(&app.db).await.unwrap() {
-        keys::revoke_secret_key(&app.db, &k.id).await.unwrap();
+        keys::revoke_secret_key(&app.identity, &k.id).await.unwrap();
     }
-    let first = keys::ensure_initial_secret_key(&app.db)
+    let first = keys::ensure_initial_secret_key(&app.identity)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        keys::ensure_initial_secret_key(&app.db).await.unwrap(),
+        keys::ensure_initial_secret_key(&app.identity)
+            .await
+            .unwrap(),
         None
     );
     call(&app, Method::GET, "/v1/users/count", &first)

@@ -94,9 +94,14 @@ pub async fn a_clerk_export_imports_and_its_users_sign_in_with_their_old_passwor
     let clerk = FakeClerk::start(0, None).await;
     let ada = clerk.add_user("user_2ada", "ada@example.com");
     let event = json!({"type": "user.created", "object": "event", "timestamp": 1, "data": ada});
+    let revocations =
+        latchkey_app::session::Revocations::new(latchkey_protocol::time::Clock::system());
     latchkey_app::webhooks::apply(
         &app.db,
-        &latchkey_app::session::Revocations::new(latchkey_protocol::time::Clock::system()),
+        latchkey_app::webhooks::Targets {
+            revocations: &revocations,
+            shadow: None,
+        },
         "msg_from_clerk",
         &Event::parse(event.to_string().as_bytes()).unwrap(),
     )
@@ -335,4 +340,59 @@ pub async fn password_digests_are_taken_through_the_management_api(ctx: TestCont
     sign_in(&app, "api@example.com", "api-old-password", 401).await;
     sign_in(&app, "api@example.com", "patched-password", 303).await;
     app.stop().await;
+}
+
+pub async fn authenticator_apps_from_the_export_keep_working_after_the_import(ctx: TestContext) {
+    let app = ctx.spawn().await;
+    let key = secret_key(&app).await;
+    let secret = latchkey_identity::mfa::TotpSecret::generate().base32();
+    let digest = bcrypt(&["totp-old-password"]).await.remove(0);
+    let csv = [
+        HEADER.to_owned(),
+        format!("user_2totp,Tia,,,tia@example.com,,tia@example.com,,,,{secret},{digest},bcrypt"),
+        "user_2badtotp,Bad,,,badtotp@example.com,,badtotp@example.com,,,,not base32!,,".to_owned(),
+    ]
+    .join("\n");
+    let path = ctx.temp_dir().join("totp.csv");
+    std::fs::write(&path, format!("{csv}\n")).unwrap();
+    let path = path.to_str().unwrap();
+
+    let first = import(&ctx, &app, &["--csv", path, "--json"], &[]).await;
+    let report: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["refused"][0]["line"], 3, "{report}");
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("totp_secret"),
+        "{report}"
+    );
+    let user: Value = crate::bapi::call(&app, reqwest::Method::GET, "/v1/users/user_2totp", &key)
+        .expect(200)
+        .await
+        .json();
+    assert_eq!(user["totp_enabled"], true, "{user}");
+    assert_eq!(user["two_factor_enabled"], true);
+
+    // The old password is the first step; the app the person already has is the second.
+    let mut browser = sign_in(&app, "tia@example.com", "totp-old-password", 303).await;
+    assert!(
+        browser.cookie("latchkey_mfa").is_some(),
+        "a second step is asked for"
+    );
+    let code = crate::mfa::code_now(&app, &secret).await;
+    let reply = crate::mfa::second_step(&mut browser, &code, 303).await;
+    assert_eq!(reply.header("location"), Some("/"));
+    assert!(browser.cookie("__session").is_some());
+
+    // Re-running changes nothing, and never replaces the app's secret.
+    let again = import(&ctx, &app, &["--csv", path, "--json"], &[]).await;
+    let report: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(
+        (report["created"].as_i64(), report["updated"].as_i64()),
+        (Some(0), Some(0)),
+        "{report}"
+    );
+    assert_eq!(report["unchanged"], 1);
 }

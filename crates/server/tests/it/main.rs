@@ -6,8 +6,10 @@
 #![expect(clippy::unwrap_used, reason = "tests: a failed step fails the test")]
 
 mod app;
+mod audit;
 mod bapi;
 mod cli;
+mod console;
 mod e2e;
 mod email;
 mod headers;
@@ -15,10 +17,12 @@ mod health;
 mod identity;
 mod import;
 mod limits;
+mod metrics;
 mod mfa;
 mod outbox;
 mod pooler;
 mod revocation;
+mod shadow;
 mod social;
 mod stall;
 mod store;
@@ -85,6 +89,16 @@ fn main() -> std::process::ExitCode {
         import::a_clerk_export_imports_and_its_users_sign_in_with_their_old_passwords,
         import::the_backend_api_import_pages_through_clerk_and_keeps_ids,
         import::password_digests_are_taken_through_the_management_api,
+        audit::changes_and_security_events_are_audited_in_a_chain_an_edit_breaks,
+        audit::pruning_keeps_the_chain_verifiable_and_a_removed_entry_is_named,
+        console::only_operators_see_the_console_and_each_action_is_theirs_in_the_audit_log,
+        console::operators_sign_in_as_a_person_for_an_hour_with_a_banner_and_the_act_claim,
+        metrics::metrics_parse_with_the_prometheus_parser_and_move_with_the_traffic,
+        console::browser::an_operator_bans_a_person_from_the_console_in_a_real_browser,
+        import::authenticator_apps_from_the_export_keep_working_after_the_import,
+        shadow::shadow_mode_keeps_the_identitys_accounts_current_from_clerk_webhooks,
+        shadow::sync_check_against_the_identity_reports_and_repairs_what_differs_from_clerk,
+        shadow::shadow_mode_needs_clerk_and_its_webhook_secret,
         mfa::an_authenticator_app_and_backup_codes_guard_every_sign_in,
         mfa::wrong_second_factor_codes_stop_at_the_limits_even_in_parallel,
         mfa::sensitive_changes_need_a_sign_in_within_ten_minutes,

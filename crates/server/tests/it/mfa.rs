@@ -98,7 +98,11 @@ async fn sign_out(browser: &mut Browser) {
 }
 
 /// Enters `code` on the second step, expecting `status`.
-async fn second_step(browser: &mut Browser, code: &str, status: u16) -> latchkey_testkit::Reply {
+pub(crate) async fn second_step(
+    browser: &mut Browser,
+    code: &str,
+    status: u16,
+) -> latchkey_testkit::Reply {
     browser
         .submit(
             "/sign-in/factor",

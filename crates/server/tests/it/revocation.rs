@@ -117,7 +117,7 @@ async fn revocation_rows(app: &TestApp) -> Vec<(String, String)> {
 }
 
 async fn secret_key(app: &TestApp) -> String {
-    latchkey_identity::secret_keys::create_secret_key(&app.db)
+    latchkey_identity::secret_keys::create_secret_key(&app.identity)
         .await
         .unwrap()
 }
@@ -278,6 +278,7 @@ fn clerk_settings(fake: &FakeClerk) -> ClerkSettings {
         api_url: fake.url.clone(),
         sign_in_url: Some("https://accounts.fake.example/sign-in".to_owned()),
         account_url: None,
+        identity_shadow: false,
     }
 }
 

@@ -116,7 +116,8 @@ pub(crate) async fn require_secret_key(
         tracing::info!(key.id = %key_id, retry_after = seconds, "management API rate limit reached");
         return BapiError::rate_limited(seconds).into_response();
     }
-    next.run(request).await
+    // What the request changes is recorded in the audit log as this key's doing.
+    crate::audit::acting_as(crate::audit::Actor::ApiKey(key_id), next.run(request)).await
 }
 
 #[cfg(test)]

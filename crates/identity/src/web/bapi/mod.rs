@@ -8,6 +8,7 @@
 //! emits the same events, in the same transaction) as the pages and the CLI. It never logs
 //! secret keys, passwords or email addresses.
 
+mod audit;
 mod auth;
 mod error;
 mod params;
@@ -77,6 +78,7 @@ fn authenticated() -> Vec<Route> {
         route!(POST "/v1/sessions/{session_id}/revoke" => sessions::revoke),
         route!(GET "/v1/jwks" => sessions::jwks),
         route!(GET "/v1/events" => webhooks::feed),
+        route!(GET "/v1/audit_logs" => audit::list),
         route!(GET "/v1/webhook_endpoints" => webhooks::list),
         route!(POST "/v1/webhook_endpoints" => webhooks::create),
         route!(DELETE "/v1/webhook_endpoints/{endpoint_id}" => webhooks::delete),

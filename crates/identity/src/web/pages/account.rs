@@ -65,6 +65,8 @@ struct AccountPage<'a> {
     recent: bool,
     connections: Vec<super::social::Connection>,
     connectable: Vec<super::social::Button>,
+    /// The operator acting as this person (impersonation), if any.
+    impersonator: Option<&'a str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +184,7 @@ pub(crate) async fn render(
         recent: crate::flows::second_factor::recently_verified(identity, session),
         connections,
         connectable,
+        impersonator: session.actor_id.as_deref(),
     };
     super::social::allow_providers(
         identity,

@@ -39,6 +39,7 @@ const LIST_SESSIONS: Op = ("GET", "/v1/sessions");
 const REVOKE_SESSION: Op = ("POST", "/v1/sessions/{session_id}/revoke");
 const JWKS: Op = ("GET", "/v1/jwks");
 const EVENTS: Op = ("GET", "/v1/events");
+const AUDIT_LOGS: Op = ("GET", "/v1/audit_logs");
 const LIST_ENDPOINTS: Op = ("GET", "/v1/webhook_endpoints");
 const CREATE_ENDPOINT: Op = ("POST", "/v1/webhook_endpoints");
 const DELETE_ENDPOINT: Op = ("DELETE", "/v1/webhook_endpoints/{endpoint_id}");
@@ -154,6 +155,7 @@ pub async fn every_documented_response_matches_its_schema(ctx: TestContext) {
     sessions_and_jwks(&mut p, &key).await;
     webhook_endpoints(&mut p, &key).await;
     the_event_feed(&mut p, &key).await;
+    the_audit_log(&mut p, &key).await;
     past_the_rate_limit(&mut p, &secret_key(&app).await).await;
     if let Some(proxy) = &proxy {
         let unseen = secret_key(&app).await;
@@ -455,6 +457,30 @@ async fn the_event_feed(p: &mut Probe<'_>, key: &str) {
         .await;
 }
 
+async fn the_audit_log(p: &mut Probe<'_>, key: &str) {
+    let page = p
+        .check(
+            AUDIT_LOGS,
+            p.call(AUDIT_LOGS, &["?limit=2"], Some(key)),
+            200,
+        )
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 2, "{page}");
+    let next = page["next"].as_str().unwrap().to_owned();
+    p.check(
+        AUDIT_LOGS,
+        p.call(AUDIT_LOGS, &[&format!("?before={next}")], Some(key)),
+        200,
+    )
+    .await;
+    p.check(
+        AUDIT_LOGS,
+        p.call(AUDIT_LOGS, &["?before=x"], Some(key)),
+        422,
+    )
+    .await;
+}
+
 /// Uses up `key`'s window with requests that cost no database work (422), then calls every
 /// operation with it.
 async fn past_the_rate_limit(p: &mut Probe<'_>, key: &str) {
@@ -503,5 +529,7 @@ async fn without_the_database(p: &mut Probe<'_>, trusted: &str, unseen: &str) {
     p.check(LIST_USERS, p.call(LIST_USERS, &[], Some(trusted)), 503)
         .await;
     p.check(EVENTS, p.call(EVENTS, &[], Some(trusted)), 503)
+        .await;
+    p.check(AUDIT_LOGS, p.call(AUDIT_LOGS, &[], Some(trusted)), 503)
         .await;
 }
