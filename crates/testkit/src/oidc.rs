@@ -97,7 +97,8 @@ struct Shared {
     script: Arc<Mutex<Script>>,
 }
 
-fn rsa_key(kid: &str) -> SigningKey {
+/// A fresh RSA-2048 signing key under `kid`, for a stand-in that signs tokens.
+pub(crate) fn rsa_key(kid: &str) -> SigningKey {
     let private = rsa::PrivateKey::new_with_exp(
         &mut getrandom::SysRng,
         2048,
