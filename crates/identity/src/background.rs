@@ -98,6 +98,7 @@ impl Task for Sweeps {
         crate::verifications::sweep(&mut tx, before).await?;
         crate::mfa::challenge::sweep(&mut tx, before).await?;
         crate::oauth::states::sweep(&mut tx, before).await?;
+        crate::passkeys::ceremony::sweep(&mut tx, before).await?;
         // Every limit's window is an hour at most; a day-old counter counts for nothing.
         crate::throttle::sweep(&mut tx, now - DAY_MS).await?;
         crate::sessions::sweep(&mut tx, now - 30 * DAY_MS).await?;

@@ -15,6 +15,7 @@ pub mod lockout;
 pub mod mail;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod passwords;
 pub mod secret_keys;
 pub mod secrets;
@@ -56,6 +57,11 @@ pub const MIGRATIONS: MigrationSet = &[
         include_str!("../migrations/2004_mfa.sql"),
     ),
     Migration::shared(
+        2005,
+        "identity passkeys: WebAuthn credentials, user handles, pending ceremonies",
+        include_str!("../migrations/2005_passkeys.sql"),
+    ),
+    Migration::shared(
         2006,
         "identity social sign-in: external accounts, pending provider round trips",
         include_str!("../migrations/2006_oauth.sql"),
@@ -91,6 +97,10 @@ mod migration_tests {
                 (
                     2004,
                     "9580dec0e327d76ea8410615d7f2693ae189e7e37e41a2ea157ac9ac6e546486",
+                ),
+                (
+                    2005,
+                    "311eeb60a42f17eb810d78aef4d0e9919455c6c9149054a3098ab461db75650d",
                 ),
                 (
                     2006,

@@ -215,6 +215,43 @@ impl Chrome {
         }
     }
 
+    /// Adds a virtual authenticator (W3C WebAuthn §11, "Virtual Authenticators"): a platform
+    /// passkey provider (CTAP2, transport `internal`) that keeps discoverable credentials and
+    /// verifies its user at every request without asking. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let result = self
+            .command(Method::POST, "/webauthn/authenticator", options)
+            .await;
+        let id = self
+            .must("cannot add a virtual authenticator", result)
+            .await;
+        id.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds (`credentialId`, `rpId`, `signCount`, …).
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        let result = self.command(Method::GET, &path, Value::Null).await;
+        let list = self.must("cannot list virtual credentials", result).await;
+        list.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Puts `credential` (as [`Chrome::virtual_credentials`] lists them, private key included)
+    /// into a virtual authenticator: the same passkey on another device.
+    pub async fn add_virtual_credential(&self, authenticator: &str, credential: &Value) {
+        let path = format!("/webauthn/authenticator/{authenticator}/credential");
+        let result = self.command(Method::POST, &path, credential.clone()).await;
+        self.must("cannot add a virtual credential", result).await;
+    }
+
     async fn element(&self, css: &str) -> String {
         let found = self.find("css selector", css).await;
         self.must(&format!("nothing matches {css}"), found).await

@@ -19,8 +19,15 @@ pub fn allow_form_targets(response: &mut Response, origins: &[String]) {
         })
         .map(|o| format!(" {o}"))
         .collect();
+    // Widens the policy the response carries (one that runs own scripts, say), or the default.
+    let current = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(CSP)
+        .to_owned();
     if let Ok(value) = HeaderValue::from_str(
-        &CSP.replace("form-action 'self'", &format!("form-action 'self'{extra}")),
+        &current.replace("form-action 'self'", &format!("form-action 'self'{extra}")),
     ) {
         response
             .headers_mut()
@@ -68,6 +75,25 @@ pub fn html(
     );
     for cookie in set_cookies {
         append_cookie(&mut response, cookie);
+    }
+    response
+}
+
+/// The Content-Security-Policy of a page that runs latchkey's own scripts (served from
+/// `/assets/`) and nothing else: no inline script, no other origin. Only the pages that need
+/// a script (the WebAuthn calls of passkeys) are sent with it; [`html`] allows none.
+pub const CSP_OWN_SCRIPTS: &str = "default-src 'self'; img-src 'self' https: data:; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Lets `response` (a page from [`html`]) run this site's own scripts.
+pub fn allow_own_scripts(mut response: Response) -> Response {
+    if response
+        .headers()
+        .contains_key(header::CONTENT_SECURITY_POLICY)
+    {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP_OWN_SCRIPTS),
+        );
     }
     response
 }

@@ -210,7 +210,8 @@ pub(crate) async fn save_settings(
 
 /// `GET /api/session`: who is signed in, from the session middleware alone (no query beyond
 /// what [`CurrentUser`] needs): the app's user and the session token's id and expiry, for a
-/// script that needs to know when to fetch a fresh token.
+/// script that needs to know when to fetch a fresh token, and its actor (the token's `act`:
+/// someone acting as the user, `null` otherwise).
 pub(crate) async fn session(current: CurrentUser) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "user": current.user,
@@ -218,6 +219,7 @@ pub(crate) async fn session(current: CurrentUser) -> Json<serde_json::Value> {
             "id": current.claims.sid,
             "issuer": current.claims.iss,
             "expires_at": current.claims.exp.saturating_mul(1000),
+            "actor": current.claims.extra.get("act"),
         },
     }))
 }

@@ -29,6 +29,7 @@ pub mod console;
 pub mod factor_enrolment;
 pub mod import;
 pub mod operators;
+pub mod passkeys;
 pub mod reset;
 pub mod second_factor;
 pub mod shadow;

@@ -5,7 +5,7 @@
 
 use latchkey_store::{Row as _, StoreError, Tx};
 
-use super::{BUMP_UPDATED_AT, EMAIL_PREFIX, validate};
+use super::{BUMP_UPDATED_AT, EMAIL_PREFIX, EmailRecord, validate};
 
 /// Strategy of addresses verified by a mailed code.
 pub const EMAIL_CODE: &str = "email_code";
@@ -323,4 +323,39 @@ pub async fn release_if_stale(
     let user_id: String = row.try_get("user_id")?;
     bump_user(tx, &user_id, now).await?;
     Ok(Some((user_id, row.try_get("id")?)))
+}
+
+/// Email addresses of several users, by user id.
+pub(crate) async fn emails_of(
+    tx: &mut Tx,
+    user_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<EmailRecord>>, StoreError> {
+    let mut by_user: std::collections::HashMap<String, Vec<EmailRecord>> =
+        std::collections::HashMap::new();
+    for chunk in user_ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let mut q = tx.query_owned(format!(
+            "SELECT id, user_id, email_address, verification_status, verification_strategy, \
+                 verification_attempts, verification_expire_at, created_at, updated_at \
+             FROM identity_email_addresses WHERE user_id IN ({}) ORDER BY created_at, id",
+            placeholders.join(", ")
+        ));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in tx.fetch_all(q).await? {
+            let user_id: String = row.try_get("user_id")?;
+            by_user.entry(user_id).or_default().push(EmailRecord {
+                id: row.try_get("id")?,
+                email_address: row.try_get("email_address")?,
+                verification_status: row.try_get("verification_status")?,
+                verification_strategy: row.try_get("verification_strategy")?,
+                verification_attempts: row.try_get("verification_attempts")?,
+                verification_expire_at: row.try_get("verification_expire_at")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            });
+        }
+    }
+    Ok(by_user)
 }

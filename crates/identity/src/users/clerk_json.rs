@@ -67,7 +67,7 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
         email_addresses,
         phone_numbers: Vec::new(),
         web3_wallets: Vec::new(),
-        passkeys: Vec::new(),
+        passkeys: user.passkeys.iter().map(passkey).collect(),
         external_accounts: user
             .external_accounts
             .iter()
@@ -80,6 +80,8 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
         private_metadata: object_or_empty(&user.private_metadata),
         unsafe_metadata: object_or_empty(&user.unsafe_metadata),
         password_enabled: user.has_password,
+        // As Clerk's: a second factor (an authenticator app); a passkey is a first factor,
+        // whatever it proves, so it does not count here.
         two_factor_enabled: user.totp_enabled_at.is_some(),
         totp_enabled: user.totp_enabled_at.is_some(),
         backup_code_enabled: user.totp_enabled_at.is_some() && user.backup_codes_left > 0,
@@ -99,6 +101,28 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
         create_organization_enabled: false,
         create_organizations_limit: None,
     }
+}
+
+/// Clerk's Passkey object: verified by the registration ceremony that stored it.
+fn passkey(p: &crate::passkeys::PasskeyRecord) -> Value {
+    serde_json::json!({
+        "id": p.id,
+        "object": "passkey",
+        "name": p.name,
+        "last_used_at": p.last_used_at,
+        "verification": {
+            "object": "verification_passkey",
+            "status": "verified",
+            "strategy": "passkey",
+            "nonce": null,
+            "message": null,
+            "attempts": null,
+            "expire_at": null,
+            "verified_at_client": null,
+        },
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    })
 }
 
 /// Clerk names a verification's object after how it is done: a one-time code is

@@ -51,6 +51,8 @@ pub struct UserRecord {
     pub totp_enabled_at: Option<i64>,
     /// Unused backup codes.
     pub backup_codes_left: i64,
+    /// Registered passkeys, oldest first.
+    pub passkeys: Vec<crate::passkeys::PasskeyRecord>,
     /// Linked provider accounts (social sign-in), oldest first.
     pub external_accounts: Vec<crate::oauth::accounts::ExternalAccountRecord>,
 }
@@ -225,7 +227,7 @@ pub async fn get(tx: &mut Tx, id: &str) -> Result<Option<UserRecord>, StoreError
         return Ok(None);
     };
     let mut user = user_from_row(&row)?;
-    attach_identifications(tx, std::slice::from_mut(&mut user)).await?;
+    attach_children(tx, std::slice::from_mut(&mut user)).await?;
     Ok(Some(user))
 }
 
@@ -268,59 +270,26 @@ pub async fn get_in_session(
         return Ok(InSession::Ended);
     }
     let mut user = user_from_row(&row)?;
-    attach_identifications(tx, std::slice::from_mut(&mut user)).await?;
+    attach_children(tx, std::slice::from_mut(&mut user)).await?;
     Ok(InSession::Active(Box::new(user)))
 }
 
-/// Fills in the email addresses and linked provider accounts of `users`.
-pub(crate) async fn attach_identifications(
+/// Fills in the email addresses, passkeys and linked provider accounts of `users`.
+pub(crate) async fn attach_children(
     tx: &mut Tx,
     users: &mut [UserRecord],
 ) -> Result<(), StoreError> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let mut emails = emails_of(tx, &id_refs).await?;
+    let mut emails = address_rows::emails_of(tx, &id_refs).await?;
+    let mut passkeys = crate::passkeys::of_users(tx, &id_refs).await?;
     let mut accounts = crate::oauth::accounts::of_users(tx, &id_refs).await?;
     for user in users {
         user.emails = emails.remove(&user.id).unwrap_or_default();
+        user.passkeys = passkeys.remove(&user.id).unwrap_or_default();
         user.external_accounts = accounts.remove(&user.id).unwrap_or_default();
     }
     Ok(())
-}
-
-/// Email addresses of several users, by user id.
-async fn emails_of(
-    tx: &mut Tx,
-    user_ids: &[&str],
-) -> Result<std::collections::HashMap<String, Vec<EmailRecord>>, StoreError> {
-    let mut by_user: std::collections::HashMap<String, Vec<EmailRecord>> =
-        std::collections::HashMap::new();
-    for chunk in user_ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let mut q = tx.query_owned(format!(
-            "SELECT id, user_id, email_address, verification_status, verification_strategy, \
-                 verification_attempts, verification_expire_at, created_at, updated_at \
-             FROM identity_email_addresses WHERE user_id IN ({}) ORDER BY created_at, id",
-            placeholders.join(", ")
-        ));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for row in tx.fetch_all(q).await? {
-            let user_id: String = row.try_get("user_id")?;
-            by_user.entry(user_id).or_default().push(EmailRecord {
-                id: row.try_get("id")?,
-                email_address: row.try_get("email_address")?,
-                verification_status: row.try_get("verification_status")?,
-                verification_strategy: row.try_get("verification_strategy")?,
-                verification_attempts: row.try_get("verification_attempts")?,
-                verification_expire_at: row.try_get("verification_expire_at")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            });
-        }
-    }
-    Ok(by_user)
 }
 
 pub(crate) fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
@@ -349,6 +318,7 @@ pub(crate) fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
         emails: Vec::new(),
         totp_enabled_at: row.try_get("totp_enabled_at")?,
         backup_codes_left: row.try_get("backup_codes_left")?,
+        passkeys: Vec::new(),
         external_accounts: Vec::new(),
     })
 }
@@ -511,6 +481,9 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<bool, StoreError> {
         "DELETE FROM identity_totp WHERE user_id = $1",
         "DELETE FROM identity_backup_codes WHERE user_id = $1",
         "DELETE FROM identity_mfa_challenges WHERE user_id = $1",
+        "DELETE FROM identity_passkeys WHERE user_id = $1",
+        "DELETE FROM identity_webauthn_ceremonies WHERE user_id = $1",
+        "DELETE FROM identity_webauthn_users WHERE user_id = $1",
         "DELETE FROM identity_email_addresses WHERE user_id = $1",
     ] {
         let q = tx.query(sql).bind(id);

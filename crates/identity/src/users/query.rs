@@ -2,7 +2,7 @@
 
 use latchkey_store::{Row as _, StoreError, Tx};
 
-use super::{USER_COLUMNS, UserRecord, attach_identifications, user_from_row};
+use super::{USER_COLUMNS, UserRecord, attach_children, user_from_row};
 
 /// Sort order; Clerk's default is newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -204,7 +204,7 @@ pub async fn list(tx: &mut Tx, query: &ListQuery) -> Result<Vec<UserRecord>, Sto
         .iter()
         .map(user_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    attach_identifications(tx, &mut users).await?;
+    attach_children(tx, &mut users).await?;
     Ok(users)
 }
 

@@ -20,6 +20,7 @@ mod limits;
 mod metrics;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod pooler;
 mod revocation;
 mod shadow;
@@ -103,6 +104,9 @@ fn main() -> std::process::ExitCode {
         mfa::wrong_second_factor_codes_stop_at_the_limits_even_in_parallel,
         mfa::sensitive_changes_need_a_sign_in_within_ten_minutes,
         mfa::operators_reset_a_locked_out_persons_second_factors,
+        passkeys::a_passkey_registered_after_step_up_signs_in_alone_with_both_factors_fresh,
+        passkeys::forged_replayed_and_stale_passkey_answers_are_refused,
+        passkeys::passkey_sign_ins_count_toward_the_networks_sign_in_limit,
         bapi::secret_keys_are_required_and_checked,
         bapi::users::listing_pages_filters_and_counts_users,
         bapi::users::oversized_and_nul_bearing_input_is_refused_with_nothing_written,
@@ -181,6 +185,10 @@ fn main() -> std::process::ExitCode {
             .once(),
         test_case!(
             mfa::browser::a_person_enrols_an_authenticator_app_and_signs_in_with_it_in_a_real_browser
+        )
+        .once(),
+        test_case!(
+            passkeys::browser::a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_browser
         )
         .once(),
         test_case!(

@@ -32,6 +32,13 @@ struct PendingRow {
     attempts_left: i64,
 }
 
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
 struct SessionRow {
     id: String,
     browser: String,
@@ -61,6 +68,7 @@ struct AccountPage<'a> {
     sessions: Vec<SessionRow>,
     totp_enabled: bool,
     backup_codes_left: i64,
+    passkeys: Vec<PasskeyRow>,
     /// A factor was proved within the step-up window: sensitive changes need no re-check.
     recent: bool,
     connections: Vec<super::social::Connection>,
@@ -160,6 +168,18 @@ pub(crate) async fn render(
             }
         })
         .collect();
+    let passkeys = user
+        .passkeys
+        .iter()
+        .map(|p| PasskeyRow {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            created: format_utc(p.created_at).0,
+            last_used: p
+                .last_used_at
+                .map_or_else(|| "Never".to_owned(), |at| format_utc(at).0),
+        })
+        .collect();
     let issued = identity.csrf().issue(headers);
     let (connections, connectable) = super::social::connections(identity, user);
     let page = AccountPage {
@@ -181,14 +201,21 @@ pub(crate) async fn render(
         sessions: rows,
         totp_enabled: user.totp_enabled_at.is_some(),
         backup_codes_left: user.backup_codes_left,
+        passkeys,
         recent: crate::flows::second_factor::recently_verified(identity, session),
         connections,
         connectable,
         impersonator: session.actor_id.as_deref(),
     };
+    // The one page besides sign-in that runs the passkeys script; its connect buttons post to
+    // a route that redirects to the providers.
     super::social::allow_providers(
         identity,
-        html(status, page.render(), issued.set_cookie.as_slice()),
+        latchkey_web::pages::allow_own_scripts(html(
+            status,
+            page.render(),
+            issued.set_cookie.as_slice(),
+        )),
     )
 }
 
@@ -217,6 +244,9 @@ pub(crate) async fn page(
         }
         "email_removed" => Some("The address was removed from your account."),
         "mfa_removed" => Some("Two-step verification is off."),
+        "passkey_added" => Some("The passkey was added: you can sign in with it."),
+        "passkey_renamed" => Some("The passkey was renamed."),
+        "passkey_removed" => Some("The passkey was removed."),
         "reverified" => Some("Thanks: for the next 10 minutes you can make sensitive changes."),
         "connected" => Some("The account was connected: you can sign in with it."),
         "disconnected" => Some("The account was disconnected."),

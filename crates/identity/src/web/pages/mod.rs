@@ -1,11 +1,14 @@
 //! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
-//! `/reset-password`, `/sign-in/factor`, `/sign-in/oauth` and `/v1/oauth_callback` (social sign-in), `/user` (with its connected accounts, (with its second factors and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! `/reset-password`, `/sign-in/factor`, `/sign-in/passkey`, `/sign-in/oauth` and
+//! `/v1/oauth_callback` (social sign-in), `/user` (with its second factors, passkeys,
+//! connected accounts and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
 mod addresses;
 pub(crate) mod factors;
 mod mailbox;
+mod passkeys;
 mod reset;
 mod sign;
 mod social;
@@ -30,6 +33,8 @@ pub fn router(identity: Identity) -> Router {
         )
         .route("/sign-in/oauth", post(social::start))
         .route("/v1/oauth_callback", get(social::callback))
+        .route("/sign-in/passkey", post(passkeys::sign_in))
+        .route("/sign-in/passkey/options", post(passkeys::sign_in_options))
         .route("/sign-up", get(sign::sign_up_page).post(sign::sign_up))
         .route("/sign-out", post(sign::sign_out))
         .route("/verify", get(verify::page).post(verify::submit))
@@ -60,7 +65,11 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/mfa/totp/confirm", post(factors::confirm_totp))
         .route("/user/mfa/backup-codes", post(factors::regenerate))
         .route("/user/mfa/remove", post(factors::remove))
-        .route("/user/reverify", post(factors::reverify));
+        .route("/user/reverify", post(factors::reverify))
+        .route("/user/passkeys", post(passkeys::register))
+        .route("/user/passkeys/options", post(passkeys::register_options))
+        .route("/user/passkeys/rename", post(passkeys::rename))
+        .route("/user/passkeys/remove", post(passkeys::remove));
     if mail::uses_dev_mailbox(&identity) {
         router = router
             .route("/dev/mailbox", get(mailbox::list))

@@ -36,6 +36,16 @@ pub(crate) struct SignInForm {
     password: String,
 }
 
+impl SignInForm {
+    /// An empty form that still returns to `redirect_url`.
+    pub(crate) fn returning_to(redirect_url: String) -> Self {
+        Self {
+            redirect_url,
+            ..Self::default()
+        }
+    }
+}
+
 impl ProtectedForm for SignInForm {
     const PAGE: &'static str = "/sign-in";
 }
@@ -113,8 +123,6 @@ pub(crate) async fn sign_in_page(
     if let Ok(Some(_)) = session_cookies::current(&identity, &headers).await {
         return see_other(&landing(&identity, &params.redirect_url), &[]);
     }
-    let issued = identity.csrf().issue(&headers);
-    let redirect = safe_redirect(&identity, &params.redirect_url);
     let notice = match params.notice.as_str() {
         "signed_out" => Some("You are signed out."),
         "deleted" => Some("Your account was deleted."),
@@ -124,19 +132,39 @@ pub(crate) async fn sign_in_page(
         ),
         _ => None,
     };
+    let form = SignInForm::returning_to(params.redirect_url);
+    sign_in_form(&identity, &headers, &form, StatusCode::OK, notice, None)
+}
+
+/// The sign-in page (with passkeys: the only page besides `/user` allowed its script),
+/// keeping what `form` carried.
+pub(crate) fn sign_in_form(
+    identity: &Identity,
+    headers: &HeaderMap,
+    form: &SignInForm,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let issued = identity.csrf().issue(headers);
+    let redirect = safe_redirect(identity, &form.redirect_url);
     let page = SignInPage {
         title: "Sign in",
         csrf_token: &issued.token,
         redirect_url: &redirect,
         redirect_query: &redirect_query(&redirect),
-        providers: &super::social::buttons(&identity),
-        email_address: "",
+        providers: &super::social::buttons(identity),
+        email_address: form.email_address.trim(),
         notice,
-        error: None,
+        error,
     };
     super::social::allow_providers(
-        &identity,
-        html(StatusCode::OK, page.render(), issued.set_cookie.as_slice()),
+        identity,
+        latchkey_web::pages::allow_own_scripts(html(
+            status,
+            page.render(),
+            issued.set_cookie.as_slice(),
+        )),
     )
 }
 
@@ -144,7 +172,7 @@ pub(crate) async fn sign_in(
     State(identity): State<Identity>,
     peer: Peer,
     headers: HeaderMap,
-    CsrfForm(form): CsrfForm<SignInForm>,
+    CsrfForm(mut form): CsrfForm<SignInForm>,
 ) -> Response {
     let ctx = pages::request_context(&identity, &headers, peer);
     let previous = session_cookies::client_token(&headers);
@@ -152,7 +180,7 @@ pub(crate) async fn sign_in(
     let result = sign_in::sign_in(
         &identity,
         &form.email_address,
-        Password::new(form.password),
+        Password::new(std::mem::take(&mut form.password)),
         previous.as_ref(),
         &redirect,
         &ctx,
@@ -185,23 +213,8 @@ pub(crate) async fn sign_in(
                     (StatusCode::UNAUTHORIZED, None)
                 }
             };
-            let issued = identity.csrf().issue(&headers);
-            let redirect = safe_redirect(&identity, &form.redirect_url);
             let text = error.to_string();
-            let page = SignInPage {
-                title: "Sign in",
-                csrf_token: &issued.token,
-                redirect_url: &redirect,
-                redirect_query: &redirect_query(&redirect),
-                providers: &super::social::buttons(&identity),
-                email_address: form.email_address.trim(),
-                notice: None,
-                error: Some(&text),
-            };
-            let mut response = super::social::allow_providers(
-                &identity,
-                html(status, page.render(), issued.set_cookie.as_slice()),
-            );
+            let mut response = sign_in_form(&identity, &headers, &form, status, None, Some(&text));
             if let Some(seconds) = retry_after
                 && let Ok(value) = http::HeaderValue::from_str(&seconds.to_string())
             {

@@ -1,5 +1,6 @@
 //! The console in a real headless Chromium: an operator finds a person, bans them, the
-//! person's page in another browser stops working, and the audit log shows who did it.
+//! person's page in another browser stops working, and the audit log shows who did it; then
+//! unbans them and signs in as them, with the banner and the `act` claim, and stops.
 
 use std::time::Duration;
 
@@ -69,4 +70,47 @@ pub async fn an_operator_bans_a_person_from_the_console_in_a_real_browser(ctx: T
             && row.contains("\"operation\":\"ban\"")),
         "{rows:#?}"
     );
+
+    // Unban, then act as the person: the banner shows, the token says who acts, and stopping
+    // signs the operator's browser out.
+    operator
+        .goto(&format!("{}/admin/users/{person_id}", app.url))
+        .await;
+    operator.click_button("Unban").await;
+    operator.wait_for("#notice", WAIT).await;
+    // The app refuses the person's tokens issued up to the ban, to the second (a token's
+    // `iat` has no finer grain): a session started in the ban's second would be refused too.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    operator.click_button("Sign in as this user").await;
+    operator.wait_for_path("/", WAIT).await;
+    assert!(
+        operator
+            .text("#impersonation-banner")
+            .await
+            .contains(&operator_id)
+    );
+    let session = operator
+        .execute("return fetch('/api/session').then(r => r.json())", vec![])
+        .await;
+    assert_eq!(
+        session["user"]["clerk_user_id"],
+        person_id.as_str(),
+        "{session}"
+    );
+    assert_eq!(
+        session["session"]["actor"],
+        serde_json::json!({"sub": operator_id})
+    );
+    operator.click_button("Stop impersonating").await;
+    operator.wait_for_path("/sign-in", WAIT).await;
+    sign_in(&operator, &app.url, "console-operator@example.com").await;
+    operator.goto(&format!("{}/admin/audit", app.url)).await;
+    let rows = operator.texts("#audit tbody tr").await;
+    for action in ["impersonation.started", "impersonation.ended"] {
+        assert!(
+            rows.iter()
+                .any(|row| row.contains(action) && row.contains(&operator_id)),
+            "{action}: {rows:#?}"
+        );
+    }
 }
