@@ -119,3 +119,35 @@ pub fn append_cookie(response: &mut Response, cookie: &str) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(response: &Response) -> &str {
+        response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn form_targets_widen_form_action_only_and_keep_the_pages_policy() {
+        let origins = [
+            "https://accounts.example.com".to_owned(),
+            "bad;origin".to_owned(),
+        ];
+        let mut page = allow_own_scripts(html(StatusCode::OK, Ok(String::new()), &[]));
+        allow_form_targets(&mut page, &origins);
+        let csp = policy(&page);
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self' https://accounts.example.com;"),
+            "{csp}"
+        );
+        assert!(!csp.contains("bad"), "{csp}");
+
+        let mut redirect = see_other("https://accounts.example.com/authorize", &[]);
+        allow_form_targets(&mut redirect, &origins);
+        assert!(policy(&redirect).contains("script-src 'none'"));
+    }
+}
