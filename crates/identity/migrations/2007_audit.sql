@@ -41,6 +41,26 @@ VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000'
 -- Operators may use the console at /admin; granted only from the command line.
 ALTER TABLE identity_users ADD COLUMN operator_at BIGINT;
 
+-- The console's users list pages newest first by (created_at, id), and its overview counts
+-- sign-ups per day.
+CREATE INDEX identity_users_created ON identity_users (created_at, id);
+
+-- Per-day counts for the console's overview: sign-in failures, lockouts, mail sent and failed
+-- (`day` is the UTC day number, Unix ms / 86,400,000).
+CREATE TABLE identity_daily_counts (
+    day BIGINT NOT NULL,
+    metric TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (day, metric)
+);
+
+-- Who was active on each day (a sign-in, or a session in use), for daily active users.
+CREATE TABLE identity_daily_active (
+    day BIGINT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (day, user_id)
+);
+
 -- A session an operator opened as someone else (impersonation): the operator's user id. Such a
 -- session does not slide; it ends an hour after it began.
 ALTER TABLE identity_sessions ADD COLUMN actor_id TEXT;

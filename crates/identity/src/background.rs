@@ -102,6 +102,8 @@ impl Task for Sweeps {
         // Every limit's window is an hour at most; a day-old counter counts for nothing.
         crate::throttle::sweep(&mut tx, now - DAY_MS).await?;
         crate::sessions::sweep(&mut tx, now - 30 * DAY_MS).await?;
+        // The overview shows 30 days; a year of per-day rows is kept.
+        crate::daily::sweep(&mut tx, now.div_euclid(DAY_MS) - 366).await?;
         tx.commit().await?;
         let pruned =
             crate::audit::chain::prune(&self.0, now - self.0.config().audit_retention_ms).await?;

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod background;
 pub mod context;
 pub mod cookie_token;
+pub mod daily;
 pub mod events;
 pub mod flows;
 pub mod keys;
@@ -108,7 +109,7 @@ mod migration_tests {
                 ),
                 (
                     2007,
-                    "c0fb41732a362f191927b47b6964edfa1652c5c4feccc7bdc04cd95b04e42b4a",
+                    "8ca43b1f1a8f8924ae3483f17ae088a076232f1591c3d927f9c017f0ee6b5c95",
                 ),
             ],
         );

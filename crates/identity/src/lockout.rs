@@ -52,8 +52,9 @@ pub async fn lockout_of(
 }
 
 /// Records in the audit log that the account holding `normalized_email` (if one does) was just
-/// locked; called on the first refused attempt of a window. Unknown addresses lock the same way
-/// but leave no entry: there is no account to name.
+/// locked, and counts the lockout for the day; called on the first refused attempt of a
+/// window. Unknown addresses lock (and count) the same way but leave no audit entry: there is
+/// no account to name.
 ///
 /// # Errors
 /// Database failures.
@@ -63,6 +64,7 @@ pub(crate) async fn record_lockout(
     normalized_email: &str,
     ctx: &RequestContext,
 ) -> Result<(), StoreError> {
+    crate::daily::bump(tx, crate::daily::Metric::Lockouts, identity.now_ms()).await?;
     let Some(credentials) = users::credentials_by_email(tx, normalized_email).await? else {
         return Ok(());
     };

@@ -125,6 +125,9 @@ pub async fn sign_in(
     let matches = identity.hasher().verify(password, stored).await?;
     let Some(credentials) = credentials.filter(|_| matches) else {
         tracing::info!("sign-in refused: wrong credentials");
+        let mut tx = identity.db().begin().await?;
+        crate::daily::bump(&mut tx, crate::daily::Metric::SignInFailures, now).await?;
+        tx.commit().await?;
         return Err(SignInError::InvalidCredentials);
     };
     if credentials.banned {

@@ -208,7 +208,17 @@ pub(crate) async fn record(
         .bind(i64::from(outcome.clear_body))
         .bind(mail.lease_until)
         .bind(MailStatus::Sent.as_str());
-    Ok(tx.execute(q).await? == 1)
+    let recorded = tx.execute(q).await? == 1;
+    if recorded {
+        match outcome.status {
+            MailStatus::Sent => crate::daily::bump(tx, crate::daily::Metric::MailSent, now).await?,
+            MailStatus::Failed => {
+                crate::daily::bump(tx, crate::daily::Metric::MailFailed, now).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(recorded)
 }
 
 /// Deletes mails that were sent or given up on before `before`.

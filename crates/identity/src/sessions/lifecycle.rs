@@ -170,6 +170,7 @@ pub async fn authenticate(
             identity.config().session_lifetime_ms,
         )
         .await?;
+        crate::daily::active(&mut tx, &session.user_id, now).await?;
         tx.commit().await?;
     }
     Ok(Some((session, user)))

@@ -460,6 +460,7 @@ pub async fn touch_updated(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreE
 /// # Errors
 /// Database failures.
 pub async fn record_sign_in(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
+    crate::daily::active(tx, id, now).await?;
     let q = tx
         .query("UPDATE identity_users SET last_sign_in_at = $1, last_active_at = $1 WHERE id = $2")
         .bind(now)

@@ -135,6 +135,7 @@ pub async fn add_endpoint(
     let mut tx = identity.db().begin().await?;
     let (endpoint, secret) =
         insert_endpoint(identity, &mut tx, Some(url.as_str()), &types, false).await?;
+    audited(identity, &mut tx, "webhook_endpoint.added", &endpoint.id).await?;
     tx.commit().await?;
     tracing::info!(endpoint.id = %endpoint.id, "webhook endpoint added");
     Ok((endpoint, secret))
@@ -189,6 +190,7 @@ pub async fn remove_endpoint(identity: &Identity, id: &str) -> Result<(), Endpoi
     if tx.execute(q).await? == 0 {
         return Err(EndpointError::NotFound);
     }
+    audited(identity, &mut tx, "webhook_endpoint.removed", id).await?;
     tx.commit().await?;
     tracing::info!(endpoint.id = %id, "webhook endpoint removed");
     Ok(())
@@ -208,8 +210,44 @@ pub async fn enable_endpoint(identity: &Identity, id: &str) -> Result<(), Endpoi
     if tx.execute(q).await? == 0 {
         return Err(EndpointError::NotFound);
     }
+    audited(identity, &mut tx, "webhook_endpoint.enabled", id).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Stops deliveries to an endpoint until it is enabled again (they wait, pending).
+///
+/// # Errors
+/// [`EndpointError::NotFound`] or database failures.
+pub async fn disable_endpoint(identity: &Identity, id: &str) -> Result<(), EndpointError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    let q = tx
+        .query(
+            "UPDATE identity_webhook_endpoints SET disabled_at = $2, updated_at = $2 \
+             WHERE id = $1 AND disabled_at IS NULL",
+        )
+        .bind(id)
+        .bind(now);
+    if tx.execute(q).await? == 0 && get_endpoint(identity, id).await?.is_none() {
+        return Err(EndpointError::NotFound);
+    }
+    audited(identity, &mut tx, "webhook_endpoint.disabled", id).await?;
+    tx.commit().await?;
+    tracing::info!(endpoint.id = %id, "webhook endpoint disabled");
+    Ok(())
+}
+
+/// An audit entry about an endpoint, by whoever is acting.
+async fn audited(
+    identity: &Identity,
+    tx: &mut latchkey_store::Tx,
+    action: &str,
+    endpoint_id: &str,
+) -> Result<(), StoreError> {
+    let entry = crate::audit::Entry::new(action, None)
+        .with(serde_json::json!({ "endpoint_id": endpoint_id }));
+    crate::audit::record(identity, tx, entry).await
 }
 
 /// Makes a new current secret; the old one signs too for [`ROTATION_OVERLAP_MS`].
@@ -235,6 +273,7 @@ pub async fn rotate_endpoint_secret(
     tx.execute(q).await?;
     let secret = SigningSecret::generate();
     insert_secret(identity, &mut tx, id, &secret, now).await?;
+    audited(identity, &mut tx, "webhook_endpoint.secret_rotated", id).await?;
     tx.commit().await?;
     tracing::info!(endpoint.id = %id, "webhook secret rotated");
     Ok(secret)

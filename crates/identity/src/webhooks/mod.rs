@@ -6,6 +6,7 @@ mod client;
 pub mod delivery;
 pub mod endpoints;
 pub mod feed;
+pub mod health;
 pub mod replay;
 
 pub use delivery::DeliverySettings;

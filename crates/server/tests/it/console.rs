@@ -11,9 +11,11 @@ use latchkey_identity::flows::admin::{self, CreateUser};
 use latchkey_identity::flows::operators;
 use latchkey_identity::passwords::Password;
 use latchkey_identity::users::{address_rows, validate};
+use latchkey_identity::webhooks::endpoints;
 use latchkey_testkit::TestApp;
 use latchkey_testkit::TestContext;
 use latchkey_testkit::browser::Browser;
+use latchkey_testkit::receiver::{Mode, TestReceiver};
 
 use crate::identity::{PASSWORD, sign_in};
 use crate::support::eventually;
@@ -85,7 +87,6 @@ pub async fn only_operators_see_the_console_and_each_action_is_theirs_in_the_aud
         .await;
 
     let mut operator = signed_in(&app, "operator@example.com").await;
-    operator.get("/admin", 303).await;
     let page = operator.get("/admin/users?q=target%40", 200).await.text();
     assert!(
         page.contains(&target_id) && !page.contains(&operator_id),
@@ -323,4 +324,132 @@ pub async fn operators_sign_in_as_a_person_for_an_hour_with_a_banner_and_the_act
         reply.header("location").unwrap().starts_with("/sign-in"),
         "the impersonation ended after an hour"
     );
+}
+
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id}: {html}"));
+    let end = html[start..]
+        .find("</section>")
+        .map_or(html.len(), |e| start + e);
+    &html[start..end]
+}
+
+pub async fn the_overview_and_webhook_health_show_what_happened(ctx: TestContext) {
+    let receiver = TestReceiver::start().await;
+    receiver.set_mode(Mode::Reply {
+        status: 500,
+        body: b"receiver exploded",
+    });
+    let app = ctx
+        .spawn_with(|c| c.webhook_allow_private_networks = true)
+        .await;
+    let (endpoint, _) =
+        endpoints::add_endpoint(&app.identity, &receiver.url(), &["user.created".to_owned()])
+            .await
+            .unwrap();
+    account(&app, "ops@example.com", true).await;
+    let mut someone = app.browser();
+    sign_in(&mut someone, "nobody@example.com", "not the password", 401).await;
+    let mut operator = signed_in(&app, "ops@example.com").await;
+    // The operator's account reached the failing endpoint at least once.
+    eventually(
+        Duration::from_secs(10),
+        "an attempt at the failing endpoint",
+        || async { receiver.arrivals().len() },
+        |n| *n >= 1,
+    )
+    .await;
+
+    let page = operator.get("/admin", 200).await.text();
+    assert_eq!(page.matches("<svg").count(), 4, "{page}");
+    assert!(section(&page, "sign-ups").contains("(1 in all)"), "{page}");
+    assert!(section(&page, "active").contains("(1 in all)"), "{page}");
+    assert!(section(&page, "failures").contains("(1 in all)"), "{page}");
+    assert!(page.contains("<span id=\"user-count\">1</span>"), "{page}");
+
+    let list = operator.get("/admin/webhooks", 200).await.text();
+    assert!(
+        list.contains(&receiver.url()) && list.contains("the app&#39;s own receiver"),
+        "{list}"
+    );
+    let page_of = format!("/admin/webhooks/{}", endpoint.id);
+    // The attempt is recorded just after its answer.
+    let page = eventually(
+        Duration::from_secs(5),
+        "the attempt on the endpoint's page",
+        || operator.request(reqwest::Method::GET, &page_of).send(),
+        |reply| reply.text().contains("receiver exploded"),
+    )
+    .await
+    .text();
+    assert!(
+        page.contains("succeeded <span class=\"rate\">0.0 %</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("receiver exploded") && page.contains("<td>500</td>"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<svg").count(), 2);
+
+    // The secret is shown once; disabling and enabling are audited as the operator's.
+    let reply = operator
+        .submit(&page_of, &format!("{page_of}/rotate-secret"), &[], 200)
+        .await
+        .text();
+    assert!(reply.contains("id=\"new-secret\">whsec_"), "{reply}");
+    operator
+        .submit(&page_of, &format!("{page_of}/disable"), &[], 303)
+        .await;
+    assert!(
+        operator
+            .get(&page_of, 200)
+            .await
+            .text()
+            .contains("id=\"endpoint-state\">disabled<")
+    );
+    operator
+        .submit(&page_of, &format!("{page_of}/enable"), &[], 303)
+        .await;
+    receiver.set_mode(Mode::Ok {
+        delay: Duration::ZERO,
+    });
+    operator
+        .submit(&page_of, &format!("{page_of}/replay"), &[], 303)
+        .await;
+    let reply = operator
+        .submit(
+            &page_of,
+            &format!("{page_of}/resend"),
+            &[("event_id", "msg_nope")],
+            404,
+        )
+        .await;
+    assert!(reply.text().contains("no event with that id"));
+    let audit = operator.get("/admin/audit", 200).await.text();
+    for action in [
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint.disabled",
+        "webhook_endpoint.enabled",
+    ] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+    // The app's own receiver is shown but not for changing.
+    let internal = endpoints::list_endpoints(&app.identity)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.internal)
+        .unwrap();
+    let internal_page = format!("/admin/webhooks/{}", internal.id);
+    operator
+        .submit(
+            &internal_page,
+            &format!("{internal_page}/disable"),
+            &[],
+            409,
+        )
+        .await;
 }

@@ -94,6 +94,7 @@ fn main() -> std::process::ExitCode {
         audit::pruning_keeps_the_chain_verifiable_and_a_removed_entry_is_named,
         console::only_operators_see_the_console_and_each_action_is_theirs_in_the_audit_log,
         console::operators_sign_in_as_a_person_for_an_hour_with_a_banner_and_the_act_claim,
+        console::the_overview_and_webhook_health_show_what_happened,
         metrics::metrics_parse_with_the_prometheus_parser_and_move_with_the_traffic,
         console::browser::an_operator_bans_a_person_from_the_console_in_a_real_browser,
         import::authenticator_apps_from_the_export_keep_working_after_the_import,

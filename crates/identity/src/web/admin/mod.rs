@@ -7,7 +7,10 @@
 //! someone else (impersonation) sees no console until they sign out of that session.
 
 mod audit_page;
+mod chart;
+mod overview;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -21,13 +24,35 @@ use crate::flows::{operators, second_factor};
 use crate::sessions::SessionRecord;
 use crate::state::Identity;
 use crate::users::UserRecord;
-use crate::web::pages::{message, see_other, unavailable};
+use crate::web::pages::{message, unavailable};
 use crate::web::session_cookies;
 
 /// The console's routes.
 pub fn router(identity: Identity) -> Router {
     Router::new()
-        .route("/admin", get(|| async { see_other("/admin/users", &[]) }))
+        .route("/admin", get(overview::page))
+        .route("/admin/webhooks", get(webhooks::list))
+        .route("/admin/webhooks/{endpoint_id}", get(webhooks::show))
+        .route(
+            "/admin/webhooks/{endpoint_id}/replay",
+            post(webhooks::replay_failed),
+        )
+        .route(
+            "/admin/webhooks/{endpoint_id}/resend",
+            post(webhooks::resend),
+        )
+        .route(
+            "/admin/webhooks/{endpoint_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/admin/webhooks/{endpoint_id}/disable",
+            post(webhooks::disable),
+        )
+        .route(
+            "/admin/webhooks/{endpoint_id}/enable",
+            post(webhooks::enable),
+        )
         .route("/admin/users", get(users::list))
         .route("/admin/users/{user_id}", get(users::show))
         .route("/admin/users/{user_id}/ban", post(users::ban))

@@ -199,13 +199,20 @@ pub(crate) struct Notice {
     notice: String,
 }
 
+impl Notice {
+    /// The `notice` parameter (a code the page turns into a sentence).
+    pub(crate) fn text(&self) -> &str {
+        &self.notice
+    }
+}
+
 pub(crate) async fn show(
     State(identity): State<Identity>,
     headers: HeaderMap,
     Path(user_id): Path<String>,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let notice = match notice.notice.as_str() {
+    let notice = match notice.text() {
         "banned" => Some("The account is banned and its sessions ended."),
         "unbanned" => Some("The ban was lifted."),
         "revoked" => Some("Every session of the account was ended."),

@@ -33,6 +33,8 @@ pub async fn an_operator_bans_a_person_from_the_console_in_a_real_browser(ctx: T
     let operator = Chrome::start().await;
     sign_in(&operator, &app.url, "console-operator@example.com").await;
     operator.goto(&format!("{}/admin", app.url)).await;
+    operator.wait_for("#sign-ups svg", WAIT).await;
+    operator.click("a[href=\"/admin/users\"]").await;
     operator.wait_for_path("/admin/users", WAIT).await;
     operator.fill("#q", "console-person").await;
     operator.click_button("Search").await;
