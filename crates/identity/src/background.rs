@@ -97,6 +97,7 @@ impl Task for Sweeps {
         crate::mail::sweep(&mut tx, before).await?;
         crate::verifications::sweep(&mut tx, before).await?;
         crate::mfa::challenge::sweep(&mut tx, before).await?;
+        crate::oauth::states::sweep(&mut tx, before).await?;
         crate::passkeys::ceremony::sweep(&mut tx, before).await?;
         // Every limit's window is an hour at most; a day-old counter counts for nothing.
         crate::throttle::sweep(&mut tx, now - DAY_MS).await?;

@@ -132,6 +132,19 @@ pub(crate) async fn emit_user(
 ///
 /// # Errors
 /// Database failures.
+/// Moves the user's `updated_at` forward and records `user.updated`, in `tx`: a change to
+/// something the User JSON shows that is not a column of the user row.
+pub(crate) async fn user_updated(
+    identity: &Identity,
+    tx: &mut Tx,
+    user_id: &str,
+    ctx: Option<&RequestContext>,
+    now: i64,
+) -> Result<(), StoreError> {
+    users::touch_updated(tx, user_id, now).await?;
+    emit_user(identity, tx, EventType::UserUpdated, user_id, ctx).await
+}
+
 pub(crate) async fn emit_user_deleted(
     identity: &Identity,
     tx: &mut Tx,

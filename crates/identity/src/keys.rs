@@ -38,6 +38,8 @@ pub enum KeysError {
     WrongMasterKey,
     #[error("a stored signing key is unusable: {0}")]
     Corrupt(String),
+    #[error("the HTTP client for sign-in providers cannot be set up: {0}")]
+    HttpClient(String),
 }
 
 struct KeyState {

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lockout;
 pub mod mail;
 pub mod mfa;
+pub mod oauth;
 pub mod passkeys;
 pub mod passwords;
 pub mod secret_keys;
@@ -62,6 +63,11 @@ pub const MIGRATIONS: MigrationSet = &[
         include_str!("../migrations/2005_passkeys.sql"),
     ),
     Migration::shared(
+        2006,
+        "identity social sign-in: external accounts, pending provider round trips",
+        include_str!("../migrations/2006_oauth.sql"),
+    ),
+    Migration::shared(
         2007,
         "identity audit log (hash-chained) and the operator role",
         include_str!("../migrations/2007_audit.sql"),
@@ -96,6 +102,10 @@ mod migration_tests {
                 (
                     2005,
                     "311eeb60a42f17eb810d78aef4d0e9919455c6c9149054a3098ab461db75650d",
+                ),
+                (
+                    2006,
+                    "2705251e28c46b720ac31431fa5aabc37bd187acfa95f5d0c381e8ecb043b633",
                 ),
                 (
                     2007,

@@ -54,6 +54,8 @@ pub struct IdentityConfig {
     pub audit_retention_ms: i64,
     /// The time every identity operation goes by (the system clock unless a test moves it).
     pub clock: latchkey_protocol::time::Clock,
+    /// Social sign-in providers, in the order their buttons show.
+    pub oauth: Vec<crate::oauth::ProviderSettings>,
 }
 
 impl IdentityConfig {
@@ -81,6 +83,7 @@ impl IdentityConfig {
             webhook_allow_private_networks: false,
             audit_retention_ms: 365 * 24 * 60 * 60 * 1000,
             clock: latchkey_protocol::time::Clock::system(),
+            oauth: Vec::new(),
         }
     }
 
@@ -94,6 +97,19 @@ impl IdentityConfig {
     #[must_use]
     pub fn origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+
+    /// The provider whose key (`google`, `custom_acme`) is `key`.
+    #[must_use]
+    pub fn oauth_provider(&self, key: &str) -> Option<&crate::oauth::ProviderSettings> {
+        self.oauth.iter().find(|p| p.key == key)
+    }
+
+    /// Where providers send the browser back: `<public URL>/v1/oauth_callback`, the address
+    /// to register with each provider.
+    #[must_use]
+    pub fn oauth_redirect_uri(&self) -> String {
+        format!("{}/v1/oauth_callback", self.issuer())
     }
 
     /// Whether cookies must be `Secure`.
@@ -134,6 +150,8 @@ struct Inner {
     /// Keys the hashes of one-time codes.
     pub code_key: [u8; 32],
     pub master: MasterKey,
+    /// The HTTP client for sign-in providers and what it learnt of them.
+    pub providers: crate::oauth::provider::Providers,
 }
 
 impl std::fmt::Debug for Identity {
@@ -162,6 +180,8 @@ impl Identity {
             config.origin(),
         );
         let instance_id = instance_id(&db).await?;
+        let providers = crate::oauth::provider::Providers::new()
+            .map_err(|e| KeysError::HttpClient(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -175,6 +195,7 @@ impl Identity {
                 mail_outbox: Wake::new(),
                 code_key: master.derive("email codes"),
                 master: master.clone(),
+                providers,
             }),
         })
     }
@@ -218,6 +239,11 @@ impl Identity {
 
     pub(crate) fn csrf(&self) -> &Csrf {
         &self.inner.csrf
+    }
+
+    /// Sign-in providers' discovery documents and keys, and the client that fetches them.
+    pub(crate) fn providers(&self) -> &crate::oauth::provider::Providers {
+        &self.inner.providers
     }
 
     pub(crate) fn master(&self) -> &MasterKey {

@@ -460,6 +460,7 @@ fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
     identity.reset_code_lifetime_ms =
         i64::try_from(config.mail.reset_code_lifetime.as_millis()).unwrap_or(i64::MAX);
     identity.trust_forwarded_for = config.trust_forwarded_for;
+    identity.oauth = config.oauth.clone();
     identity.audit_retention_ms =
         i64::try_from(config.audit_retention.as_millis()).unwrap_or(i64::MAX);
     identity.webhook_allow_private_networks = config.webhook_allow_private_networks;

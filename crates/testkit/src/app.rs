@@ -104,6 +104,7 @@ impl TestContext {
             mail: latchkey_server::mail_config::MailConfig::default(),
             connections: latchkey_server::serve::ConnectionLimits::default(),
             allowed_hosts: Vec::new(),
+            oauth: Vec::new(),
         }
     }
 

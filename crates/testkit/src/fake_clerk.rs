@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use latchkey_protocol::jwt::{Jwks, SessionClaims, SigningKey};
-use rsa::pkcs8::EncodePrivateKey as _;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -43,14 +42,7 @@ struct ListParams {
 impl FakeClerk {
     /// Starts with `count` users; every `rate_limit_every`-th request is answered 429.
     pub async fn start(count: usize, rate_limit_every: Option<u64>) -> Self {
-        let private = rsa::PrivateKey::new_with_exp(
-            &mut getrandom::SysRng,
-            2048,
-            rsa::BoxedUint::from(65_537_u64),
-        )
-        .unwrap();
-        let der = private.to_pkcs8_der().unwrap();
-        let key = Arc::new(SigningKey::from_pkcs8_der(der.as_bytes(), "ins_fakeclerk").unwrap());
+        let key = Arc::new(crate::oidc::rsa_key("ins_fakeclerk"));
         let base = 1_700_000_000_000_i64;
         let users = (0..count)
             .rev()
@@ -83,13 +75,7 @@ impl FakeClerk {
             .route("/v1/users/{id}", get(one))
             .route("/v1/jwks", get(jwks))
             .with_state((state.clone(), secret_key.clone(), key.clone()));
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-        });
+        let stop = crate::serve_until_cancelled(listener, router);
         Self {
             url,
             secret_key,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Mutex;
 
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
@@ -139,4 +139,69 @@ async fn run(mut command: tokio::process::Command, script: &str, stdin: &[u8]) -
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// A Node script left running (a server), killed when dropped.
+pub struct NodeServer {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// What the script printed after `READY ` on its first line (its URL).
+    pub ready: String,
+}
+
+impl NodeServer {
+    /// Writes `line` to the script's stdin and returns the next line it prints (30 s at most).
+    ///
+    /// # Panics
+    /// If the script exits or stays silent.
+    pub async fn tell(&mut self, line: &str) -> String {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+        next_line(&mut self.lines).await
+    }
+}
+
+async fn next_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("the node script said nothing within 30 s"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("the node script exited"))
+}
+
+/// Starts `node interop/<script> args…` and waits (up to 30 s) for its `READY <text>` line.
+///
+/// # Panics
+/// If Node.js or the packages are missing, or the script exits or stays silent.
+pub async fn serve(script: &str, args: &[&str]) -> NodeServer {
+    tokio::task::spawn_blocking(ensure_installed).await.unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    let stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = next_line(&mut lines).await;
+    let ready = line
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("node {script} printed {line:?}"))
+        .to_owned();
+    NodeServer {
+        _child: child,
+        stdin,
+        lines,
+        ready,
+    }
 }

@@ -17,9 +17,11 @@ pub mod browser;
 pub mod clerk;
 mod client;
 pub mod fake_clerk;
+pub mod github;
 mod harness;
 pub mod interop;
 pub mod mailbox;
+pub mod oidc;
 pub mod openapi;
 pub mod pgbouncer;
 pub mod postgres;
@@ -33,6 +35,22 @@ pub use app::{TestApp, TestContext};
 pub use client::{Call, Reply};
 pub use harness::{TestCase, run, run_discovered};
 pub use latchkey_store::Backend;
+
+/// Serves `router` on `listener` in the background until the returned token is cancelled (the
+/// stand-ins for outside services).
+pub(crate) fn serve_until_cancelled(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+    });
+    stop
+}
 
 /// The future a test returns.
 pub type TestFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

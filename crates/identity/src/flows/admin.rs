@@ -275,3 +275,27 @@ pub async fn reset_mfa(identity: &Identity, user_id: &str) -> Result<bool, Admin
     tracing::info!(user.id = %user_id, removed, "second factors reset by an operator");
     Ok(removed)
 }
+
+/// Disconnects one of a user's provider accounts and emits `user.updated`; `false` if the
+/// user has no such account.
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown user, or database failures.
+pub async fn unlink_external_account(
+    identity: &Identity,
+    user_id: &str,
+    account_id: &str,
+) -> Result<bool, AdminError> {
+    let now = identity.now_ms();
+    let mut tx = identity.db().begin().await?;
+    if users::get(&mut tx, user_id).await?.is_none() {
+        return Err(AdminError::NotFound);
+    }
+    if !crate::oauth::accounts::unlink(&mut tx, user_id, account_id).await? {
+        return Ok(false);
+    }
+    events::user_updated(identity, &mut tx, user_id, None, now).await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user_id, "external account removed by an operator");
+    Ok(true)
+}

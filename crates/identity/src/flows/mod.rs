@@ -9,6 +9,7 @@
 //! - `admin`, `admin_changes`: what the CLI and the management API do to accounts;
 //!   `operators`: who may use the console; `console`: what operators do there.
 //! - `import`: accounts moved in from Clerk, keeping their ids and password digests.
+//! - `social`: signing in and up through Google, Microsoft or any OpenID Connect provider.
 //! - `shadow`: accounts kept current from Clerk's webhooks until the issuer switches.
 //!
 //! Several go through a mailed code: verified sign-up, sign-in by code (and a password sign-in
@@ -35,6 +36,7 @@ pub mod shadow;
 pub mod sign_in;
 pub mod sign_in_code;
 pub mod sign_up;
+pub mod social;
 
 use hmac::{KeyInit as _, Mac as _};
 use latchkey_store::{StoreError, Tx};

@@ -2,9 +2,10 @@
 //! management API and token-holders asking about themselves.
 
 use latchkey_protocol::clerk;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::UserRecord;
+use crate::oauth::accounts::ExternalAccountRecord;
 
 /// Lockout state to show, computed by the throttle from the account's failed attempts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +34,17 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
                 expire_at: e.verification_expire_at,
                 extra: serde_json::Map::new(),
             }),
-            linked_to: Vec::new(),
+            linked_to: user
+                .external_accounts
+                .iter()
+                .filter(|a| {
+                    a.profile
+                        .email_address
+                        .as_deref()
+                        .is_some_and(|address| address.eq_ignore_ascii_case(&e.email_address))
+                })
+                .map(|a| json!({"id": a.id, "type": a.profile.provider}))
+                .collect(),
             matches_sso_connection: false,
             created_at: e.created_at,
             updated_at: e.updated_at,
@@ -57,7 +68,11 @@ pub fn to_clerk(user: &UserRecord, lockout: Lockout) -> clerk::User {
         phone_numbers: Vec::new(),
         web3_wallets: Vec::new(),
         passkeys: user.passkeys.iter().map(passkey).collect(),
-        external_accounts: Vec::new(),
+        external_accounts: user
+            .external_accounts
+            .iter()
+            .map(external_account)
+            .collect(),
         saml_accounts: Vec::new(),
         enterprise_accounts: Vec::new(),
         organization_memberships: None,
@@ -116,8 +131,48 @@ fn verification_object(strategy: Option<&str>) -> Option<String> {
     match strategy? {
         "email_code" => Some("verification_otp".to_owned()),
         "admin" => Some("verification_admin".to_owned()),
+        s if s.starts_with("from_oauth_") => Some("verification_from_oauth".to_owned()),
         _ => None,
     }
+}
+
+/// A linked provider account as Clerk renders it (docs/PROTOCOLS.md §11.4): Google's as
+/// `google_account`, every other provider's as `external_account`; the account exists because
+/// the provider vouched for it, so its verification is `verified` with the provider's strategy.
+fn external_account(record: &ExternalAccountRecord) -> Value {
+    let account = &record.profile;
+    let object = if account.provider == "oauth_google" {
+        "google_account"
+    } else {
+        "external_account"
+    };
+    json!({
+        "object": object,
+        "id": record.id,
+        "identification_id": record.id,
+        "provider": account.provider,
+        "provider_user_id": account.provider_user_id,
+        "approved_scopes": account.approved_scopes,
+        "email_address": account.email_address.clone().unwrap_or_default(),
+        "email_address_verified": account.email_verified,
+        "first_name": account.first_name.clone().unwrap_or_default(),
+        "last_name": account.last_name.clone().unwrap_or_default(),
+        "avatar_url": account.image_url.clone().unwrap_or_default(),
+        "image_url": account.image_url,
+        "username": account.username,
+        "phone_number": null,
+        "public_metadata": {},
+        "label": null,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "verification": {
+            "object": "verification_from_oauth",
+            "status": "verified",
+            "strategy": account.provider,
+            "attempts": null,
+            "expire_at": null,
+        },
+    })
 }
 
 fn object_or_empty(value: &Value) -> Value {

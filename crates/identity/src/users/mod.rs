@@ -53,6 +53,8 @@ pub struct UserRecord {
     pub backup_codes_left: i64,
     /// Registered passkeys, oldest first.
     pub passkeys: Vec<crate::passkeys::PasskeyRecord>,
+    /// Linked provider accounts (social sign-in), oldest first.
+    pub external_accounts: Vec<crate::oauth::accounts::ExternalAccountRecord>,
 }
 
 impl UserRecord {
@@ -272,7 +274,7 @@ pub async fn get_in_session(
     Ok(InSession::Active(Box::new(user)))
 }
 
-/// Fills in the email addresses and passkeys of `users`.
+/// Fills in the email addresses, passkeys and linked provider accounts of `users`.
 pub(crate) async fn attach_children(
     tx: &mut Tx,
     users: &mut [UserRecord],
@@ -281,9 +283,11 @@ pub(crate) async fn attach_children(
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut emails = address_rows::emails_of(tx, &id_refs).await?;
     let mut passkeys = crate::passkeys::of_users(tx, &id_refs).await?;
+    let mut accounts = crate::oauth::accounts::of_users(tx, &id_refs).await?;
     for user in users {
         user.emails = emails.remove(&user.id).unwrap_or_default();
         user.passkeys = passkeys.remove(&user.id).unwrap_or_default();
+        user.external_accounts = accounts.remove(&user.id).unwrap_or_default();
     }
     Ok(())
 }
@@ -315,6 +319,7 @@ pub(crate) fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
         totp_enabled_at: row.try_get("totp_enabled_at")?,
         backup_codes_left: row.try_get("backup_codes_left")?,
         passkeys: Vec::new(),
+        external_accounts: Vec::new(),
     })
 }
 

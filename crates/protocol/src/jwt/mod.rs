@@ -6,17 +6,23 @@
 //! caching it and refetching once on [`TokenError::UnknownKey`] belong to the caller, as does
 //! reading the clock (pass it in [`VerifyOptions::now_ms`]).
 //!
-//! Only RS256 is accepted, whatever the header asks for; the signature is checked before any
+//! Session tokens accept only RS256, whatever the header asks for (OpenID Connect ID tokens
+//! from sign-in providers, in `id_token`, also ES256); the signature is checked before any
 //! claim, so a forged token learns nothing about which claim it would have failed.
 
 mod claims;
 mod der;
+mod id_token;
 mod key;
 mod keyset;
 mod signing;
 mod verify;
 
 pub use claims::{Header, SessionClaims};
+pub use id_token::{
+    ID_TOKEN_ALGORITHMS, IdTokenClaims, IdTokenError, IdTokenExpectations, ProviderKeys,
+    verify_id_token,
+};
 pub use key::{Jwk, Jwks, KeyError, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
 pub use keyset::{KeySet, KeySource};
 pub use signing::SigningKey;

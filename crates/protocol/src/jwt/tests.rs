@@ -4,6 +4,7 @@
 
 mod claims;
 mod fixtures;
+mod id_token;
 mod keys;
 mod token;
 

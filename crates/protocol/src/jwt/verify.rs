@@ -195,16 +195,16 @@ pub fn decode_unverified_claims(token: &str) -> Result<SessionClaims, TokenError
 }
 
 /// The three segments of a compact JWS, still encoded.
-struct Parts<'a> {
-    header: &'a str,
-    payload: &'a str,
-    signature: &'a str,
+pub(super) struct Parts<'a> {
+    pub(super) header: &'a str,
+    pub(super) payload: &'a str,
+    pub(super) signature: &'a str,
     /// `<header>.<payload>`, the bytes the signature covers.
-    signed: &'a str,
+    pub(super) signed: &'a str,
 }
 
 impl<'a> Parts<'a> {
-    fn split(token: &'a str) -> Result<Self, TokenError> {
+    pub(super) fn split(token: &'a str) -> Result<Self, TokenError> {
         let not_three = TokenError::Malformed("the token is not three dot-separated parts");
         let (signed, signature) = token.rsplit_once('.').ok_or(not_three.clone())?;
         let (header, payload) = signed.split_once('.').ok_or(not_three.clone())?;
@@ -221,7 +221,7 @@ impl<'a> Parts<'a> {
 }
 
 /// Strict base64url (see [`URL_SAFE_STRICT`]); `refusal` names the segment.
-fn decode(segment: &str, refusal: &'static str) -> Result<Vec<u8>, TokenError> {
+pub(super) fn decode(segment: &str, refusal: &'static str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_STRICT
         .decode(segment)
         .map_err(|_| TokenError::Malformed(refusal))

@@ -214,6 +214,21 @@ mod tests {
             "request_timeout" => "30s",
             "max_connections" => "64",
             "allowed_hosts" => "auth.example.com, other.example.com",
+            "oauth_google_client_id"
+            | "oauth_microsoft_client_id"
+            | "oauth_github_client_id"
+            | "oauth_custom_client_id" => "1234-sample.apps.example.com",
+            "oauth_google_client_secret"
+            | "oauth_microsoft_client_secret"
+            | "oauth_github_client_secret"
+            | "oauth_custom_client_secret" => "sample-client-secret",
+            "oauth_google_base_url" | "oauth_microsoft_base_url" | "oauth_github_base_url" => {
+                "https://accounts.example.com"
+            }
+            "oauth_github_api_url" => "https://api.github.example.com",
+            "oauth_custom_id" => "acme",
+            "oauth_custom_name" => "Acme SSO",
+            "oauth_custom_issuer" => "https://sso.example.com/realms/acme",
             other => panic!("give the new setting {other} a sample value in this test"),
         }
     }
@@ -229,22 +244,42 @@ CAZmOPmOLr5wdii/EfefXAW52IsChTd2qefuPbRaa1hBTos7NyzhCboL5RoA6TNn
 7wIDAQAB
 -----END PUBLIC KEY-----";
 
-    /// What a setting needs besides itself to take effect: Clerk's URLs apply in Clerk mode.
+    /// What a setting needs besides itself to take effect: Clerk's URLs apply in Clerk mode; a
+    /// sign-in provider's settings apply with the rest of that provider's.
     fn companions(setting: &Setting) -> Vec<(String, String)> {
         if setting.key.starts_with("clerk_") && setting.key.ends_with("_url") {
             let key = &CLERK_SECRET_KEY.setting;
-            vec![(key.env.to_owned(), sample(key.key).to_owned())]
-        } else if setting.key == "identity_shadow" {
-            [
+            return vec![(key.env.to_owned(), sample(key.key).to_owned())];
+        }
+        if setting.key == "identity_shadow" {
+            return [
                 &CLERK_SECRET_KEY.setting,
                 &CLERK_WEBHOOK_SIGNING_SECRET.setting,
             ]
             .into_iter()
             .map(|key| (key.env.to_owned(), sample(key.key).to_owned()))
-            .collect()
-        } else {
-            Vec::new()
+            .collect();
         }
+        let group = [
+            "oauth_google_",
+            "oauth_microsoft_",
+            "oauth_github_",
+            "oauth_custom_",
+        ]
+        .into_iter()
+        .find(|prefix| setting.key.starts_with(prefix));
+        let Some(group) = group else {
+            return Vec::new();
+        };
+        ALL.iter()
+            .filter(|other| other.key.starts_with(group) && other.key != setting.key)
+            .filter(|other| {
+                !other.key.ends_with("_base_url")
+                    && !other.key.ends_with("_api_url")
+                    && other.key != "oauth_custom_name"
+            })
+            .map(|other| (other.env.to_owned(), sample(other.key).to_owned()))
+            .collect()
     }
 
     /// `text` as a TOML basic string.
@@ -302,7 +337,9 @@ CAZmOPmOLr5wdii/EfefXAW52IsChTd2qefuPbRaa1hBTos7NyzhCboL5RoA6TNn
                 env: companions(setting).into_iter().collect(),
                 ..Sources::default()
             };
-            let without = format!("{:?}", Config::resolve(&without).unwrap());
+            // A provider's id or secret alone does not resolve: the setting then takes effect
+            // by completing it.
+            let without = format!("{:?}", Config::resolve(&without).map_err(|e| e.to_string()));
             for layer in [Layer::Flag, Layer::Env, Layer::File] {
                 let sources = given(layer, setting, value, companions(setting), &dir);
                 let origin = match layer {
@@ -322,7 +359,7 @@ CAZmOPmOLr5wdii/EfefXAW52IsChTd2qefuPbRaa1hBTos7NyzhCboL5RoA6TNn
                 let config = Config::resolve(&sources)
                     .unwrap_or_else(|e| panic!("{} through {layer:?}: {e}", setting.key));
                 assert_ne!(
-                    format!("{config:?}"),
+                    format!("{:?}", Ok::<_, String>(config)),
                     without,
                     "{} through {layer:?} changes nothing",
                     setting.key

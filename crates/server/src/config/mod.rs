@@ -18,6 +18,7 @@ use latchkey_identity::secrets::MasterKey;
 use latchkey_protocol::webhook::SigningSecret;
 use latchkey_store::DatabaseUrl;
 
+mod oauth;
 mod parse;
 pub mod settings;
 mod sources;
@@ -87,6 +88,8 @@ pub struct Config {
     pub connections: crate::serve::ConnectionLimits,
     /// Host names besides the public URL's that requests may name in `Host`.
     pub allowed_hosts: Vec<String>,
+    /// Social sign-in providers (Google, Microsoft, a generic OpenID Connect one).
+    pub oauth: Vec<latchkey_identity::oauth::ProviderSettings>,
 }
 
 /// Settings of real Clerk, when the app verifies Clerk's sessions instead of latchkey's.
@@ -175,6 +178,7 @@ impl Config {
         let authorized_parties = sources.given(&settings::AUTHORIZED_PARTIES)?;
         let mail = crate::mail_config::resolve(sources)?;
         let (connections, allowed_hosts) = resolve_http(sources)?;
+        let oauth = oauth::providers(sources)?;
         Ok(Self {
             addr,
             metrics_addr,
@@ -202,6 +206,7 @@ impl Config {
             mail,
             connections,
             allowed_hosts,
+            oauth,
         })
     }
 }

@@ -285,6 +285,64 @@ pub fn parse_duration_list(text: &str) -> Vec<Duration> {
         .collect()
 }
 
+/// An OAuth client id: 1 to 256 printable ASCII characters, no spaces.
+pub(super) fn oauth_client_id(s: &str) -> Result<String, String> {
+    if (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 256 printable characters without spaces".to_owned())
+    }
+}
+
+/// An OAuth client secret. The message never shows it.
+pub(super) fn oauth_client_secret(s: &str) -> Result<Secret, String> {
+    if (1..=1024).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Secret(s.to_owned()))
+    } else {
+        Err("expected 1 to 1024 printable characters without spaces".to_owned())
+    }
+}
+
+/// A custom provider's id, as in Clerk's `oauth_custom_<id>`.
+pub(super) fn oauth_custom_id(s: &str) -> Result<String, String> {
+    if latchkey_identity::oauth::valid_custom_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 32 lowercase letters and digits".to_owned())
+    }
+}
+
+/// What a provider's button calls it.
+pub(super) fn display_name(s: &str) -> Result<String, String> {
+    if (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 64 characters".to_owned())
+    }
+}
+
+/// An OpenID Connect issuer: `https://…` (or `http://` on a loopback host), no query or
+/// fragment; a trailing slash is dropped.
+pub(super) fn issuer_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s.trim_end_matches('/'))
+        .map_err(|e| format!("\"{s}\" is not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err("expected an https:// URL (http:// only on a loopback host)".to_owned()),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("an issuer URL has no query or fragment".to_owned());
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -422,4 +422,104 @@ settings! {
         default: Absent,
         parse: parse::host_names,
     }
+    /// Google sign-in: the OAuth client id from Google Cloud's credentials page
+    OAUTH_GOOGLE_CLIENT_ID: Optional<String> {
+        key: "oauth_google_client_id", env: "LATCHKEY_OAUTH_GOOGLE_CLIENT_ID", value: "ID",
+        default: Absent,
+        parse: parse::oauth_client_id,
+    }
+    /// Google sign-in: the client secret; prefer the environment, flags show in process lists
+    OAUTH_GOOGLE_CLIENT_SECRET: Optional<Secret> {
+        key: "oauth_google_client_secret", env: "LATCHKEY_OAUTH_GOOGLE_CLIENT_SECRET",
+        value: "SECRET",
+        default: Absent,
+        parse: parse::oauth_client_secret,
+    }
+    /// Google sign-in: the issuer, whose discovery document names every endpoint
+    OAUTH_GOOGLE_BASE_URL: Fixed<url::Url> {
+        key: "oauth_google_base_url", env: "LATCHKEY_OAUTH_GOOGLE_BASE_URL", value: "URL",
+        default: Value("https://accounts.google.com"),
+        parse: parse::issuer_url,
+    }
+    /// Microsoft sign-in: the application (client) id from Entra ID's app registrations
+    OAUTH_MICROSOFT_CLIENT_ID: Optional<String> {
+        key: "oauth_microsoft_client_id", env: "LATCHKEY_OAUTH_MICROSOFT_CLIENT_ID", value: "ID",
+        default: Absent,
+        parse: parse::oauth_client_id,
+    }
+    /// Microsoft sign-in: the client secret; prefer the environment, flags show in process
+    /// lists
+    OAUTH_MICROSOFT_CLIENT_SECRET: Optional<Secret> {
+        key: "oauth_microsoft_client_secret", env: "LATCHKEY_OAUTH_MICROSOFT_CLIENT_SECRET",
+        value: "SECRET",
+        default: Absent,
+        parse: parse::oauth_client_secret,
+    }
+    /// Microsoft sign-in: the issuer; the common tenant takes work, school and personal
+    /// accounts
+    OAUTH_MICROSOFT_BASE_URL: Fixed<url::Url> {
+        key: "oauth_microsoft_base_url", env: "LATCHKEY_OAUTH_MICROSOFT_BASE_URL", value: "URL",
+        default: Value("https://login.microsoftonline.com/common/v2.0"),
+        parse: parse::issuer_url,
+    }
+    /// GitHub sign-in: the OAuth app's client id (GitHub → Settings → Developer settings)
+    OAUTH_GITHUB_CLIENT_ID: Optional<String> {
+        key: "oauth_github_client_id", env: "LATCHKEY_OAUTH_GITHUB_CLIENT_ID", value: "ID",
+        default: Absent,
+        parse: parse::oauth_client_id,
+    }
+    /// GitHub sign-in: the client secret; prefer the environment, flags show in process lists
+    OAUTH_GITHUB_CLIENT_SECRET: Optional<Secret> {
+        key: "oauth_github_client_secret", env: "LATCHKEY_OAUTH_GITHUB_CLIENT_SECRET",
+        value: "SECRET",
+        default: Absent,
+        parse: parse::oauth_client_secret,
+    }
+    /// GitHub sign-in: where its /login/oauth endpoints are (a GitHub Enterprise Server's
+    /// address, say)
+    OAUTH_GITHUB_BASE_URL: Fixed<url::Url> {
+        key: "oauth_github_base_url", env: "LATCHKEY_OAUTH_GITHUB_BASE_URL", value: "URL",
+        default: Value("https://github.com"),
+        parse: parse::issuer_url,
+    }
+    /// GitHub sign-in: its REST API, for the user and their addresses
+    OAUTH_GITHUB_API_URL: Fixed<url::Url> {
+        key: "oauth_github_api_url", env: "LATCHKEY_OAUTH_GITHUB_API_URL", value: "URL",
+        default: Value("https://api.github.com"),
+        parse: parse::issuer_url,
+    }
+    /// A generic OpenID Connect provider: its id, lowercase letters and digits (Clerk's
+    /// oauth_custom_<id>)
+    OAUTH_CUSTOM_ID: Optional<String> {
+        key: "oauth_custom_id", env: "LATCHKEY_OAUTH_CUSTOM_ID", value: "ID",
+        default: Absent,
+        parse: parse::oauth_custom_id,
+    }
+    /// The generic provider's name on its button
+    OAUTH_CUSTOM_NAME: Optional<String> {
+        key: "oauth_custom_name", env: "LATCHKEY_OAUTH_CUSTOM_NAME", value: "NAME",
+        default: Derived("its id"),
+        parse: parse::display_name,
+    }
+    /// The generic provider's issuer URL; its discovery document is at
+    /// <issuer>/.well-known/openid-configuration
+    OAUTH_CUSTOM_ISSUER: Optional<url::Url> {
+        key: "oauth_custom_issuer", env: "LATCHKEY_OAUTH_CUSTOM_ISSUER", value: "URL",
+        default: Absent,
+        parse: parse::issuer_url,
+    }
+    /// The generic provider's client id
+    OAUTH_CUSTOM_CLIENT_ID: Optional<String> {
+        key: "oauth_custom_client_id", env: "LATCHKEY_OAUTH_CUSTOM_CLIENT_ID", value: "ID",
+        default: Absent,
+        parse: parse::oauth_client_id,
+    }
+    /// The generic provider's client secret; prefer the environment, flags show in process
+    /// lists
+    OAUTH_CUSTOM_CLIENT_SECRET: Optional<Secret> {
+        key: "oauth_custom_client_secret", env: "LATCHKEY_OAUTH_CUSTOM_CLIENT_SECRET",
+        value: "SECRET",
+        default: Absent,
+        parse: parse::oauth_client_secret,
+    }
 }

@@ -74,7 +74,7 @@ impl Sources {
                 path: path.clone(),
                 message: e.message().to_owned(),
             })?;
-        for (key, value) in table {
+        for (key, value) in flatten_oauth(table) {
             if !ALL.iter().any(|s| s.key == key) {
                 return Err(ConfigError::File {
                     path,
@@ -156,4 +156,28 @@ impl Sources {
                 .map_err(|message| ConfigError::Invalid { origin, message }),
         }
     }
+}
+
+/// `[oauth.google] client_id = …` (and `[oauth.custom] …`) as the flat keys the settings
+/// declare (`oauth_google_client_id`); every other entry as it is.
+fn flatten_oauth(table: toml::Table) -> Vec<(String, toml::Value)> {
+    let mut flat = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(providers) if key == "oauth" => {
+                for (provider, value) in providers {
+                    match value {
+                        toml::Value::Table(entries) => flat.extend(
+                            entries
+                                .into_iter()
+                                .map(|(name, value)| (format!("oauth_{provider}_{name}"), value)),
+                        ),
+                        other => flat.push((format!("oauth_{provider}"), other)),
+                    }
+                }
+            }
+            other => flat.push((key, other)),
+        }
+    }
+    flat
 }

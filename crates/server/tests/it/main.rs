@@ -24,6 +24,7 @@ mod passkeys;
 mod pooler;
 mod revocation;
 mod shadow;
+mod social;
 mod stall;
 mod store;
 mod support;
@@ -144,6 +145,15 @@ fn main() -> std::process::ExitCode {
         revocation::sign_out_a_password_change_and_a_ban_each_end_the_apps_acceptance,
         revocation::clerk_session_ends_and_bans_told_by_webhook_are_refused,
         revocation::revocations_are_forgotten_once_their_tokens_have_expired,
+        social::a_provider_identity_signs_up_then_signs_in_to_the_same_account,
+        social::forged_replayed_and_foreign_callbacks_are_refused_with_nothing_written,
+        social::id_tokens_failing_any_check_and_provider_failures_write_nothing,
+        social::linking_needs_both_sides_to_have_verified_the_address,
+        social::bans_throttles_and_second_factors_apply_and_operators_can_disconnect,
+        social::connections::people_connect_and_disconnect_providers_from_their_account_page,
+        social::github::a_github_identity_signs_up_with_its_verified_primary_address,
+        social::limits::provider_sign_ins_count_against_the_sign_in_throttle,
+        social::limits::a_provider_slower_than_ten_seconds_gets_a_page_and_writes_nothing,
     ];
     tests.extend([
         test_case!(cli::bad_settings_stop_with_one_line_naming_them).once(),
@@ -182,6 +192,11 @@ fn main() -> std::process::ExitCode {
             passkeys::browser::a_person_registers_a_passkey_and_signs_in_with_it_alone_in_a_real_browser
         )
         .once(),
+        test_case!(
+            social::browser::a_person_signs_up_and_in_again_with_an_openid_provider_in_a_real_browser
+        )
+        .once(),
+        test_case!(social::clerks_backend_sdk_reads_and_deletes_external_accounts).once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),

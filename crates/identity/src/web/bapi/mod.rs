@@ -71,6 +71,7 @@ fn authenticated() -> Vec<Route> {
         route!(POST "/v1/users/{user_id}/ban" => users::ban),
         route!(POST "/v1/users/{user_id}/unban" => users::unban),
         route!(DELETE "/v1/users/{user_id}/mfa" => users::disable_mfa),
+        route!(DELETE "/v1/users/{user_id}/external_accounts/{external_account_id}" => users::delete_external_account),
         route!(PUT "/v1/users/{user_id}/metadata" => users::replace_metadata),
         route!(PATCH "/v1/users/{user_id}/metadata" => users::merge_metadata),
         route!(GET "/v1/sessions" => sessions::list),

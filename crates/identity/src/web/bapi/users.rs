@@ -334,3 +334,17 @@ pub(crate) async fn disable_mfa(State(bapi): State<Bapi>, Path(id): Path<String>
         .map_err(|e| not_found_user(e, &id))?;
     Ok(Json(json!({"user_id": id})))
 }
+
+/// `DELETE /v1/users/{user_id}/external_accounts/{external_account_id}`.
+pub(crate) async fn delete_external_account(
+    State(bapi): State<Bapi>,
+    Path((user_id, account_id)): Path<(String, String)>,
+) -> Answer {
+    match admin::unlink_external_account(&bapi.identity, &user_id, &account_id).await {
+        Ok(true) => Ok(Json(
+            json!({"object": "external_account", "id": account_id, "deleted": true}),
+        )),
+        Ok(false) => Err(BapiError::not_found("external account", &account_id)),
+        Err(error) => Err(not_found_user(error, &user_id)),
+    }
+}

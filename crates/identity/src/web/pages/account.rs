@@ -71,6 +71,8 @@ struct AccountPage<'a> {
     passkeys: Vec<PasskeyRow>,
     /// A factor was proved within the step-up window: sensitive changes need no re-check.
     recent: bool,
+    connections: Vec<super::social::Connection>,
+    connectable: Vec<super::social::Button>,
     /// The operator acting as this person (impersonation), if any.
     impersonator: Option<&'a str>,
 }
@@ -179,6 +181,7 @@ pub(crate) async fn render(
         })
         .collect();
     let issued = identity.csrf().issue(headers);
+    let (connections, connectable) = super::social::connections(identity, user);
     let page = AccountPage {
         title: "Your account",
         csrf_token: &issued.token,
@@ -200,14 +203,20 @@ pub(crate) async fn render(
         backup_codes_left: user.backup_codes_left,
         passkeys,
         recent: crate::flows::second_factor::recently_verified(identity, session),
+        connections,
+        connectable,
         impersonator: session.actor_id.as_deref(),
     };
-    // The one page besides sign-in that runs the passkeys script.
-    latchkey_web::pages::allow_own_scripts(html(
-        status,
-        page.render(),
-        issued.set_cookie.as_slice(),
-    ))
+    // The one page besides sign-in that runs the passkeys script; its connect buttons post to
+    // a route that redirects to the providers.
+    super::social::allow_providers(
+        identity,
+        latchkey_web::pages::allow_own_scripts(html(
+            status,
+            page.render(),
+            issued.set_cookie.as_slice(),
+        )),
+    )
 }
 
 pub(crate) async fn page(
@@ -239,6 +248,8 @@ pub(crate) async fn page(
         "passkey_renamed" => Some("The passkey was renamed."),
         "passkey_removed" => Some("The passkey was removed."),
         "reverified" => Some("Thanks: for the next 10 minutes you can make sensitive changes."),
+        "connected" => Some("The account was connected: you can sign in with it."),
+        "disconnected" => Some("The account was disconnected."),
         _ => None,
     };
     render(

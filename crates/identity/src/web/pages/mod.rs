@@ -1,6 +1,7 @@
 //! The hosted pages: `/sign-up`, `/sign-in`, `/sign-out`, `/verify`, `/forgot-password`,
-//! `/reset-password`, `/sign-in/factor`, `/sign-in/passkey`, `/user` (with its second factors,
-//! passkeys and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
+//! `/reset-password`, `/sign-in/factor`, `/sign-in/passkey`, `/sign-in/oauth` and
+//! `/v1/oauth_callback` (social sign-in), `/user` (with its second factors, passkeys,
+//! connected accounts and step-up), and `/dev/mailbox` when no SMTP relay is set. Server-rendered
 //! with askama (escaping on), usable without JavaScript, every form protected against CSRF.
 
 mod account;
@@ -10,6 +11,7 @@ mod mailbox;
 mod passkeys;
 mod reset;
 mod sign;
+mod social;
 mod verify;
 
 use askama::Template;
@@ -29,6 +31,8 @@ pub fn router(identity: Identity) -> Router {
             "/sign-in/factor",
             get(factors::sign_in_page).post(factors::sign_in_submit),
         )
+        .route("/sign-in/oauth", post(social::start))
+        .route("/v1/oauth_callback", get(social::callback))
         .route("/sign-in/passkey", post(passkeys::sign_in))
         .route("/sign-in/passkey/options", post(passkeys::sign_in_options))
         .route("/sign-up", get(sign::sign_up_page).post(sign::sign_up))
@@ -52,6 +56,8 @@ pub fn router(identity: Identity) -> Router {
         .route("/user/sessions/revoke", post(account::revoke_session))
         .route("/user/sessions/revoke-others", post(account::revoke_others))
         .route("/user/delete", post(account::delete))
+        .route("/user/connections", post(social::connect))
+        .route("/user/connections/remove", post(social::disconnect))
         .route(
             "/user/mfa/totp",
             get(factors::totp_page).post(factors::start_totp),

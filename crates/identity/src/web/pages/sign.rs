@@ -75,6 +75,7 @@ struct SignInPage<'a> {
     csrf_token: &'a str,
     redirect_url: &'a str,
     redirect_query: &'a str,
+    providers: &'a [super::social::Button],
     email_address: &'a str,
     notice: Option<&'a str>,
     error: Option<&'a str>,
@@ -87,6 +88,7 @@ struct SignUpPage<'a> {
     csrf_token: &'a str,
     redirect_url: &'a str,
     redirect_query: &'a str,
+    providers: &'a [super::social::Button],
     email_address: &'a str,
     first_name: &'a str,
     last_name: &'a str,
@@ -151,15 +153,19 @@ pub(crate) fn sign_in_form(
         csrf_token: &issued.token,
         redirect_url: &redirect,
         redirect_query: &redirect_query(&redirect),
+        providers: &super::social::buttons(identity),
         email_address: form.email_address.trim(),
         notice,
         error,
     };
-    latchkey_web::pages::allow_own_scripts(html(
-        status,
-        page.render(),
-        issued.set_cookie.as_slice(),
-    ))
+    super::social::allow_providers(
+        identity,
+        latchkey_web::pages::allow_own_scripts(html(
+            status,
+            page.render(),
+            issued.set_cookie.as_slice(),
+        )),
+    )
 }
 
 pub(crate) async fn sign_in(
@@ -236,12 +242,16 @@ pub(crate) async fn sign_up_page(
         csrf_token: &issued.token,
         redirect_url: &redirect,
         redirect_query: &redirect_query(&redirect),
+        providers: &super::social::buttons(&identity),
         email_address: "",
         first_name: "",
         last_name: "",
         error: None,
     };
-    html(StatusCode::OK, page.render(), issued.set_cookie.as_slice())
+    super::social::allow_providers(
+        &identity,
+        html(StatusCode::OK, page.render(), issued.set_cookie.as_slice()),
+    )
 }
 
 pub(crate) async fn sign_up(
@@ -288,12 +298,16 @@ pub(crate) async fn sign_up(
                 csrf_token: &issued.token,
                 redirect_url: &redirect,
                 redirect_query: &redirect_query(&redirect),
+                providers: &super::social::buttons(&identity),
                 email_address: form.email_address.trim(),
                 first_name: form.first_name.trim(),
                 last_name: form.last_name.trim(),
                 error: Some(&text),
             };
-            html(status, page.render(), issued.set_cookie.as_slice())
+            super::social::allow_providers(
+                &identity,
+                html(status, page.render(), issued.set_cookie.as_slice()),
+            )
         }
     }
 }

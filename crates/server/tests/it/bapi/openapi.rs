@@ -29,6 +29,10 @@ const DELETE_USER: Op = ("DELETE", "/v1/users/{user_id}");
 const BAN: Op = ("POST", "/v1/users/{user_id}/ban");
 const UNBAN: Op = ("POST", "/v1/users/{user_id}/unban");
 const DISABLE_MFA: Op = ("DELETE", "/v1/users/{user_id}/mfa");
+const DELETE_EXTERNAL_ACCOUNT: Op = (
+    "DELETE",
+    "/v1/users/{user_id}/external_accounts/{external_account_id}",
+);
 const REPLACE_METADATA: Op = ("PUT", "/v1/users/{user_id}/metadata");
 const MERGE_METADATA: Op = ("PATCH", "/v1/users/{user_id}/metadata");
 const LIST_SESSIONS: Op = ("GET", "/v1/sessions");
@@ -296,7 +300,14 @@ async fn users(p: &mut Probe<'_>, key: &str) {
         )
         .await;
     }
-    for op in [GET_USER, BAN, UNBAN, DISABLE_MFA, DELETE_USER] {
+    for op in [
+        GET_USER,
+        BAN,
+        UNBAN,
+        DISABLE_MFA,
+        DELETE_USER,
+        DELETE_EXTERNAL_ACCOUNT,
+    ] {
         p.check(op, p.call(op, &["user_missing"], k), 404).await;
     }
     p.check(
@@ -309,8 +320,33 @@ async fn users(p: &mut Probe<'_>, key: &str) {
     p.check(UNBAN, p.call(UNBAN, &[&bare_id], k), 200).await;
     p.check(DISABLE_MFA, p.call(DISABLE_MFA, &[&bare_id], k), 200)
         .await;
+    let linked = link_external_account(p.app, &bare_id).await;
+    p.check(
+        DELETE_EXTERNAL_ACCOUNT,
+        p.call(DELETE_EXTERNAL_ACCOUNT, &[&bare_id, &linked], k),
+        200,
+    )
+    .await;
     p.check(DELETE_USER, p.call(DELETE_USER, &[&bare_id], k), 200)
         .await;
+}
+
+/// Links a provider account to `user_id` as a social sign-in would; its id.
+async fn link_external_account(app: &TestApp, user_id: &str) -> String {
+    use latchkey_identity::oauth::accounts::{Profile, link};
+    let mut tx = app.db.begin().await.unwrap();
+    let profile = Profile {
+        provider: "oauth_custom_probe".to_owned(),
+        provider_user_id: format!("probe-{user_id}"),
+        approved_scopes: "openid".to_owned(),
+        ..Profile::default()
+    };
+    let account = link(&mut tx, user_id, &profile, 1_700_000_000_000)
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    account.id
 }
 
 /// A body past the 2 MB limit, on every operation that takes one.
