@@ -387,6 +387,26 @@ pub async fn bans_throttles_and_second_factors_apply_and_operators_can_disconnec
         .expect(200)
         .await;
 
+    // The console shows the connection on the account's page.
+    crate::console::account(&app, "social-operator@example.com", true).await;
+    let mut operator = app.browser();
+    crate::identity::sign_in(
+        &mut operator,
+        "social-operator@example.com",
+        crate::identity::PASSWORD,
+        303,
+    )
+    .await;
+    let page = operator
+        .get(&format!("/admin/users/{id}"), 200)
+        .await
+        .text();
+    let connected = page
+        .split("id=\"connected\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no connected accounts: {page}"));
+    assert!(connected.contains("mary@example.com"), "{page}");
+
     // Operators disconnect a provider account; it can then sign up anew.
     let user = user_json(&app, &key, &id).await;
     let account = user["external_accounts"][0]["id"]

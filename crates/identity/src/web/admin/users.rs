@@ -164,6 +164,12 @@ struct SessionRow {
     status: String,
 }
 
+struct ConnectedRow {
+    provider: String,
+    email: String,
+    since: String,
+}
+
 struct AuditRowView {
     at: String,
     actor: String,
@@ -186,6 +192,7 @@ struct UserPage<'a> {
     operator: bool,
     second_factor: bool,
     emails: Vec<EmailRow>,
+    connected: Vec<ConnectedRow>,
     sessions: Vec<SessionRow>,
     public_metadata: String,
     private_metadata: String,
@@ -262,6 +269,15 @@ async fn render(
                 address: e.email_address.clone(),
                 primary: user.primary_email_address_id.as_deref() == Some(e.id.as_str()),
                 verified: e.verification_status == "verified",
+            })
+            .collect(),
+        connected: user
+            .external_accounts
+            .iter()
+            .map(|a| ConnectedRow {
+                provider: a.profile.provider.clone(),
+                email: a.profile.email_address.clone().unwrap_or_default(),
+                since: format_utc(a.created_at).1,
             })
             .collect(),
         sessions: detail
