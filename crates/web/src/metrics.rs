@@ -10,27 +10,40 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-/// A counter with one label, whose values are a small fixed set of codes.
+/// A counter with one label, whose values are a small fixed set of codes. The common value
+/// (`hot`) is a bare atomic: bumping it takes no lock, which matters on a path every request
+/// takes.
 pub struct CounterVec {
     name: &'static str,
     help: &'static str,
     label: &'static str,
+    hot: (&'static str, AtomicU64),
     values: RwLock<BTreeMap<&'static str, AtomicU64>>,
 }
 
 impl CounterVec {
     #[must_use]
-    pub const fn new(name: &'static str, help: &'static str, label: &'static str) -> Self {
+    pub const fn new(
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        hot: &'static str,
+    ) -> Self {
         Self {
             name,
             help,
             label,
+            hot: (hot, AtomicU64::new(0)),
             values: RwLock::new(BTreeMap::new()),
         }
     }
 
     /// Adds one to the series labelled `value`.
     pub fn inc(&self, value: &'static str) {
+        if value == self.hot.0 {
+            self.hot.1.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         {
             let values = self.values.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(counter) = values.get(value) {
@@ -49,6 +62,9 @@ impl CounterVec {
     /// The series labelled `value` (0 if never bumped).
     #[must_use]
     pub fn get(&self, value: &str) -> u64 {
+        if value == self.hot.0 {
+            return self.hot.1.load(Ordering::Relaxed);
+        }
         self.values
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -60,7 +76,8 @@ impl CounterVec {
     pub fn render(&self, out: &mut String) {
         family(out, self.name, self.help, "counter");
         let values = self.values.read().unwrap_or_else(PoisonError::into_inner);
-        for (value, counter) in values.iter() {
+        let hot = std::iter::once((&self.hot.0, &self.hot.1));
+        for (value, counter) in hot.chain(values.iter()) {
             let _ = writeln!(
                 out,
                 "{}{{{}=\"{}\"}} {}",
@@ -169,6 +186,7 @@ pub static TOKEN_VERIFICATIONS: CounterVec = CounterVec::new(
     "latchkey_session_token_verifications_total",
     "Session tokens the app checked, by outcome: verified, or why it was refused.",
     "outcome",
+    "verified",
 );
 
 /// `# HELP` and `# TYPE` lines.
