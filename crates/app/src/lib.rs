@@ -70,15 +70,20 @@ pub struct AppState {
     pub(crate) csrf: Csrf,
     pub(crate) app_name: Arc<str>,
     pub(crate) shadow: Option<Arc<dyn webhooks::shadow::Shadow>>,
+    /// The receiver's batching path (see [`webhooks::group`]).
+    pub(crate) group: webhooks::group::GroupCommit,
 }
 
 impl AppState {
+    /// Must be called inside a Tokio runtime: it starts the receiver's batching workers.
     #[must_use]
     pub fn new(db: Db, config: &AppConfig) -> Self {
         let verifier = (!config.clerk_webhook_secrets.is_empty())
             .then(|| Arc::new(Verifier::new(config.clerk_webhook_secrets.clone())));
+        let group = webhooks::group::GroupCommit::start(db.clone(), config.auth.clone());
         Self {
             db,
+            group,
             verifier,
             auth: config.auth.clone(),
             csrf: config.csrf.clone(),

@@ -6,7 +6,9 @@
 //! * a tombstoned user is never changed again, whatever arrives later.
 
 use latchkey_protocol::clerk;
-use latchkey_store::{DbRow, Row as _, RowExt as _, StoreError, Tx};
+use std::sync::LazyLock;
+
+use latchkey_store::{DbRow, Query, Row as _, RowExt as _, StoreError, Tx};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -65,6 +67,69 @@ fn storable(text: Option<&str>) -> Option<String> {
     text.map(|t| t.replace('\0', "\u{fffd}"))
 }
 
+/// The guarded upsert of `rows` users in one statement: 11 parameters per row, in the order
+/// [`bind_upsert`] binds them. A row changes only if it is live and strictly older than the
+/// source's version; the statement returns the rows it inserted or changed.
+fn upsert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO users (id, clerk_user_id, email, first_name, last_name, username, image_url, \
+             public_metadata, created_at, updated_at, source_updated_at, deleted_at, email_verified) VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 11;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, NULL, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9,
+            p + 9,
+            p + 10,
+            p + 11
+        ));
+    }
+    sql.push_str(
+        " ON CONFLICT (clerk_user_id) DO UPDATE SET \
+             email = excluded.email, email_verified = excluded.email_verified, \
+             first_name = excluded.first_name, \
+             last_name = excluded.last_name, username = excluded.username, \
+             image_url = excluded.image_url, public_metadata = excluded.public_metadata, \
+             updated_at = excluded.updated_at, source_updated_at = excluded.source_updated_at \
+         WHERE users.deleted_at IS NULL AND users.source_updated_at < excluded.source_updated_at \
+         RETURNING id, clerk_user_id",
+    );
+    sql
+}
+
+/// Binds one row of [`upsert_sql`]: `user` under the new row id `new_id`.
+fn bind_upsert(query: Query, new_id: &str, user: &clerk::User, now_ms: i64) -> Query {
+    query
+        .bind(new_id.to_owned())
+        .bind(user.id.clone())
+        .bind(storable(
+            user.primary_email().map(|e| e.email_address.as_str()),
+        ))
+        .bind(storable(user.first_name.as_deref()))
+        .bind(storable(user.last_name.as_deref()))
+        .bind(storable(user.username.as_deref()))
+        .bind(storable(user.image_url.as_deref()))
+        .bind(user.public_metadata.to_string())
+        .bind(now_ms)
+        .bind(user.updated_at)
+        .bind(i64::from(primary_email_verified(user)))
+}
+
+/// [`upsert_sql`] for one row, assembled once.
+static UPSERT_ONE: LazyLock<String> = LazyLock::new(|| upsert_sql(1));
+
 /// Inserts or updates the row for `user` if `user.updated_at` is newer than what is stored.
 ///
 /// # Errors
@@ -75,32 +140,7 @@ pub async fn upsert_from_source(
     now_ms: i64,
 ) -> Result<Upserted, StoreError> {
     let new_id = latchkey_protocol::id::new_id(ID_PREFIX);
-    let metadata = user.public_metadata.to_string();
-    let q = tx
-        .query(
-            "INSERT INTO users (id, clerk_user_id, email, first_name, last_name, username, image_url, \
-                 public_metadata, created_at, updated_at, source_updated_at, deleted_at, email_verified) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11) \
-             ON CONFLICT (clerk_user_id) DO UPDATE SET \
-                 email = excluded.email, email_verified = excluded.email_verified, \
-                 first_name = excluded.first_name, \
-                 last_name = excluded.last_name, username = excluded.username, \
-                 image_url = excluded.image_url, public_metadata = excluded.public_metadata, \
-                 updated_at = excluded.updated_at, source_updated_at = excluded.source_updated_at \
-             WHERE users.deleted_at IS NULL AND users.source_updated_at < excluded.source_updated_at \
-             RETURNING id",
-        )
-        .bind(&new_id)
-        .bind(&user.id)
-        .bind(storable(user.primary_email().map(|e| e.email_address.as_str())))
-        .bind(storable(user.first_name.as_deref()))
-        .bind(storable(user.last_name.as_deref()))
-        .bind(storable(user.username.as_deref()))
-        .bind(storable(user.image_url.as_deref()))
-        .bind(metadata)
-        .bind(now_ms)
-        .bind(user.updated_at)
-        .bind(i64::from(primary_email_verified(user)));
+    let q = bind_upsert(tx.query_owned(UPSERT_ONE.clone()), &new_id, user, now_ms);
     if let Some(row) = tx.fetch_optional(q).await? {
         let id: String = row.try_get("id")?;
         return Ok(if id == new_id {
@@ -118,6 +158,46 @@ pub async fn upsert_from_source(
     } else {
         Upserted::Stale
     })
+}
+
+/// [`upsert_from_source`] for several users in one statement: for each, in order, whether it
+/// changed the app's data (`Inserted` or `Updated`) or not (`Stale`, which here also covers a
+/// tombstone). The users must be distinct (one statement cannot change a row twice); callers
+/// order them by id so concurrent batches take row locks in the same order.
+///
+/// # Errors
+/// Database failures.
+pub async fn upsert_many(
+    tx: &mut Tx,
+    users: &[&clerk::User],
+    now_ms: i64,
+) -> Result<Vec<Upserted>, StoreError> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let new_ids: Vec<String> = users
+        .iter()
+        .map(|_| latchkey_protocol::id::new_id(ID_PREFIX))
+        .collect();
+    let mut q = tx.query_owned(upsert_sql(users.len()));
+    for (user, new_id) in users.iter().zip(&new_ids) {
+        q = bind_upsert(q, new_id, user, now_ms);
+    }
+    let mut changed = std::collections::HashMap::new();
+    for row in tx.fetch_all(q).await? {
+        let clerk_user_id: String = row.try_get("clerk_user_id")?;
+        let id: String = row.try_get("id")?;
+        changed.insert(clerk_user_id, id);
+    }
+    Ok(users
+        .iter()
+        .zip(&new_ids)
+        .map(|(user, new_id)| match changed.get(&user.id) {
+            Some(id) if id == new_id => Upserted::Inserted,
+            Some(_) => Upserted::Updated,
+            None => Upserted::Stale,
+        })
+        .collect())
 }
 
 /// Turns the row for `clerk_user_id` into a tombstone (or records one for an unknown user):

@@ -12,6 +12,7 @@
 mod app;
 mod console;
 mod load;
+mod machine;
 mod revocation;
 mod server;
 mod signins;

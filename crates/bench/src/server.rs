@@ -15,12 +15,16 @@ pub struct Server {
     /// The management API secret key the fresh server printed at its first start (empty for an
     /// instance started on a database another already prepared).
     pub secret_key: String,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     dir: tempfile::TempDir,
 }
 
-/// The `latchkey` binary next to this one.
+/// The `latchkey` binary next to this one, or the one `LATCHKEY_BENCH_BINARY` names (to
+/// measure another build, e.g. the commit before a change, with the same tool).
 pub fn latchkey_binary() -> Result<PathBuf, String> {
+    if let Some(binary) = std::env::var_os("LATCHKEY_BENCH_BINARY") {
+        return Ok(PathBuf::from(binary));
+    }
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let binary = me.with_file_name("latchkey");
     if binary.exists() {
@@ -42,6 +46,16 @@ impl Server {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| e.to_string())
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The server's resident memory in MiB.
+    pub fn rss_mib(&self) -> Option<f64> {
+        crate::machine::rss_mib(self.pid()?)
     }
 
     /// The server's data directory (its SQLite file when no `DATABASE_URL` is given).
@@ -106,7 +120,7 @@ impl Server {
         let server = Self {
             addr,
             secret_key,
-            _child: child,
+            child,
             dir,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -11,6 +11,7 @@ use http_body_util::Full;
 use hyper::Request;
 
 use crate::load::{self, MakeRequest};
+use crate::machine::{median, median_range};
 use crate::server::Server;
 
 #[derive(Debug, clap::Args)]
@@ -24,14 +25,9 @@ pub struct Args {
     /// Interval of the cheap request stream, milliseconds
     #[arg(long, default_value_t = 5)]
     interval_ms: u64,
-    /// Alternating rounds; medians are reported
+    /// Alternating rounds; medians and ranges are reported
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 const USERS: usize = 16;
@@ -163,6 +159,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     ])
     .await?;
     let addr = server.addr.clone();
+    // Idle: started, ready, and nothing asked of it yet.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss = server.rss_mib();
     let (cookie, token) = csrf(&addr).await?;
     for i in 0..USERS {
         let body = format!(
@@ -216,7 +215,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     let (mut raws, mut rates, mut idle_p99s, mut busy_p99s, mut errors) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
     let mut last = None;
-    for _ in 0..args.rounds {
+    for round in 1..=args.rounds {
+        println!("round {round} of {}", args.rounds);
+        crate::machine::wait_for_quiet("the round").await;
         let idle = load::paced(&addr, interval, seconds, cheap.clone()).await?;
         idle_p99s.push(idle.p99_ms);
         let secs = args.seconds;
@@ -245,23 +246,35 @@ pub async fn run(args: Args) -> Result<(), String> {
         errors += signins.errors + busy.errors;
         last = Some(signins);
     }
+    // What the burst left behind, and what is left of it a minute later.
+    let after_burst = server.rss_mib();
+    let mut settled = Vec::new();
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        settled.push(server.rss_mib().unwrap_or(f64::NAN));
+    }
     drop(server);
     let signins = last.ok_or("no rounds were run")?;
     let (raw, rate, idle_p99, busy_p99) = (
-        median(raws),
-        median(rates),
-        median(idle_p99s),
-        median(busy_p99s),
+        median(&raws),
+        median(&rates),
+        median(&idle_p99s),
+        median(&busy_p99s),
     );
 
     println!(
-        "sign-ins through POST /sign-in ({} connections, {} users, SQLite) against raw argon2id (m=19 MiB, t=2, p=1) verifications on {workers} threads; median of {} alternating rounds of {} s",
+        "sign-ins through POST /sign-in ({} connections, {} users, SQLite) against raw argon2id (m=19 MiB, t=2, p=1) verifications on {workers} threads; {} alternating rounds of {} s, each on a quiet machine; median [range]",
         args.connections, USERS, args.rounds, args.seconds
     );
-    println!("  raw argon2id verifications: {raw:>8.1} /s");
     println!(
-        "  sign-ins:                   {rate:>8.1} /s  (last round: p50 {:.1} ms, p99 {:.1} ms; {errors} errors in all rounds)",
-        signins.p50_ms, signins.p99_ms
+        "  raw argon2id verifications: {} /s",
+        median_range(&raws, 1)
+    );
+    println!(
+        "  sign-ins:                   {} /s  (last round: p50 {:.1} ms, p99 {:.1} ms; {errors} errors in all rounds)",
+        median_range(&rates, 1),
+        signins.p50_ms,
+        signins.p99_ms
     );
     let ratio = rate / raw;
     println!(
@@ -270,8 +283,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         if ratio >= 0.90 { "met" } else { "missed" }
     );
     println!(
-        "  GET /healthz every {} ms: p99 {idle_p99:.2} ms idle, {busy_p99:.2} ms during sign-ins ({:.2}x; target < 2x: {})",
+        "  GET /healthz every {} ms: p99 {} ms idle, {} ms during sign-ins ({:.2}x; target < 2x: {})",
         args.interval_ms,
+        median_range(&idle_p99s, 2),
+        median_range(&busy_p99s, 2),
         busy_p99 / idle_p99,
         if busy_p99 < 2.0 * idle_p99 {
             "met"
@@ -279,5 +294,25 @@ pub async fn run(args: Args) -> Result<(), String> {
             "missed"
         },
     );
+    let mib = |rss: Option<f64>| rss.map_or_else(|| "?".to_owned(), |r| format!("{r:.1}"));
+    println!(
+        "  RSS: {} MiB idle at start (target < 30: {}); {} MiB right after the last burst; {} MiB a minute later (target < 50: {})",
+        mib(idle_rss),
+        if idle_rss.is_some_and(|r| r < 30.0) {
+            "met"
+        } else {
+            "missed"
+        },
+        mib(after_burst),
+        mib(settled.last().copied()),
+        if settled.last().is_some_and(|r| *r < 50.0) {
+            "met"
+        } else {
+            "missed"
+        },
+    );
+    if let Some(under) = settled.iter().position(|r| *r < 50.0) {
+        println!("  RSS under 50 MiB {} s after the burst", 5 * (under + 1));
+    }
     Ok(())
 }

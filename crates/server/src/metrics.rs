@@ -120,6 +120,25 @@ async fn scrape(State(identity): State<Identity>) -> Response {
         "latchkey_password_hasher_queue_depth",
         snapshot.hasher_queue,
     );
+    let (batches, batched) = latchkey_app::webhooks::group::totals();
+    family(
+        &mut out,
+        "latchkey_webhook_receiver_batches_total",
+        "Transactions the webhook receiver committed user events in together (group commit).",
+        "counter",
+    );
+    sample(&mut out, "latchkey_webhook_receiver_batches_total", batches);
+    family(
+        &mut out,
+        "latchkey_webhook_receiver_batched_events_total",
+        "User events committed in those transactions; divided by the batches, the mean batch size.",
+        "counter",
+    );
+    sample(
+        &mut out,
+        "latchkey_webhook_receiver_batched_events_total",
+        batched,
+    );
     family(
         &mut out,
         "latchkey_password_hasher_refusals_total",

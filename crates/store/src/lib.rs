@@ -27,7 +27,7 @@ pub use error::StoreError;
 #[doc(hidden)]
 pub use migrate::assert_pinned_checksums;
 pub use migrate::{Migration, MigrationReport, MigrationSet};
-pub use pool::{Db, PoolSettings, Tx};
+pub use pool::{Db, PoolSettings, Query, Tx};
 pub use single::SingleRead;
 pub use url::{DatabaseUrl, DatabaseUrlError};
 

@@ -6,9 +6,11 @@
 //! Order of work: refuse without a configured secret (503); read at most 1 MiB of raw body
 //! (413); verify the signature over those exact bytes (400, nothing written); parse (400, the
 //! failure recorded so a fixed resend succeeds); then record the message and apply it in one
-//! transaction (200). A transient database failure answers 503 so the sender retries.
+//! transaction (200), shared with other requests' user events when they arrive together
+//! (group commit, [`group`]). A transient database failure answers 503 so the sender retries.
 
 mod apply;
+pub mod group;
 pub mod inbox;
 pub mod shadow;
 
@@ -23,6 +25,7 @@ use latchkey_web::ApiError;
 use serde::Serialize;
 
 pub use apply::{Delivery, Targets, apply, record_invalid, revocation};
+pub use group::GroupCommit;
 pub use inbox::Outcome;
 
 use crate::AppState;
@@ -67,15 +70,21 @@ pub(crate) async fn receive(
 
     let delivery = match Event::parse(&bytes) {
         Ok(event) => {
-            let targets = Targets {
-                revocations: state.auth.revocations(),
-                shadow: state.shadow.as_deref(),
+            let user_id = event_user_id(&event).map(str::to_owned);
+            let kind = event.kind.clone();
+            let delivery = if state.shadow.is_none() && GroupCommit::takes(&event) {
+                state.group.apply(&verified.id, event).await?
+            } else {
+                let targets = Targets {
+                    revocations: state.auth.revocations(),
+                    shadow: state.shadow.as_deref(),
+                };
+                apply(&state.db, targets, &verified.id, &event).await?
             };
-            let delivery = apply(&state.db, targets, &verified.id, &event).await?;
-            if let Some(clerk_user_id) = event_user_id(&event) {
+            if let Some(clerk_user_id) = &user_id {
                 state.auth.forget(clerk_user_id);
             }
-            tracing::info!(event.id = %verified.id, "event.type" = %event.kind, outcome = ?delivery, "webhook received");
+            tracing::info!(event.id = %verified.id, "event.type" = %kind, outcome = ?delivery, "webhook received");
             delivery
         }
         Err(error) => {

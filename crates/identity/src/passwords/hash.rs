@@ -82,10 +82,17 @@ const CURRENT_PARAMS: Params = match Params::new(M_COST_KIB, T_COST, P_COST, Som
     Err(_) => panic!("argon2 refuses latchkey's parameters"),
 };
 
+/// Size every kept buffer is reserved at (virtual memory; only what a hash uses is touched).
+/// Above glibc's largest dynamic mmap threshold (32 MiB on 64-bit), so the allocator always
+/// maps it on its own and unmaps it when it is dropped: releasing a buffer gives its memory back
+/// to the system at once, instead of leaving it in a thread's malloc arena for good.
+const RESERVED_BYTES: usize = 33 * 1024 * 1024;
+
 thread_local! {
-    /// Each worker keeps its argon2 memory (19 MiB at current parameters) between calls.
-    /// Allocating it per call made the allocator hand memory back to the kernel and fault it in
-    /// again, page by page: measured here, over a third of a worker's time went to page faults.
+    /// Each worker keeps its argon2 memory (19 MiB at current parameters) between calls, until
+    /// [`release_memory`]. Allocating it per call made the allocator hand memory back to the
+    /// kernel and fault it in again, page by page: measured here, over a third of a worker's
+    /// time went to page faults.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -109,10 +116,31 @@ fn compute(
     MEMORY.with(|cell| {
         let mut memory = cell.borrow_mut();
         if memory.len() < blocks {
+            if memory.capacity() < blocks {
+                let reserve = (RESERVED_BYTES / size_of::<Block>()).max(blocks);
+                *memory = Vec::with_capacity(reserve);
+            }
             memory.resize(blocks, Block::new());
         }
         argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
     })
+}
+
+/// Gives this thread's kept argon2 memory back to the system; the next hash on this thread
+/// maps it again. The hashing threads call it once they have been idle a while.
+pub(super) fn release_memory() {
+    MEMORY.with(|cell| {
+        let mut memory = cell.borrow_mut();
+        if memory.capacity() > 0 {
+            *memory = Vec::new();
+        }
+    });
+}
+
+/// Bytes of argon2 memory this thread keeps.
+#[cfg(test)]
+pub(super) fn kept_memory() -> usize {
+    MEMORY.with(|cell| cell.borrow().capacity() * size_of::<Block>())
 }
 
 /// Hashes `password` with the current parameters and a fresh random salt.

@@ -9,8 +9,9 @@
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -22,10 +23,15 @@ use super::hash::{self, HashError, PasswordHash};
 /// off retrying than holding a connection open.
 pub const QUEUE_PER_WORKER: usize = 64;
 
-/// Nice value of the workers: request-serving threads win the CPU when both want it, and
-/// hashing still gets all of it when the server is otherwise idle.
+/// Nice value of the workers where `SCHED_IDLE` cannot be set: request-serving threads win
+/// the CPU when both want it, and hashing still gets all of it when the server is otherwise
+/// idle.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const WORKER_NICENESS: i32 = 19;
+
+/// How long a worker waits for a job before giving its argon2 memory (19 MiB) back. A burst
+/// of sign-ins keeps it; a quiet server holds none.
+pub(super) const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -75,6 +81,8 @@ impl PasswordHasher {
     pub(super) fn with_queue(workers: usize, queue: usize) -> Result<Self, HashError> {
         let workers = workers.max(1);
         let dummy = hash::hash_password(&random_bytes()?)?.into_string().into();
+        // The calling thread hashes nothing else: it must not keep the memory.
+        hash::release_memory();
         let (jobs, receiver) = mpsc::sync_channel(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..workers {
@@ -153,7 +161,7 @@ impl PasswordHasher {
     }
 
     /// Queues `work` if there is room, and waits for its answer without blocking the runtime.
-    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    pub(super) async fn run<T, F>(&self, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, HashError> + Send + 'static,
@@ -197,13 +205,23 @@ impl std::fmt::Debug for PasswordHasher {
 fn run_worker(queue: &Mutex<Receiver<Job>>) {
     lower_priority();
     loop {
-        // The lock is held only while waiting: one idle worker waits in `recv`, the others
-        // for the lock, and jobs run with it released. `recv` cannot panic, so a poisoned lock
-        // still guards a sound receiver.
-        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = next else {
+        // The lock is held only while waiting: one idle worker waits in `recv_timeout`, the
+        // others for the lock, and jobs run with it released. A worker that waited
+        // [`IDLE_RELEASE`] for a job gives its argon2 memory back and lets the next one wait,
+        // so after a burst every worker's memory is returned within a few of those periods.
+        // `recv_timeout` cannot panic, so a poisoned lock still guards a sound receiver.
+        let next = queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv_timeout(IDLE_RELEASE);
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                hash::release_memory();
+                continue;
+            }
             // Every PasswordHasher clone is gone.
-            return;
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         // A panicking job must not take the worker with it: the pool would shrink for good.
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
@@ -212,7 +230,31 @@ fn run_worker(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// Puts the calling hashing thread under `SCHED_IDLE`: it runs only when no ordinary thread
+/// wants the core, and an ordinary thread that wakes up (a request arriving) takes the core from
+/// it at once, so sign-ins cost other requests almost no latency while an otherwise idle server
+/// still hashes at full speed. Where that policy cannot be set, the lowest nice value instead.
 fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        match set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        ) {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::debug!(
+                    ?error,
+                    "could not put the password hashing thread under SCHED_IDLE"
+                );
+            }
+        }
+    }
     // On Linux, PRIO_PROCESS with a thread id changes that one thread, not the whole process.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Err(error) =
@@ -220,6 +262,20 @@ fn lower_priority() {
     {
         tracing::debug!(%error, "could not lower the password hashing thread's priority");
     }
+}
+
+/// The scheduling policy the calling thread runs under, for tests: `true` for `SCHED_IDLE`.
+#[cfg(all(test, target_os = "linux"))]
+pub(super) fn runs_idle() -> bool {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+    };
+    matches!(
+        thread_schedule_policy(),
+        Ok(ThreadSchedulePolicy::Normal(
+            NormalThreadSchedulePolicy::Idle
+        ))
+    )
 }
 
 fn random_bytes() -> Result<[u8; 32], HashError> {

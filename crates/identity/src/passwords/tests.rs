@@ -329,3 +329,40 @@ fn policy_messages_are_fit_for_a_form() {
         assert!(message.ends_with('.') && message.chars().next().unwrap().is_uppercase());
     }
 }
+
+#[tokio::test]
+async fn idle_workers_give_their_memory_back() {
+    let hasher = PasswordHasher::new(1).unwrap();
+    assert_eq!(
+        hash::kept_memory(),
+        0,
+        "the thread that made the dummy hash keeps nothing"
+    );
+    let hashed = hasher.hash(pw("correct horse battery")).await.unwrap();
+    let kept = hasher.run(|| Ok(hash::kept_memory())).await.unwrap();
+    assert!(
+        kept >= 19 * 1024 * 1024,
+        "a worker keeps its memory between hashes: {kept}"
+    );
+    tokio::time::sleep(hasher::IDLE_RELEASE + std::time::Duration::from_secs(1)).await;
+    let kept = hasher.run(|| Ok(hash::kept_memory())).await.unwrap();
+    assert_eq!(kept, 0, "an idle worker gives its memory back");
+    // And hashes again afterwards.
+    assert!(
+        hasher
+            .verify(pw("correct horse battery"), Some(hashed.as_str()))
+            .await
+            .unwrap()
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn hashing_threads_run_under_sched_idle() {
+    let hasher = hasher();
+    assert!(hasher.run(|| Ok(hasher::runs_idle())).await.unwrap());
+    assert!(
+        !hasher::runs_idle(),
+        "only the hashing threads change policy"
+    );
+}

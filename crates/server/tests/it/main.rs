@@ -55,6 +55,7 @@ fn main() -> std::process::ExitCode {
         sync::events::a_nul_character_in_a_users_name_is_stored_replaced,
         sync::order::concurrent_copies_of_one_message_apply_once,
         sync::order::many_users_in_parallel_end_in_their_latest_state,
+        sync::order::a_burst_is_committed_together_and_a_bad_event_fails_alone,
         sync::signatures::forgeries_are_refused_and_write_nothing,
         sync::events::a_signed_body_that_is_not_an_event_is_recorded_and_a_fixed_resend_succeeds,
         sync::events::other_event_types_are_recorded_and_ignored,

@@ -93,6 +93,8 @@ pub async fn metrics_parse_with_the_prometheus_parser_and_move_with_the_traffic(
         "latchkey_db_connection_waits",
         "latchkey_db_connection_timeouts",
         "latchkey_mail",
+        "latchkey_webhook_receiver_batches",
+        "latchkey_webhook_receiver_batched_events",
     ] {
         assert!(after[family].is_object(), "{family} is exported: {after}");
     }

@@ -312,3 +312,130 @@ pub async fn many_users_in_parallel_end_in_their_latest_state(ctx: TestContext) 
         table.stdout
     );
 }
+
+/// A burst delivered all at once, so the receiver commits its user events together: new users,
+/// several versions of one user, copies of one message, and (on Postgres, which refuses NUL in
+/// text) one event whose user id cannot be stored. Each request gets its own answer: the bad
+/// event fails alone, every other one is applied exactly once, the user with many versions ends
+/// at its newest, and nothing of the bad event is written.
+pub async fn a_burst_is_committed_together_and_a_bad_event_fails_alone(ctx: TestContext) {
+    let (app, signer) = receiver(&ctx).await;
+    let base = 1_716_883_200_000_i64;
+    let mut deliveries = Vec::new();
+    for n in 0..40 {
+        let user_id = format!("user_burst{n:02}");
+        deliveries.push((
+            format!("msg_burst_{n:02}"),
+            user_event("user.created", &user_id, base, "burst@example.com", "Burst"),
+            "applied",
+        ));
+    }
+    for version in 0..6 {
+        deliveries.push((
+            format!("msg_versions_{version}"),
+            user_event(
+                "user.updated",
+                "user_versions",
+                base + version * 1_000,
+                "versions@example.com",
+                &format!("V{version}"),
+            ),
+            // Which versions apply depends on arrival order; checked below.
+            "",
+        ));
+    }
+    for _ in 0..4 {
+        deliveries.push((
+            "msg_copy".to_owned(),
+            user_event(
+                "user.created",
+                "user_copy",
+                base,
+                "copy@example.com",
+                "Copy",
+            ),
+            "",
+        ));
+    }
+    let postgres = ctx.backend == latchkey_store::Backend::Postgres;
+    if postgres {
+        deliveries.push((
+            "msg_bad".to_owned(),
+            user_event("user.created", "user_\0bad", base, "bad@example.com", "Bad"),
+            "",
+        ));
+    }
+    let app = std::sync::Arc::new(app);
+    let (batches_before, events_before) = latchkey_app::webhooks::group::totals();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(deliveries.len()));
+    let mut handles = Vec::new();
+    for (msg_id, body, expected) in deliveries {
+        let (app, signer, start) = (app.clone(), signer.clone(), start.clone());
+        handles.push(tokio::spawn(async move {
+            start.wait().await;
+            let reply = app.deliver(&signer, &msg_id, &body).send().await;
+            let outcome = (reply.status == 200).then(|| {
+                reply.json::<Value>()["outcome"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            });
+            (msg_id, reply.status.as_u16(), outcome, expected)
+        }));
+    }
+    let mut copies = HashMap::<String, usize>::new();
+    let mut applied_versions = 0;
+    for handle in handles {
+        let (msg_id, status, outcome, expected) = handle.await.unwrap();
+        if msg_id == "msg_bad" {
+            assert!(status >= 500, "the bad event answered {status}");
+            continue;
+        }
+        assert_eq!(status, 200, "{msg_id}");
+        let outcome = outcome.unwrap();
+        if msg_id == "msg_copy" {
+            *copies.entry(outcome).or_default() += 1;
+        } else if msg_id.starts_with("msg_versions_") {
+            assert!(
+                outcome == "applied" || outcome == "stale",
+                "{msg_id}: {outcome}"
+            );
+            applied_versions += usize::from(outcome == "applied");
+        } else {
+            assert_eq!(outcome, expected, "{msg_id}");
+        }
+    }
+    assert_eq!(copies.get("applied"), Some(&1), "{copies:?}");
+    assert_eq!(copies.get("duplicate"), Some(&3), "{copies:?}");
+    assert!(applied_versions >= 1);
+    // Some of the burst shared a transaction. The counters are the process's, so tests running
+    // beside this one count too: this can pass on their batches, never fail because of them.
+    let (batches, events) = latchkey_app::webhooks::group::totals();
+    assert!(
+        events - events_before > batches - batches_before,
+        "no two events were committed together: {} events in {} batches",
+        events - events_before,
+        batches - batches_before
+    );
+    // 40 new users, the one with versions, the copied one; never the bad one.
+    assert_eq!(count(&app, "users").await, 42);
+    let mut tx = app.db.begin_read().await.unwrap();
+    let user = latchkey_app::users::find_by_clerk_id(&mut tx, "user_versions")
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(user.first_name.as_deref(), Some("V5"));
+    assert_eq!(user.source_updated_at, base + 5_000);
+    for version in 0..6 {
+        let (outcome, _, attempts) = outcome_of(&app, &format!("msg_versions_{version}")).await;
+        assert!(outcome == "applied" || outcome == "stale", "{outcome}");
+        assert_eq!(attempts, 1);
+    }
+    assert_eq!(
+        outcome_of(&app, "msg_burst_07").await,
+        ("applied".to_owned(), None, 1)
+    );
+    // 40 + 6 + 1 messages recorded; the bad one's transaction wrote nothing.
+    assert_eq!(count(&app, "clerk_webhook_events").await, 47);
+}
