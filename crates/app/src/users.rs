@@ -96,23 +96,32 @@ fn upsert_sql(rows: usize) -> String {
             p + 11
         ));
     }
-    sql.push_str(
-        " ON CONFLICT (clerk_user_id) DO UPDATE SET \
-             email = excluded.email, email_verified = excluded.email_verified, \
-             first_name = excluded.first_name, \
-             last_name = excluded.last_name, username = excluded.username, \
-             image_url = excluded.image_url, public_metadata = excluded.public_metadata, \
-             updated_at = excluded.updated_at, source_updated_at = excluded.source_updated_at \
-         WHERE users.deleted_at IS NULL AND users.source_updated_at < excluded.source_updated_at \
-         RETURNING id, clerk_user_id",
-    );
+    sql.push_str(UPSERT_ON_CONFLICT);
+    sql.push_str(" RETURNING id, clerk_user_id");
     sql
 }
 
+/// The order guard of every upsert into `users`: a row changes only if it is live and strictly
+/// older than the source's version. Shared with the receiver's one-statement batch
+/// (`webhooks::group`).
+pub(crate) const UPSERT_ON_CONFLICT: &str = " ON CONFLICT (clerk_user_id) DO UPDATE SET \
+     email = excluded.email, email_verified = excluded.email_verified, \
+     first_name = excluded.first_name, \
+     last_name = excluded.last_name, username = excluded.username, \
+     image_url = excluded.image_url, public_metadata = excluded.public_metadata, \
+     updated_at = excluded.updated_at, source_updated_at = excluded.source_updated_at \
+     WHERE users.deleted_at IS NULL AND users.source_updated_at < excluded.source_updated_at";
+
 /// Binds one row of [`upsert_sql`]: `user` under the new row id `new_id`.
 fn bind_upsert(query: Query, new_id: &str, user: &clerk::User, now_ms: i64) -> Query {
-    query
-        .bind(new_id.to_owned())
+    bind_user_fields(query.bind(new_id.to_owned()), user, Some(now_ms))
+}
+
+/// Binds what a `users` row takes from `user`, in column order: `clerk_user_id`, `email`,
+/// `first_name`, `last_name`, `username`, `image_url`, `public_metadata`, then `now_ms` (if
+/// given, for `created_at` and `updated_at`), `source_updated_at`, `email_verified`.
+pub(crate) fn bind_user_fields(query: Query, user: &clerk::User, now_ms: Option<i64>) -> Query {
+    let query = query
         .bind(user.id.clone())
         .bind(storable(
             user.primary_email().map(|e| e.email_address.as_str()),
@@ -121,8 +130,12 @@ fn bind_upsert(query: Query, new_id: &str, user: &clerk::User, now_ms: i64) -> Q
         .bind(storable(user.last_name.as_deref()))
         .bind(storable(user.username.as_deref()))
         .bind(storable(user.image_url.as_deref()))
-        .bind(user.public_metadata.to_string())
-        .bind(now_ms)
+        .bind(user.public_metadata.to_string());
+    let query = match now_ms {
+        Some(now_ms) => query.bind(now_ms),
+        None => query,
+    };
+    query
         .bind(user.updated_at)
         .bind(i64::from(primary_email_verified(user)))
 }

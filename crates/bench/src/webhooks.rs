@@ -150,6 +150,11 @@ async fn run_on(args: &Args, database: &BenchDatabase) -> Result<(), String> {
                 make.clone(),
             )
             .await?;
+            println!(
+                "  latchkey {:.0} r/s, p99 {:.2} ms",
+                report.per_second(),
+                report.p99_ms
+            );
             row.rss.push(server.rss_mib().unwrap_or(f64::NAN));
             row.errors += report.errors;
             row.ours.push(report.per_second());
@@ -161,7 +166,9 @@ async fn run_on(args: &Args, database: &BenchDatabase) -> Result<(), String> {
             ] {
                 checkpoint(&database.url).await?;
                 crate::machine::wait_for_quiet("pgbench").await;
-                tps.push(pgbench(&database.url, script, connections, args.seconds).await?);
+                let measured = pgbench(&database.url, script, connections, args.seconds).await?;
+                println!("  pgbench {measured:.0} tps");
+                tps.push(measured);
             }
         }
         rows.push(row);

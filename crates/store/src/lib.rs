@@ -28,7 +28,7 @@ pub use error::StoreError;
 pub use migrate::assert_pinned_checksums;
 pub use migrate::{Migration, MigrationReport, MigrationSet};
 pub use pool::{Db, PoolSettings, Query, Tx};
-pub use single::SingleRead;
+pub use single::Single;
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
 /// Re-exported so the parts decode rows without depending on sqlx's layout themselves.

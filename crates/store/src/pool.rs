@@ -8,7 +8,7 @@ use sqlx::{Any, AssertSqlSafe, Connection as _};
 use tokio::time::Instant;
 
 use crate::connections::{ConnectionPool, Limits, PooledConn, bounded, timed_out};
-use crate::single::SingleRead;
+use crate::single::Single;
 use crate::{Backend, DatabaseUrl, StoreError};
 
 /// How much longer than the server's statement timeout the client waits before it gives up on
@@ -199,14 +199,36 @@ impl Db {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] if no connection could be had in time.
-    pub async fn read_one(&self) -> Result<SingleRead, StoreError> {
+    pub async fn read_one(&self) -> Result<Single, StoreError> {
         let wrap = !self.inner.persistent;
         let deadline = self.inner.read.acquire_deadline();
         let mut conn = self.inner.read.acquire(deadline).await?;
         if wrap {
             conn = open(conn, &self.inner.begin_read, deadline).await?;
         }
-        Ok(SingleRead {
+        Ok(Single {
+            conn,
+            persistent: self.inner.persistent,
+            wrap,
+        })
+    }
+
+    /// A single statement that may write, on its own: one statement is its own transaction on
+    /// both backends (all of it or nothing, CTEs included), so outside a transaction pooler it
+    /// runs without the `BEGIN` and `COMMIT` round trips a [`Tx`] costs; through a pooler it is
+    /// still wrapped in an explicit transaction. For hot write paths whose whole work is one
+    /// statement.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if no connection could be had in time.
+    pub async fn write_one(&self) -> Result<Single, StoreError> {
+        let wrap = !self.inner.persistent;
+        let deadline = self.inner.write.acquire_deadline();
+        let mut conn = self.inner.write.acquire(deadline).await?;
+        if wrap {
+            conn = open(conn, &self.inner.begin_write, deadline).await?;
+        }
+        Ok(Single {
             conn,
             persistent: self.inner.persistent,
             wrap,

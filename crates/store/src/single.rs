@@ -1,4 +1,4 @@
-//! [`SingleRead`]: one read-only statement outside an explicit transaction.
+//! [`Single`]: one statement outside an explicit transaction.
 
 use sqlx::any::AnyRow;
 
@@ -6,19 +6,26 @@ use crate::StoreError;
 use crate::connections::{PooledConn, bounded, timed_out};
 use crate::pool::Query;
 
-/// One read-only statement from [`Db::read_one`]; running it consumes the value, so a second
-/// statement cannot silently fall outside the first one's snapshot.
-pub struct SingleRead {
+/// One statement from [`Db::read_one`] or [`Db::write_one`]: its own transaction (one
+/// snapshot, all or nothing). Running it consumes the value, so a second statement cannot
+/// silently fall outside the first one's transaction.
+pub struct Single {
     pub(crate) conn: PooledConn,
     pub(crate) persistent: bool,
     /// Whether `BEGIN` was sent (through a transaction pooler) and `COMMIT` must follow.
     pub(crate) wrap: bool,
 }
 
-impl SingleRead {
-    /// The statement to run: a `SELECT`.
+impl Single {
+    /// The statement to run (a `SELECT` from [`Db::read_one`]).
     pub fn query(&self, sql: &'static str) -> Query {
         sqlx::query(sql).persistent(self.persistent)
+    }
+
+    /// A statement assembled at run time from trusted fragments (never from input: values are
+    /// always bound).
+    pub fn query_owned(&self, sql: String) -> Query {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(self.persistent)
     }
 
     /// Runs the statement; at most one row.

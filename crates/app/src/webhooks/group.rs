@@ -1,12 +1,13 @@
 //! Group commit for the receiver's common case: `user.created` / `user.updated` events that
 //! touch nothing but the app's users table (no ban to record, no shadow copy to keep).
 //!
-//! Concurrent requests queue their event; a few workers each take what is waiting (up to
-//! [`MAX_BATCH`]) and apply it in one transaction of three statements at most: claim every
-//! message id (one multi-row insert, the same rule as [`super::inbox::claim`]), upsert every
-//! claimed user (one multi-row insert with the same order guard as
-//! [`crate::users::upsert_from_source`]), mark the stale ones. So a batch of sixteen costs the
-//! round trips and the WAL flush one event used to. Each request is answered only after its
+//! Concurrent requests queue their event; a couple of workers each take what is waiting (up
+//! to [`MAX_BATCH`]) and apply it at once. On Postgres a batch is one statement, its own
+//! transaction: one round trip and one WAL flush for the lot, where one event used to cost four
+//! round trips and a flush. On SQLite it is one transaction of a multi-row claim, a multi-row
+//! upsert and the stale marks. Either way the rules are the one-event path's, sharing its
+//! clauses: a message is claimed as in [`super::inbox::claim`], a user changes only under the
+//! order guard of [`crate::users::upsert_from_source`]. Each request is answered only after its
 //! batch committed. If a batch fails, each of its events is applied again on its own through
 //! [`super::apply`], so one bad event fails alone and a lost race is retried as before.
 //!
@@ -15,11 +16,12 @@
 //! order, so concurrent batches take row locks in the same order.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use latchkey_protocol::clerk::{Event, EventAttributes, EventData, EventType, User};
-use latchkey_store::{Backend, Db, StoreError, Tx};
+use latchkey_store::{Backend, Db, Row as _, StoreError, Tx};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::apply::{Delivery, Targets, apply, revocation};
@@ -89,13 +91,13 @@ impl std::fmt::Debug for Job {
 
 impl GroupCommit {
     /// Starts the workers on the current Tokio runtime: one on SQLite (its single writer
-    /// serialises transactions anyway), four on Postgres. They stop when the last
+    /// serialises transactions anyway), two on Postgres. They stop when the last
     /// [`GroupCommit`] is dropped, after finishing what was queued.
     #[must_use]
     pub fn start(db: Db, auth: Auth) -> Self {
         let workers = match db.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => 4,
+            Backend::Postgres => 2,
         };
         let (queue, jobs) = mpsc::channel(QUEUE);
         let jobs = Arc::new(Mutex::new(jobs));
@@ -236,9 +238,102 @@ async fn run(db: &Db, auth: &Auth, mut batch: Vec<Job>) {
     }
 }
 
-/// One transaction for the whole batch; the deliveries in the batch's order. A failed batch is
-/// rolled back before its events are retried one by one, so its row locks are gone by then.
+/// One transaction for the whole batch; the deliveries in the batch's order.
 async fn commit_batch(db: &Db, batch: &[Job]) -> Result<Vec<Delivery>, StoreError> {
+    match db.backend() {
+        Backend::Postgres => one_statement(db, batch).await,
+        Backend::Sqlite => in_transaction(db, batch).await,
+    }
+}
+
+/// The batch as one Postgres statement, its own transaction, one round trip outside a pooler:
+/// data-modifying CTEs upsert the users (rows in id order) and then record the messages (in id
+/// order), each message's outcome `applied` if its user changed, else `stale`.
+///
+/// The users come first, before it is known which messages are duplicates. That is safe: the
+/// upsert changes a row only for a strictly newer version of a live user, so a copy of a
+/// message already applied (or being applied by another batch, whose row lock it then waits
+/// for) changes nothing; its claim finds the message recorded and it is answered as a
+/// duplicate.
+async fn one_statement(db: &Db, batch: &[Job]) -> Result<Vec<Delivery>, StoreError> {
+    let now = latchkey_protocol::time::now_ms();
+    let new_ids: Vec<String> = batch
+        .iter()
+        .map(|_| latchkey_protocol::id::new_id(users::ID_PREFIX))
+        .collect();
+    let single = db.write_one().await?;
+    let mut q = single.query_owned(one_statement_sql(batch.len())).bind(now);
+    for (job, new_id) in batch.iter().zip(&new_ids) {
+        q = q
+            .bind(job.svix_id.clone())
+            .bind(job.kind.as_str().to_owned())
+            .bind(new_id.clone());
+        q = users::bind_user_fields(q, &job.user, None);
+    }
+    let mut outcomes = HashMap::with_capacity(batch.len());
+    for row in single.fetch_all(q).await? {
+        let svix_id: String = row.try_get("svix_id")?;
+        let outcome = match row.try_get::<String, _>("outcome")?.as_str() {
+            "applied" => Outcome::Applied,
+            _ => Outcome::Stale,
+        };
+        outcomes.insert(svix_id, outcome);
+    }
+    Ok(batch
+        .iter()
+        .map(|job| match outcomes.get(&job.svix_id) {
+            Some(outcome) => Delivery::Processed(*outcome),
+            None => Delivery::Duplicate,
+        })
+        .collect())
+}
+
+/// [`one_statement`]'s SQL for `rows` events: `$1` is the time received, then 12 parameters
+/// per event (message id, event type, new row id, and the user's fields as
+/// [`users::bind_user_fields`] binds them without a time).
+fn one_statement_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "WITH batch (svix_id, event_type, new_id, clerk_user_id, email, first_name, last_name, \
+             username, image_url, public_metadata, source_updated_at, email_verified) AS (VALUES ",
+    );
+    for row in 0..rows {
+        let p = 2 + row * 12;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "(");
+        for column in 0..10 {
+            let _ = write!(sql, "${}::text, ", p + column);
+        }
+        let _ = write!(sql, "${}::bigint, ${}::bigint)", p + 10, p + 11);
+    }
+    sql.push_str(
+        "), upserted AS (INSERT INTO users (id, clerk_user_id, email, first_name, last_name, \
+             username, image_url, public_metadata, created_at, updated_at, source_updated_at, \
+             deleted_at, email_verified) \
+         SELECT new_id, clerk_user_id, email, first_name, last_name, username, image_url, \
+             public_metadata, $1::bigint, $1::bigint, source_updated_at, NULL, email_verified \
+         FROM batch ORDER BY clerk_user_id",
+    );
+    sql.push_str(users::UPSERT_ON_CONFLICT);
+    sql.push_str(
+        " RETURNING clerk_user_id), \
+         claimed AS (INSERT INTO clerk_webhook_events (svix_id, event_type, outcome, detail, \
+             received_at, attempts) \
+         SELECT b.svix_id, b.event_type, \
+             CASE WHEN u.clerk_user_id IS NULL THEN 'stale' ELSE 'applied' END, NULL, $1::bigint, 1 \
+         FROM batch b LEFT JOIN upserted u ON u.clerk_user_id = b.clerk_user_id \
+         ORDER BY b.svix_id",
+    );
+    sql.push_str(inbox::CLAIM_ON_CONFLICT);
+    sql.push_str(" RETURNING svix_id, outcome) SELECT svix_id, outcome FROM claimed");
+    sql
+}
+
+/// The batch as one transaction of the same clauses as separate statements (SQLite, which has
+/// no data-modifying CTEs): claim the messages, upsert the claimed users, mark the stale. A
+/// failed batch is rolled back before its events are retried one by one.
+async fn in_transaction(db: &Db, batch: &[Job]) -> Result<Vec<Delivery>, StoreError> {
     let mut tx: Tx = db.begin().await?;
     match write_batch(&mut tx, batch).await {
         Ok(deliveries) => {

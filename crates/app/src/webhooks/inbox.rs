@@ -52,15 +52,18 @@ fn claim_sql(rows: usize) -> String {
             p + 4
         ));
     }
-    sql.push_str(
-        " ON CONFLICT (svix_id) DO UPDATE SET event_type = excluded.event_type, \
-             outcome = excluded.outcome, detail = NULL, \
-             attempts = clerk_webhook_events.attempts + 1 \
-         WHERE clerk_webhook_events.outcome = 'failed' \
-         RETURNING svix_id",
-    );
+    sql.push_str(CLAIM_ON_CONFLICT);
+    sql.push_str(" RETURNING svix_id");
     sql
 }
+
+/// The rule of every claim: a message already processed is left alone (and not returned); one
+/// recorded as failed is claimed again. Shared with the receiver's one-statement batch
+/// (`super::group`).
+pub(crate) const CLAIM_ON_CONFLICT: &str = " ON CONFLICT (svix_id) DO UPDATE SET \
+     event_type = excluded.event_type, outcome = excluded.outcome, detail = NULL, \
+     attempts = clerk_webhook_events.attempts + 1 \
+     WHERE clerk_webhook_events.outcome = 'failed'";
 
 /// [`claim_sql`] for one message, assembled once.
 static CLAIM_ONE: LazyLock<String> = LazyLock::new(|| claim_sql(1));
