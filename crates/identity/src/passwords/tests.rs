@@ -355,14 +355,3 @@ async fn idle_workers_give_their_memory_back() {
             .unwrap()
     );
 }
-
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn hashing_threads_run_under_sched_idle() {
-    let hasher = hasher();
-    assert!(hasher.run(|| Ok(hasher::runs_idle())).await.unwrap());
-    assert!(
-        !hasher::runs_idle(),
-        "only the hashing threads change policy"
-    );
-}
