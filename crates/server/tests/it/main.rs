@@ -12,6 +12,7 @@ mod cli;
 mod console;
 mod e2e;
 mod email;
+mod examples;
 mod headers;
 mod health;
 mod identity;
@@ -198,6 +199,10 @@ fn main() -> std::process::ExitCode {
         .once(),
         test_case!(social::clerks_backend_sdk_reads_and_deletes_external_accounts).once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
+        test_case!(examples::the_core2_example_verifies_latchkeys_webhooks_and_session_tokens)
+            .once(),
+        test_case!(examples::the_core3_example_verifies_latchkeys_webhooks_and_session_tokens)
+            .once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),
         test_case!(stall::a_silent_database_frees_every_slot_within_the_bound).postgres_only(),

@@ -9,6 +9,8 @@ export type User = {
   email: string | null;
   firstName: string | null;
   lastEvent: string;
+  /** Every event type applied to this row, oldest first. */
+  events: string[];
   createdAt: string;
   updatedAt: string;
 };
@@ -56,6 +58,7 @@ export const db = {
         table[clerkUserId] = {
           clerkUserId,
           ...fields,
+          events: [...(existing?.events ?? []), fields.lastEvent],
           createdAt: existing?.createdAt ?? now,
           updatedAt: now,
         };
