@@ -140,6 +140,21 @@ impl Chrome {
         self.click_element(css, &id).await;
     }
 
+    /// Clicks the element at `css` if there is one and it takes the click (not covered, not
+    /// detached); says why not otherwise. For pages that are still settling.
+    pub async fn try_click(&self, css: &str) -> Result<(), String> {
+        let id = self.find("css selector", css).await?;
+        let path = format!("/element/{id}/click");
+        self.command(Method::POST, &path, json!({}))
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether an element matches `css` now.
+    pub async fn is_present(&self, css: &str) -> bool {
+        self.find("css selector", css).await.is_ok()
+    }
+
     /// Clicks the button whose text is `text`.
     pub async fn click_button(&self, text: &str) {
         assert!(

@@ -6,6 +6,8 @@
 //! Each runs once (SQLite): the apps do not touch latchkey's database, and a build costs
 //! about a minute.
 
+// pub mod browser;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -69,13 +71,18 @@ pub struct RunningExample {
 
 /// Builds (once) and starts `example` beside `app` with the run-time environment a deployment
 /// would set: the secret key, the Backend API's URL and the webhook signing secret.
-pub async fn start_example(ctx: &TestContext, app: &TestApp, example: Example) -> RunningExample {
+/// `front` routes `/fapi/` to `app` from here on, the rest to the example.
+pub async fn start_example(
+    ctx: &TestContext,
+    app: &TestApp,
+    example: Example,
+    front: FrontDoor,
+) -> RunningExample {
     let env = build_env(example);
     let for_build = env.clone();
     tokio::task::spawn_blocking(move || nextjs::build(example, &for_build))
         .await
         .unwrap();
-    let front = FrontDoor::start(&["/fapi/"]).await;
     front.route_latchkey_to(app.addr);
     let key = secret_key(app).await;
     let endpoint: Value = call(app, Method::POST, "/v1/webhook_endpoints", &key)
@@ -147,7 +154,8 @@ async fn server_half(ctx: TestContext, example: Example) {
             c.internal_webhook = false;
         })
         .await;
-    let running = start_example(&ctx, &app, example).await;
+    let front = FrontDoor::start(&["/fapi/"]).await;
+    let running = start_example(&ctx, &app, example, front).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -223,11 +231,11 @@ async fn server_half(ctx: TestContext, example: Example) {
         &format!("/v1/users/{user_id}"),
         &running.secret_key,
     )
-    .json(&json!({"first_name": "Ada"}))
+    .json(&json!({"first_name": "Grace"}))
     .expect(200)
     .await;
     stored_row_within(&running, &user_id, "user.updated", |row| {
-        row["lastEvent"] == "user.updated" && row["firstName"] == "Ada"
+        row["lastEvent"] == "user.updated" && row["firstName"] == "Grace"
     })
     .await;
     let before = stored_users(&running.users_file);
