@@ -299,8 +299,8 @@ struct Routes {
     app: Mutex<Option<SocketAddr>>,
     latchkey: Mutex<Option<SocketAddr>>,
     prefixes: Vec<String>,
-    /// `METHOD path` (with `_method` if any) of each request sent to latchkey, in order.
-    seen: Mutex<Vec<String>>,
+    /// `METHOD path [(_method=…)] -> status` of each request latchkey answered, in order.
+    seen: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
 
@@ -315,7 +315,7 @@ impl FrontDoor {
             app: Mutex::new(None),
             latchkey: Mutex::new(None),
             prefixes: latchkey_prefixes.iter().map(|p| (*p).to_owned()).collect(),
-            seen: Mutex::new(Vec::new()),
+            seen: Arc::default(),
             http: crate::client::client(),
         });
         let router = axum::Router::new()
@@ -342,6 +342,12 @@ impl FrontDoor {
     #[must_use]
     pub fn latchkey_requests(&self) -> Vec<String> {
         self.routes.seen.lock().unwrap().clone()
+    }
+
+    /// The live list behind [`FrontDoor::latchkey_requests`].
+    #[must_use]
+    pub fn latchkey_requests_log(&self) -> Arc<Mutex<Vec<String>>> {
+        self.routes.seen.clone()
     }
 }
 
@@ -373,7 +379,8 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
         .prefixes
         .iter()
         .any(|p| parts.uri.path().starts_with(p.as_str()));
-    let target = if to_latchkey {
+    // `METHOD path [(_method=…)]` of a request for latchkey, logged with its answer's status.
+    let seen = to_latchkey.then(|| {
         let override_method = parts.uri.query().and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "_method")
@@ -383,7 +390,9 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
         if let Some(method) = override_method {
             line.push_str(&format!(" (_method={method})"));
         }
-        routes.seen.lock().unwrap().push(line);
+        line
+    });
+    let target = if to_latchkey {
         *routes.latchkey.lock().unwrap()
     } else {
         *routes.app.lock().unwrap()
@@ -415,6 +424,14 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
                 .unwrap();
         }
     };
+    if let Some(line) = seen {
+        let status = reply.status().as_u16();
+        routes
+            .seen
+            .lock()
+            .unwrap()
+            .push(format!("{line} -> {status}"));
+    }
     let mut response = Response::builder().status(reply.status());
     for (name, value) in reply.headers() {
         if !HOP_BY_HOP.contains(&name.as_str()) {

@@ -6,7 +6,7 @@
 //! Each runs once (SQLite): the apps do not touch latchkey's database, and a build costs
 //! about a minute.
 
-// pub mod browser;
+pub mod browser;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -214,6 +214,14 @@ fn main() -> std::process::ExitCode {
             .once(),
         test_case!(examples::the_core3_example_verifies_latchkeys_webhooks_and_session_tokens)
             .once(),
+        test_case!(
+            examples::browser::a_person_uses_the_core2_example_through_clerks_components_in_a_real_browser
+        )
+        .once(),
+        test_case!(
+            examples::browser::a_person_uses_the_core3_example_through_clerks_components_in_a_real_browser
+        )
+        .once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),
         test_case!(stall::a_silent_database_frees_every_slot_within_the_bound).postgres_only(),
