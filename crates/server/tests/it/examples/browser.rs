@@ -344,6 +344,32 @@ pub async fn journey(
     assert_eq!(browser.text("#first-name").await, "Ada");
     assert!(browser.text("#stored").await.starts_with(&user_id));
 
+    // Without a session token (as after a browser restart) but with the client's cookies,
+    // clerkMiddleware sends the page through latchkey's handshake and back, signed in.
+    browser
+        .execute(
+            "for (const c of document.cookie.split('; ')) { const name = c.split('=')[0]; if (name.startsWith('__session')) document.cookie = name + '=; Max-Age=0; path=/' } return true",
+            vec![],
+        )
+        .await;
+    assert_eq!(cookie(&browser, "__session").await, None);
+    let handshakes = |requests: &[String]| {
+        requests
+            .iter()
+            .filter(|r| r.starts_with("GET /fapi/v1/client/handshake"))
+            .count()
+    };
+    let before = handshakes(&running.front.latchkey_requests());
+    browser.goto(&format!("{origin}/dashboard")).await;
+    browser.wait_for_path("/dashboard", WAIT).await;
+    wait(&browser, "#user-id").await;
+    assert_eq!(browser.text("#user-id").await, user_id);
+    assert_eq!(
+        handshakes(&running.front.latchkey_requests()),
+        before + 1,
+        "one trip through the handshake"
+    );
+
     // Past the token's lifetime the session goes on: clerk-js gets a new token by itself,
     // and the page is not reloaded.
     wait(&browser, USER_BUTTON).await;
