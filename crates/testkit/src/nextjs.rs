@@ -299,7 +299,8 @@ struct Routes {
     app: Mutex<Option<SocketAddr>>,
     latchkey: Mutex<Option<SocketAddr>>,
     prefixes: Vec<String>,
-    /// `METHOD path [(_method=…)] -> status` of each request latchkey answered, in order.
+    /// `METHOD path [(_method=…)] -> status` of each request latchkey answered, and any
+    /// request either side did not answer, in order.
     seen: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
@@ -316,7 +317,16 @@ impl FrontDoor {
             latchkey: Mutex::new(None),
             prefixes: latchkey_prefixes.iter().map(|p| (*p).to_owned()).collect(),
             seen: Arc::default(),
-            http: crate::client::client(),
+            // A connection per request: Node closes idle keep-alive connections after 5 s,
+            // and a request sent on one it has just closed would fail.
+            http: {
+                crate::client::install_crypto_provider();
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .unwrap()
+            },
         });
         let router = axum::Router::new()
             .fallback(forward)
@@ -418,6 +428,12 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
     let reply = match outgoing.body(bytes).send().await {
         Ok(reply) => reply,
         Err(e) => {
+            // Failures on the way to either side are logged too: a lost script is a lost page.
+            routes.seen.lock().unwrap().push(format!(
+                "{} {} -> no answer from {target}: {e}",
+                parts.method,
+                parts.uri.path()
+            ));
             return Response::builder()
                 .status(502)
                 .body(Body::from(format!("upstream: {e}")))
