@@ -83,6 +83,7 @@ impl Chrome {
             "browserName": "chrome",
             "timeouts": { "pageLoad": 30_000, "script": 10_000, "implicit": 0 },
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let reply = chrome
             .call(Method::POST, "/session".to_owned(), Some(capabilities))
@@ -148,6 +149,30 @@ impl Chrome {
         self.command(Method::POST, &path, json!({}))
             .await
             .map(|_| ())
+    }
+
+    /// The browser console's messages since the last call (errors, warnings, logs), one per
+    /// line, for failure messages.
+    pub async fn console_log(&self) -> String {
+        let result = self
+            .command(Method::POST, "/se/log", json!({ "type": "browser" }))
+            .await;
+        match result {
+            Ok(entries) => entries
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or_default(),
+                        e["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("(no console log: {e})"),
+        }
     }
 
     /// Whether an element matches `css` now.

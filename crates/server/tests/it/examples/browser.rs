@@ -17,7 +17,13 @@ use serde_json::Value;
 use super::{FRONTEND_HOST, RunningExample, start_example, stored_row_within};
 use crate::bapi::call;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// How long a step may take: generous, as two Chromiums, a Next.js server and latchkey share
+/// two cores with the rest of the suite.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One journey at a time in a test run: a second browser and app beside the first starve both
+/// on a two-core machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The browser, and what latchkey was asked through the front door (for failure messages).
 struct Page {
@@ -142,8 +148,10 @@ async fn visible_text(browser: &Page) -> String {
         .collect();
     let requests = browser.requests.lock().unwrap().clone();
     let latest = &requests[requests.len().saturating_sub(12)..];
+    let console = browser.console_log().await;
+    let console: String = console.chars().take(3000).collect();
     format!(
-        "{text}\n  latest requests to latchkey:\n{}",
+        "{text}\n  latest requests to latchkey:\n{}\n  browser console:\n{console}",
         latest.join("\n")
     )
 }
@@ -430,6 +438,7 @@ async fn beside_latchkey(ctx: &TestContext, example: Example) -> (TestApp, Runni
 }
 
 async fn through_clerks_components(ctx: TestContext, example: Example) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (app, running) = beside_latchkey(&ctx, example).await;
     journey(&app, &running, example, Duration::from_secs(60)).await;
     if let Ok(path) = std::env::var("LATCHKEY_FAPI_REQUESTS_LOG") {
