@@ -32,7 +32,7 @@ pub mod webhooks;
 use latchkey_store::{Migration, MigrationSet};
 
 pub use sessions::token::SESSION_TOKEN_SECS;
-pub use state::{Identity, IdentityConfig};
+pub use state::{FapiConfig, Identity, IdentityConfig};
 pub use web::router;
 
 /// The identity part's schema changes, versions 2000 to 2999.

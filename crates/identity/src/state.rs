@@ -56,6 +56,22 @@ pub struct IdentityConfig {
     pub clock: latchkey_protocol::time::Clock,
     /// Social sign-in providers, in the order their buttons show.
     pub oauth: Vec<crate::oauth::ProviderSettings>,
+    /// Clerk's Frontend API, for Clerk's own browser SDKs.
+    pub fapi: FapiConfig,
+}
+
+/// Clerk's Frontend API (`/fapi/v1/…`): who may call it, and the host its publishable key
+/// names (docs/ARCHITECTURE.md, "Inside the identity part").
+#[derive(Debug, Clone, Default)]
+pub struct FapiConfig {
+    /// Origins (`scheme://host[:port]`) of the apps whose browsers call the Frontend API and
+    /// whose pages the handshake may return to.
+    pub allowed_origins: Vec<String>,
+    /// The host the publishable key encodes (with a dot, as Clerk's SDKs demand); tokens are
+    /// then issued by `https://<host>`. `None`: the public URL's host, port and path.
+    pub frontend_api_host: Option<String>,
+    /// Where the pinned clerk-js and `@clerk/ui` files are, served at `/npm/@clerk/…`.
+    pub assets_dir: Option<std::path::PathBuf>,
 }
 
 impl IdentityConfig {
@@ -84,6 +100,7 @@ impl IdentityConfig {
             audit_retention_ms: 365 * 24 * 60 * 60 * 1000,
             clock: latchkey_protocol::time::Clock::system(),
             oauth: Vec::new(),
+            fapi: FapiConfig::default(),
         }
     }
 
@@ -91,6 +108,47 @@ impl IdentityConfig {
     #[must_use]
     pub fn issuer(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The `iss` of session tokens: `https://<frontend API host>` when one is set (what a
+    /// publishable key naming that host expects), else [`IdentityConfig::issuer`].
+    #[must_use]
+    pub fn token_issuer(&self) -> String {
+        match &self.fapi.frontend_api_host {
+            Some(host) => format!("https://{host}"),
+            None => self.issuer(),
+        }
+    }
+
+    /// What Clerk's SDKs call the Frontend API: the token issuer without its scheme.
+    #[must_use]
+    pub fn frontend_api(&self) -> String {
+        let issuer = self.token_issuer();
+        issuer
+            .strip_prefix("https://")
+            .or_else(|| issuer.strip_prefix("http://"))
+            .unwrap_or(&issuer)
+            .to_owned()
+    }
+
+    /// The production publishable key naming [`IdentityConfig::frontend_api`]: `pk_live_` and
+    /// its base64 with a trailing `$`. `None` when that host has no dot, which Clerk's SDKs
+    /// refuse (set the frontend API host then).
+    #[must_use]
+    pub fn publishable_key(&self) -> Option<String> {
+        use base64::Engine as _;
+        let api = self.frontend_api();
+        if !api.contains('.') || api.contains('$') {
+            return None;
+        }
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{api}$"));
+        Some(format!("pk_live_{encoded}"))
+    }
+
+    /// Whether a browser page on `origin` may call the Frontend API.
+    #[must_use]
+    pub fn fapi_origin_allowed(&self, origin: &str) -> bool {
+        self.fapi.allowed_origins.iter().any(|o| o == origin) || origin == self.origin()
     }
 
     /// The public origin (`https://host[:port]`), the `azp` of tokens minted for pages.

@@ -300,6 +300,7 @@ impl Application {
             "latchkey is serving"
         );
         announce_mail(&self.identity, &self.public_url);
+        announce_frontend_api(&self.identity);
         let serve_token = token.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -339,7 +340,7 @@ impl Application {
 fn app_auth(config: &Config, identity: &Identity, db: &Db) -> Result<Auth, StartError> {
     let Some(clerk) = &config.clerk else {
         let issuer = IssuerConfig::latchkey(
-            identity.config().issuer(),
+            identity.config().token_issuer(),
             config.authorized_parties.clone(),
         );
         let verifier =
@@ -447,7 +448,24 @@ fn announce_mail(identity: &Identity, public_url: &url::Url) {
     }
 }
 
-fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
+/// Says what Clerk's frontend SDKs need to reach the Frontend API (all of it public: a
+/// publishable key is meant for browsers).
+fn announce_frontend_api(identity: &Identity) {
+    let config = identity.config();
+    match config.publishable_key() {
+        Some(key) => tracing::info!(
+            clerk.publishable_key = %key,
+            clerk.proxy_url = %format!("{}{}", config.issuer(), latchkey_identity::web::fapi::PREFIX),
+            fapi.allowed_origins = ?config.fapi.allowed_origins,
+            "Clerk's frontend SDKs: use this publishable key and proxy URL"
+        ),
+        None => tracing::info!(
+            "Clerk's frontend SDKs need a publishable key whose host has a dot: set LATCHKEY_FRONTEND_API_HOST (e.g. clerk.localhost)"
+        ),
+    }
+}
+
+pub(crate) fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
     let mut identity = IdentityConfig::new(public_url.clone());
     identity.mail = MailSettings {
         smtp: config.mail.smtp_url.clone(),
@@ -461,6 +479,7 @@ fn identity_config(config: &Config, public_url: &url::Url) -> IdentityConfig {
         i64::try_from(config.mail.reset_code_lifetime.as_millis()).unwrap_or(i64::MAX);
     identity.trust_forwarded_for = config.trust_forwarded_for;
     identity.oauth = config.oauth.clone();
+    identity.fapi = config.fapi.clone();
     identity.audit_retention_ms =
         i64::try_from(config.audit_retention.as_millis()).unwrap_or(i64::MAX);
     identity.webhook_allow_private_networks = config.webhook_allow_private_networks;

@@ -105,6 +105,7 @@ impl TestContext {
             connections: latchkey_server::serve::ConnectionLimits::default(),
             allowed_hosts: Vec::new(),
             oauth: Vec::new(),
+            fapi: latchkey_identity::FapiConfig::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod github;
 mod harness;
 pub mod interop;
 pub mod mailbox;
+pub mod nextjs;
 pub mod oidc;
 pub mod openapi;
 pub mod pgbouncer;

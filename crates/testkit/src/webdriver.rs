@@ -83,6 +83,7 @@ impl Chrome {
             "browserName": "chrome",
             "timeouts": { "pageLoad": 30_000, "script": 10_000, "implicit": 0 },
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let reply = chrome
             .call(Method::POST, "/session".to_owned(), Some(capabilities))
@@ -138,6 +139,45 @@ impl Chrome {
     pub async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.click_element(css, &id).await;
+    }
+
+    /// Clicks the element at `css` if there is one and it takes the click (not covered, not
+    /// detached); says why not otherwise. For pages that are still settling.
+    pub async fn try_click(&self, css: &str) -> Result<(), String> {
+        let id = self.find("css selector", css).await?;
+        let path = format!("/element/{id}/click");
+        self.command(Method::POST, &path, json!({}))
+            .await
+            .map(|_| ())
+    }
+
+    /// The browser console's messages since the last call (errors, warnings, logs), one per
+    /// line, for failure messages.
+    pub async fn console_log(&self) -> String {
+        let result = self
+            .command(Method::POST, "/se/log", json!({ "type": "browser" }))
+            .await;
+        match result {
+            Ok(entries) => entries
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or_default(),
+                        e["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("(no console log: {e})"),
+        }
+    }
+
+    /// Whether an element matches `css` now.
+    pub async fn is_present(&self, css: &str) -> bool {
+        self.find("css selector", css).await.is_ok()
     }
 
     /// Clicks the button whose text is `text`.

@@ -23,11 +23,21 @@ pub fn factor_verification_age(session: &SessionRecord, now_ms: i64) -> [i64; 2]
 /// over half a millisecond of CPU, so it is made on the blocking pool, not on a thread that
 /// serves requests.
 pub async fn mint_session_token(identity: &Identity, session: &SessionRecord) -> String {
+    mint_session_token_for(identity, session, &identity.config().origin()).await
+}
+
+/// [`mint_session_token`] for a page on `azp` (Clerk's `azp`: the origin the token was asked
+/// from), as the Frontend API mints them for an app's pages.
+pub async fn mint_session_token_for(
+    identity: &Identity,
+    session: &SessionRecord,
+    azp: &str,
+) -> String {
     let now = identity.config().clock.now_secs();
     let mut claims = SessionClaims::new(session.user_id.clone(), now + SESSION_TOKEN_SECS);
     claims.sid = Some(session.id.clone());
-    claims.iss = Some(identity.config().issuer());
-    claims.azp = Some(identity.config().origin());
+    claims.iss = Some(identity.config().token_issuer());
+    claims.azp = Some(azp.to_owned());
     claims.iat = Some(now);
     claims.nbf = Some(now - 10);
     claims.v = Some(2);

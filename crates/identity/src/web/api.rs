@@ -37,7 +37,8 @@ enum Caller {
 /// exclusively, as Clerk's SDK does), else the browser session.
 async fn caller(identity: &Identity, headers: &HeaderMap) -> Result<Caller, ApiError> {
     if let Some(token) = bearer(headers) {
-        let options = VerifyOptions::new(identity.now_ms()).with_issuer(identity.config().issuer());
+        let options =
+            VerifyOptions::new(identity.now_ms()).with_issuer(identity.config().token_issuer());
         let claims = verify_session_token(token, &identity.keys().verifying(), &options)
             .map_err(|error| ApiError::unauthorized(error.code(), error.to_string()))?;
         // Every token this identity mints names its session; one that does not cannot be

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod bapi;
+pub mod fapi;
 pub mod pages;
 pub mod session_cookies;
 
@@ -27,6 +28,7 @@ pub fn router(identity: Identity) -> Router {
         )
         .with_state(identity.clone())
         .merge(bapi::router(identity.clone()))
+        .merge(fapi::router(identity.clone()))
         .merge(admin::router(identity.clone()))
         .merge(pages::router(identity))
 }

@@ -113,6 +113,11 @@ pub async fn refresh_session_token(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Clerk's scripts manage `__session` themselves on the Frontend API's paths: an HttpOnly
+    // one set here would shadow theirs.
+    if crate::web::fapi::is_fapi_path(request.uri().path()) {
+        return next.run(request).await;
+    }
     let Some(client) = client_token(request.headers()) else {
         return next.run(request).await;
     };

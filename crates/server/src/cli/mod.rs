@@ -93,6 +93,9 @@ pub enum Command {
         #[command(subcommand)]
         command: audit_cli::AuditCommand,
     },
+    /// Print what a @clerk/nextjs app needs to use latchkey's Frontend API: the publishable
+    /// key, the proxy URL and the Backend API URL (nothing secret)
+    ClerkKeys,
 }
 
 /// Parses the process's arguments and environment, runs the command, and returns its status.
@@ -142,6 +145,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 Err(error) => fail(EXIT_FAILURE, &error),
             }
         }
+        Command::ClerkKeys => clerk_keys(&config),
         Command::Migrate => {
             let url = config.migration_url();
             match latchkey_store::migrate::run(url, crate::MIGRATIONS).await {
@@ -167,7 +171,9 @@ async fn run(command: Command, config: Config) -> ExitCode {
 /// The commands that operate on a database rather than serve it.
 async fn operate(command: Command, config: &Config) -> ExitCode {
     match command {
-        Command::Serve | Command::Migrate => unreachable!("handled by `run`"),
+        Command::Serve | Command::Migrate | Command::ClerkKeys => {
+            unreachable!("handled by `run`")
+        }
         Command::App { command } => app::run(command, config).await,
         Command::Users { command } => users::run_users(command, config).await,
         Command::Keys { command } => users::run_keys(command, config).await,
@@ -176,6 +182,34 @@ async fn operate(command: Command, config: &Config) -> ExitCode {
         Command::Import { command } => import::run(command, config).await,
         Command::Audit { command } => audit_cli::run(command, config).await,
     }
+}
+
+/// `latchkey clerk-keys`: the environment of an app on Clerk's SDKs, as `KEY=value` lines.
+fn clerk_keys(config: &Config) -> ExitCode {
+    let identity = startup::identity_config(config, &config.public_url_or_default());
+    let Some(key) = identity.publishable_key() else {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "latchkey: the Frontend API's host ({}) has no dot, which Clerk's SDKs refuse; set LATCHKEY_FRONTEND_API_HOST (e.g. clerk.localhost)",
+            identity.frontend_api()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let base = identity.issuer();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY={key}");
+    let _ = writeln!(out, "CLERK_PUBLISHABLE_KEY={key}");
+    let _ = writeln!(
+        out,
+        "NEXT_PUBLIC_CLERK_PROXY_URL={base}{}",
+        latchkey_identity::web::fapi::PREFIX
+    );
+    let _ = writeln!(out, "CLERK_API_URL={base}");
+    let _ = writeln!(
+        out,
+        "# CLERK_SECRET_KEY: a management API key (`latchkey keys` creates one)"
+    );
+    ExitCode::SUCCESS
 }
 
 /// Prints `latchkey: <error: cause: cause>` on one line to stderr and returns `status`.

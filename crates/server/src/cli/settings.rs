@@ -214,6 +214,9 @@ mod tests {
             "request_timeout" => "30s",
             "max_connections" => "64",
             "allowed_hosts" => "auth.example.com, other.example.com",
+            "fapi_allowed_origins" => "https://app.example.com,http://localhost:3000",
+            "frontend_api_host" => "clerk.example.com",
+            "clerk_assets_dir" => "/var/lib/latchkey-clerk",
             "oauth_google_client_id"
             | "oauth_microsoft_client_id"
             | "oauth_github_client_id"

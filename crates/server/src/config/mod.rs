@@ -90,6 +90,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// Social sign-in providers (Google, Microsoft, a generic OpenID Connect one).
     pub oauth: Vec<latchkey_identity::oauth::ProviderSettings>,
+    /// Clerk's Frontend API: allowed app origins, the publishable key's host, the scripts.
+    pub fapi: latchkey_identity::FapiConfig,
 }
 
 /// Settings of real Clerk, when the app verifies Clerk's sessions instead of latchkey's.
@@ -128,6 +130,16 @@ impl Config {
         self.direct_database_url
             .as_ref()
             .unwrap_or(&self.database_url)
+    }
+
+    /// The public URL, or `http://` + the listening address when none is set (the port is
+    /// the configured one, so port 0 gives no usable URL).
+    #[must_use]
+    pub fn public_url_or_default(&self) -> url::Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{}", self.addr))
+                .expect("a socket address forms a valid URL")
+        })
     }
 }
 
@@ -179,6 +191,13 @@ impl Config {
         let mail = crate::mail_config::resolve(sources)?;
         let (connections, allowed_hosts) = resolve_http(sources)?;
         let oauth = oauth::providers(sources)?;
+        let fapi = latchkey_identity::FapiConfig {
+            allowed_origins: sources
+                .given(&settings::FAPI_ALLOWED_ORIGINS)?
+                .unwrap_or_default(),
+            frontend_api_host: sources.given(&settings::FRONTEND_API_HOST)?,
+            assets_dir: sources.given(&settings::CLERK_ASSETS_DIR)?,
+        };
         Ok(Self {
             addr,
             metrics_addr,
@@ -207,6 +226,7 @@ impl Config {
             connections,
             allowed_hosts,
             oauth,
+            fapi,
         })
     }
 }

@@ -162,6 +162,24 @@ pub(super) fn host_names(s: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// The host a publishable key encodes: a host name with a dot, an optional port.
+pub(super) fn frontend_api_host(s: &str) -> Result<String, String> {
+    let (host, port) = s.split_once(':').map_or((s, None), |(h, p)| (h, Some(p)));
+    let host_ok = host.contains('.')
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    if host_ok && port_ok {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "\"{s}\" is not a host name with a dot such as clerk.example.com or clerk.localhost (no scheme)"
+        ))
+    }
+}
+
 pub(super) fn clerk_publishable_key(s: &str) -> Result<String, String> {
     latchkey_app::session::clerk_frontend_api(s)
         .map(|_| s.to_owned())

@@ -422,6 +422,28 @@ settings! {
         default: Absent,
         parse: parse::host_names,
     }
+    /// Origins of the apps whose pages use Clerk's frontend SDKs against latchkey's Frontend
+    /// API at /fapi, comma-separated: CORS with credentials, and where the handshake may
+    /// return
+    FAPI_ALLOWED_ORIGINS: Optional<Vec<String>> {
+        key: "fapi_allowed_origins", env: "LATCHKEY_FAPI_ALLOWED_ORIGINS", value: "ORIGINS",
+        default: Absent,
+        parse: parse::origins,
+    }
+    /// The host the Frontend API's publishable key (pk_live_…) encodes, with a dot
+    /// (clerk.localhost); session tokens are then issued by https://<host>
+    FRONTEND_API_HOST: Optional<String> {
+        key: "frontend_api_host", env: "LATCHKEY_FRONTEND_API_HOST", value: "HOST",
+        default: Derived("the public URL's host, port and path"),
+        parse: parse::frontend_api_host,
+    }
+    /// Directory holding the pinned @clerk/clerk-js and @clerk/ui packages, served at
+    /// /npm/@clerk/… (see the README)
+    CLERK_ASSETS_DIR: Optional<PathBuf> {
+        key: "clerk_assets_dir", env: "LATCHKEY_CLERK_ASSETS_DIR", value: "DIR",
+        default: Absent,
+        parse: parse::data_dir,
+    }
     /// Google sign-in: the OAuth client id from Google Cloud's credentials page
     OAUTH_GOOGLE_CLIENT_ID: Optional<String> {
         key: "oauth_google_client_id", env: "LATCHKEY_OAUTH_GOOGLE_CLIENT_ID", value: "ID",

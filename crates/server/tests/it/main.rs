@@ -12,6 +12,8 @@ mod cli;
 mod console;
 mod e2e;
 mod email;
+mod examples;
+mod fapi;
 mod headers;
 mod health;
 mod identity;
@@ -61,6 +63,16 @@ fn main() -> std::process::ExitCode {
         sync::events::other_event_types_are_recorded_and_ignored,
         sync::signatures::without_a_secret_the_receiver_answers_503_naming_the_variable,
         sync::events::oversized_bodies_are_refused,
+        fapi::sign_up::the_environment_and_client_answer_the_apps_origin_only,
+        fapi::sign_up::signing_up_with_the_mailed_code_starts_a_session_with_verifiable_tokens,
+        fapi::sign_up::signing_up_with_a_taken_address_answers_alike_and_creates_nothing,
+        fapi::sign_in::signing_in_by_password_and_by_code_through_the_frontend_api,
+        fapi::sign_in::ten_wrong_passwords_lock_the_account_as_on_the_pages,
+        fapi::sign_in::a_password_reset_by_code_signs_in_with_the_new_password,
+        fapi::handshake::the_handshake_answers_signed_cookie_directives_for_the_apps_pages_only,
+        fapi::handshake::forged_and_foreign_cookies_and_bad_fields_change_nothing,
+        fapi::account::the_profile_addresses_password_and_sessions_change_through_me,
+        fapi::scripts::pinned_scripts_are_served_by_major_and_exact_version_and_nothing_else,
         identity::throttles::wrong_passwords_and_unknown_emails_answer_alike,
         identity::throttles::ten_failures_lock_the_account_even_when_they_arrive_in_parallel,
         identity::pages::forms_without_a_csrf_token_or_from_other_sites_are_refused,
@@ -199,6 +211,18 @@ fn main() -> std::process::ExitCode {
         .once(),
         test_case!(social::clerks_backend_sdk_reads_and_deletes_external_accounts).once(),
         test_case!(bapi::the_openapi_document_describes_every_route).once(),
+        test_case!(examples::the_core2_example_verifies_latchkeys_webhooks_and_session_tokens)
+            .once(),
+        test_case!(examples::the_core3_example_verifies_latchkeys_webhooks_and_session_tokens)
+            .once(),
+        test_case!(
+            examples::browser::a_person_uses_the_core2_example_through_clerks_components_in_a_real_browser
+        )
+        .once(),
+        test_case!(
+            examples::browser::a_person_uses_the_core3_example_through_clerks_components_in_a_real_browser
+        )
+        .once(),
         test_case!(bapi::the_official_clerk_backend_sdk_works_against_the_api).once(),
         test_case!(bapi::an_unavailable_database_answers_503_in_clerks_envelope).postgres_only(),
         test_case!(stall::a_silent_database_frees_every_slot_within_the_bound).postgres_only(),
