@@ -138,8 +138,20 @@ pub fn router(identity: Identity) -> Router {
     Router::new().nest_service(PREFIX, api).merge(scripts)
 }
 
-/// Clerk's scripts send PATCH, PUT and DELETE as POST with `?_method=…` (no CORS preflight).
+/// Clerk's scripts send PATCH, PUT and DELETE as POST with `?_method=…` (no CORS preflight),
+/// and name some collections with a trailing slash (`/me/email_addresses/`).
 fn method_override(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
     if request.method() == Method::POST
         && let Some(query) = request.uri().query()
     {
