@@ -111,8 +111,6 @@ pub fn router(identity: Identity) -> Router {
             "/v1/me/email_addresses",
             get(me::list_emails).post(me::add_email),
         )
-        // clerk-js creates an address at the collection's path plus an empty id.
-        .route("/v1/me/email_addresses/", post(me::add_email))
         .route(
             "/v1/me/email_addresses/{id}",
             get(me::get_email).delete(me::remove_email),
