@@ -111,8 +111,6 @@ pub fn router(identity: Identity) -> Router {
             "/v1/me/email_addresses",
             get(me::list_emails).post(me::add_email),
         )
-        // clerk-js creates an address at the collection's path plus an empty id.
-        .route("/v1/me/email_addresses/", post(me::add_email))
         .route(
             "/v1/me/email_addresses/{id}",
             get(me::get_email).delete(me::remove_email),
@@ -138,8 +136,20 @@ pub fn router(identity: Identity) -> Router {
     Router::new().nest_service(PREFIX, api).merge(scripts)
 }
 
-/// Clerk's scripts send PATCH, PUT and DELETE as POST with `?_method=…` (no CORS preflight).
+/// Clerk's scripts send PATCH, PUT and DELETE as POST with `?_method=…` (no CORS preflight),
+/// and name some collections with a trailing slash (`/me/email_addresses/`).
 fn method_override(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
     if request.method() == Method::POST
         && let Some(query) = request.uri().query()
     {

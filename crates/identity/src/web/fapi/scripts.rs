@@ -5,8 +5,9 @@
 //! filled by the documented, checksummed npm step.
 //!
 //! The directory is read once at start: every `package.json` naming `@clerk/clerk-js` or
-//! `@clerk/ui` found at `<dir>/<anything>/`, `<dir>/node_modules/@clerk/<package>/` or
-//! `<dir>/<anything>/node_modules/@clerk/<package>/` is one pinned version. A request names
+//! `@clerk/ui` found at `<dir>/<a>/`, `<dir>/<a>/<b>/` (the fetch step's
+//! `@clerk/clerk-js@5.128.0/`), `<dir>/node_modules/@clerk/<package>/` or
+//! `<dir>/<a>/node_modules/@clerk/<package>/` is one pinned version. A request names
 //! either the exact version (the chunk paths clerk-js rewrites to its own version; cached for
 //! a year) or a major tag (`@5`, `@6`, `@1`: the newest pinned version of that major; cached
 //! for five minutes). A file path with an empty, hidden or `..` segment is refused before the
@@ -80,6 +81,7 @@ impl Catalogue {
         candidates.extend(subdirectories(&dir.join("node_modules/@clerk")));
         for sub in subdirectories(dir) {
             candidates.extend(subdirectories(&sub.join("node_modules/@clerk")));
+            candidates.extend(subdirectories(&sub));
             candidates.push(sub);
         }
         let mut pinned: Vec<Pinned> = candidates.iter().filter_map(|d| read_package(d)).collect();

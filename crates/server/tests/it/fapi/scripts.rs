@@ -24,7 +24,7 @@ pub async fn pinned_scripts_are_served_by_major_and_exact_version_and_nothing_el
     let dir = ctx.temp_dir();
     package(
         &dir,
-        "clerk-js@5.99.1",
+        "@clerk/clerk-js@5.99.1",
         "@clerk/clerk-js",
         "5.99.1",
         &[
@@ -41,7 +41,7 @@ pub async fn pinned_scripts_are_served_by_major_and_exact_version_and_nothing_el
     );
     package(
         &dir,
-        "ui@1.2.3",
+        "@clerk/ui@1.2.3",
         "@clerk/ui",
         "1.2.3",
         &[("ui.browser.js", "window.__internal_ClerkUICtor = 1;")],
