@@ -16,18 +16,17 @@ use latchkey_identity::Identity;
 use latchkey_web::metrics::{self, REQUESTS, TOKEN_VERIFICATIONS, family, sample};
 
 /// Records each request's matched route, status and duration (see
-/// [`latchkey_web::metrics::Requests`]).
+/// [`latchkey_web::metrics::Requests`]); a nested router's route as it reports it
+/// ([`latchkey_web::with_nested_routes`]).
 pub async fn record(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
+    let route = latchkey_web::matched_route(matched.as_ref(), &response).unwrap_or("unmatched");
     REQUESTS.record(
         &method,
-        &route,
+        route,
         response.status().as_u16(),
         started.elapsed(),
     );

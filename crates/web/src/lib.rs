@@ -18,4 +18,4 @@ mod trace;
 
 pub use error::{ApiError, ErrorBody, ErrorChain, ErrorDetail};
 pub use headers::with_private_responses;
-pub use trace::with_tracing;
+pub use trace::{matched_route, with_nested_routes, with_tracing};

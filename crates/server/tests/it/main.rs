@@ -109,6 +109,7 @@ fn main() -> std::process::ExitCode {
         console::operators_sign_in_as_a_person_for_an_hour_with_a_banner_and_the_act_claim,
         console::the_overview_and_webhook_health_show_what_happened,
         metrics::metrics_parse_with_the_prometheus_parser_and_move_with_the_traffic,
+        metrics::frontend_api_requests_are_counted_by_their_route_template,
         console::browser::an_operator_bans_a_person_from_the_console_in_a_real_browser,
         import::authenticator_apps_from_the_export_keep_working_after_the_import,
         shadow::shadow_mode_keeps_the_identitys_accounts_current_from_clerk_webhooks,

@@ -5,6 +5,7 @@
 use latchkey_testkit::{TestApp, TestContext, interop};
 use serde_json::Value;
 
+use crate::fapi::{self, Page};
 use crate::identity::sign_up;
 
 async fn scrape(app: &TestApp) -> Value {
@@ -100,4 +101,77 @@ pub async fn metrics_parse_with_the_prometheus_parser_and_move_with_the_traffic(
     }
     // No personal data in any label.
     assert!(!after.to_string().contains("metered@example.com"));
+}
+
+/// The Frontend API is a nested service (`_method` and trailing slashes are rewritten before
+/// its routes match), yet its requests are counted by their route template, never their path.
+pub async fn frontend_api_requests_are_counted_by_their_route_template(ctx: TestContext) {
+    let app = ctx
+        .spawn_with(|config| {
+            config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+            config.fapi.allowed_origins = vec![fapi::APP.to_owned()];
+            config.fapi.frontend_api_host = Some(fapi::FRONTEND_API_HOST.to_owned());
+        })
+        .await;
+    let before = scrape(&app).await;
+
+    let mut page = Page::new(&app);
+    let created: Value = page
+        .call(
+            "POST",
+            "/client/sign_ins",
+            &[("identifier", "metered-fapi@example.com")],
+            200,
+        )
+        .await
+        .json();
+    let id = created["response"]["id"].as_str().unwrap().to_owned();
+    page.call("GET", &format!("/client/sign_ins/{id}"), &[], 200)
+        .await;
+    page.call(
+        "POST",
+        &format!("/client/sign_ins/{id}/attempt_first_factor"),
+        &[("strategy", "web3_wallet")],
+        422,
+    )
+    .await;
+    // `_method`: on the wire a POST, routed as the PATCH it names.
+    page.call("PATCH", "/client", &[], 200).await;
+    // A trailing slash, as clerk-js names some collections.
+    page.call("GET", "/me/email_addresses/", &[], 401).await;
+    page.call("GET", "/no/such/route", &[], 404).await;
+
+    let after = scrape(&app).await;
+    let grew = |method: &str, route: &str, status: &str| {
+        let count = |families: &Value| {
+            value(
+                families,
+                "latchkey_http_request_duration_seconds",
+                "latchkey_http_request_duration_seconds_count",
+                &[("route", route), ("method", method), ("status", status)],
+            )
+        };
+        count(&after) - count(&before)
+    };
+    for (method, route, status) in [
+        ("POST", "/fapi/v1/client/sign_ins", "200"),
+        ("GET", "/fapi/v1/client/sign_ins/{id}", "200"),
+        (
+            "POST",
+            "/fapi/v1/client/sign_ins/{id}/attempt_first_factor",
+            "422",
+        ),
+        ("POST", "/fapi/v1/client", "200"),
+        ("GET", "/fapi/v1/me/email_addresses", "401"),
+        ("GET", "unmatched", "404"),
+    ] {
+        assert!(
+            grew(method, route, status) >= 1.0,
+            "{method} {route} {status}: {after}"
+        );
+    }
+    assert!(
+        !after.to_string().contains(&id),
+        "no label names the sign-in"
+    );
 }

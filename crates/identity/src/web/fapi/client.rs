@@ -120,6 +120,62 @@ pub(crate) async fn reply(
     Ok(answer)
 }
 
+/// `{response, client}` after a step of a sign-in or sign-up: with the session `signed` just
+/// opened and its cookies, or else with the browser's session as it was.
+pub(crate) async fn reply_after_step(
+    identity: &Identity,
+    input: &Input,
+    state: &ClientState,
+    response: Value,
+    signed: Option<&SignedIn>,
+) -> Result<Response, FapiError> {
+    match signed {
+        Some(signed) => {
+            let current = opened(identity, signed).await?;
+            reply(
+                identity,
+                input,
+                state,
+                Some(&current),
+                Some(response),
+                signed_in_cookies(identity, signed),
+            )
+            .await
+        }
+        None => {
+            let current = current(identity, input).await?;
+            reply(
+                identity,
+                input,
+                state,
+                current.as_ref(),
+                Some(response),
+                Vec::new(),
+            )
+            .await
+        }
+    }
+}
+
+/// `{response, client}` for a browser just signed out (`response` the client itself when
+/// `None`), with the cookies that tell the app so.
+pub(crate) async fn reply_signed_out(
+    identity: &Identity,
+    input: &Input,
+    response: Option<Value>,
+) -> Result<Response, FapiError> {
+    let state = ClientState::read(identity, &input.headers);
+    reply(
+        identity,
+        input,
+        &state,
+        None,
+        response,
+        signed_out_cookies(identity),
+    )
+    .await
+}
+
 /// Ends the browser's session, if any; returns it as it was.
 pub(crate) async fn sign_out(
     identity: &Identity,

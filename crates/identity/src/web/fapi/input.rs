@@ -46,6 +46,20 @@ impl Input {
             .ok_or_else(|| FapiError::param_missing(name))
     }
 
+    /// A required body field exactly as sent (a password).
+    pub fn required_raw(&self, name: &'static str) -> Result<&str, FapiError> {
+        self.raw(name).ok_or_else(|| FapiError::param_missing(name))
+    }
+
+    /// Refuses the call unless it names `strategy`, the only one its route offers.
+    pub fn require_strategy(&self, strategy: &str) -> Result<(), FapiError> {
+        if self.field("strategy") == Some(strategy) {
+            Ok(())
+        } else {
+            Err(FapiError::strategy_invalid())
+        }
+    }
+
     /// The page's origin, the `azp` of tokens minted for it (the CORS layer has checked it).
     pub fn origin(&self, identity: &Identity) -> String {
         self.headers

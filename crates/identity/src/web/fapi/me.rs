@@ -12,7 +12,7 @@ use axum::response::{IntoResponse as _, Response};
 use serde_json::{Value, json};
 
 use super::attempt::ClientState;
-use super::client::{self, reply, signed_out_cookies};
+use super::client::{self, reply};
 use super::json::{self, Current};
 use super::{FapiError, Input};
 use crate::flows::{account, addresses};
@@ -20,6 +20,7 @@ use crate::passwords::Password;
 use crate::sessions::{self, lifecycle};
 use crate::state::Identity;
 use crate::users::{self, ProfileChange, validate};
+use crate::verifications::Verification;
 
 /// A second `prepare_verification` this soon after the code went out sends nothing again
 /// (Clerk's components ask once as soon as an address is added; its mail is already sent).
@@ -44,6 +45,16 @@ async fn answer(
     .await
 }
 
+/// `{response: user, client}` for the signed-in browser.
+async fn answer_user(
+    identity: &Identity,
+    input: &Input,
+    current: &Current,
+) -> Result<Response, FapiError> {
+    let user = json::user(identity, &current.1).await?;
+    answer(identity, input, current, user).await
+}
+
 /// The signed-in session with its account read again (after a change).
 async fn reread(identity: &Identity, current: Current) -> Result<Current, FapiError> {
     let (session, user) = current;
@@ -59,8 +70,7 @@ pub(crate) async fn get(
     input: Input,
 ) -> Result<Response, FapiError> {
     let current = client::require(&identity, &input).await?;
-    let user = json::user(&identity, &current.1).await?;
-    answer(&identity, &input, &current, user).await
+    answer_user(&identity, &input, &current).await
 }
 
 fn name_change(input: &Input, field: &'static str) -> Result<Option<Option<String>>, FapiError> {
@@ -120,8 +130,7 @@ pub(crate) async fn update(
         addresses::set_primary_email(&identity, &current.1.id, email_id).await?;
     }
     let current = reread(&identity, current).await?;
-    let user = json::user(&identity, &current.1).await?;
-    answer(&identity, &input, &current, user).await
+    answer_user(&identity, &input, &current).await
 }
 
 /// `DELETE /v1/me`: deletes the account (its sessions end with it).
@@ -131,17 +140,8 @@ pub(crate) async fn delete(
 ) -> Result<Response, FapiError> {
     let (_, user) = client::require(&identity, &input).await?;
     account::delete_account(&identity, &user.id).await?;
-    let state = ClientState::read(&identity, &input.headers);
     let response = json!({"object": "user", "id": user.id, "deleted": true});
-    reply(
-        &identity,
-        &input,
-        &state,
-        None,
-        Some(response),
-        signed_out_cookies(&identity),
-    )
-    .await
+    client::reply_signed_out(&identity, &input, Some(response)).await
 }
 
 /// `POST`/`DELETE /v1/me/profile_image`: latchkey stores no images; removing one clears the
@@ -164,8 +164,7 @@ pub(crate) async fn profile_image(
     };
     account::update_profile(&identity, &current.1.id, change).await?;
     let current = reread(&identity, current).await?;
-    let user = json::user(&identity, &current.1).await?;
-    answer(&identity, &input, &current, user).await
+    answer_user(&identity, &input, &current).await
 }
 
 /// `POST /v1/me/change_password` `{current_password, new_password,
@@ -175,9 +174,7 @@ pub(crate) async fn change_password(
     input: Input,
 ) -> Result<Response, FapiError> {
     let current = client::require(&identity, &input).await?;
-    let new = input
-        .raw("new_password")
-        .ok_or_else(|| FapiError::param_missing("new_password"))?;
+    let new = input.required_raw("new_password")?;
     let old = input.raw("current_password").unwrap_or_default();
     account::change_password(
         &identity,
@@ -188,8 +185,7 @@ pub(crate) async fn change_password(
     )
     .await?;
     let current = reread(&identity, current).await?;
-    let user = json::user(&identity, &current.1).await?;
-    answer(&identity, &input, &current, user).await
+    answer_user(&identity, &input, &current).await
 }
 
 /// The user's addresses as the user JSON lists them.
@@ -208,6 +204,19 @@ async fn email(identity: &Identity, current: &Current, id: &str) -> Result<Value
         .into_iter()
         .find(|e| e.get("id").and_then(Value::as_str) == Some(id))
         .ok_or_else(FapiError::not_found)
+}
+
+/// The account's address `id` waiting for its code (a verification).
+async fn pending_email(
+    identity: &Identity,
+    current: &Current,
+    id: &str,
+) -> Result<Verification, FapiError> {
+    addresses::pending_emails(identity, &current.1.id)
+        .await?
+        .into_iter()
+        .find(|v| v.id == id)
+        .ok_or_else(FapiError::verification_missing)
 }
 
 /// `GET /v1/me/email_addresses`.
@@ -259,14 +268,8 @@ pub(crate) async fn prepare_email(
     input: Input,
 ) -> Result<Response, FapiError> {
     let current = client::require(&identity, &input).await?;
-    if input.field("strategy") != Some("email_code") {
-        return Err(FapiError::strategy_invalid());
-    }
-    let pending = addresses::pending_emails(&identity, &current.1.id).await?;
-    let found = pending
-        .iter()
-        .find(|v| v.id == id)
-        .ok_or_else(FapiError::verification_missing)?;
+    input.require_strategy("email_code")?;
+    let found = pending_email(&identity, &current, &id).await?;
     if identity.now_ms() - found.created_at >= RESEND_AFTER_MS || found.attempts > 0 {
         addresses::resend_added_email_code(&identity, &current.1.id, &id).await?;
     }
@@ -282,12 +285,10 @@ pub(crate) async fn attempt_email(
 ) -> Result<Response, FapiError> {
     let current = client::require(&identity, &input).await?;
     let code = input.required("code")?;
-    let pending = addresses::pending_emails(&identity, &current.1.id).await?;
-    let address = pending
-        .iter()
-        .find(|v| v.id == id)
-        .map(|v| v.email_address.to_lowercase())
-        .ok_or_else(FapiError::verification_missing)?;
+    let address = pending_email(&identity, &current, &id)
+        .await?
+        .email_address
+        .to_lowercase();
     addresses::verify_added_email(&identity, &current.1.id, &id, code).await?;
     let current = reread(&identity, current).await?;
     let verified = emails(&identity, &current)
@@ -359,16 +360,7 @@ pub(crate) async fn revoke_session(
         .ok_or_else(FapiError::not_found)?;
     let response = activity_json(&revoked, identity.now_ms());
     if revoked.id == current.0.id {
-        let state = ClientState::read(&identity, &input.headers);
-        return reply(
-            &identity,
-            &input,
-            &state,
-            None,
-            Some(response),
-            signed_out_cookies(&identity),
-        )
-        .await;
+        return client::reply_signed_out(&identity, &input, Some(response)).await;
     }
     answer(&identity, &input, &current, response).await
 }

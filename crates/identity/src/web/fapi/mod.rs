@@ -131,8 +131,9 @@ pub fn router(identity: Identity) -> Router {
         .layer(axum::middleware::from_fn_with_state(identity.clone(), cors))
         .with_state(identity);
     // `_method` must change the method before the routes are matched, so it wraps the
-    // nested service rather than being a layer inside it.
-    let api = api.map_request(method_override);
+    // nested service rather than being a layer inside it. The outer router's layers (tracing,
+    // metrics) see no matched route for a nested service: the routes report theirs.
+    let api = latchkey_web::with_nested_routes(api).map_request(method_override);
     Router::new().nest_service(PREFIX, api).merge(scripts)
 }
 

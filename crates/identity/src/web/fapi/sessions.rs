@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::attempt::ClientState;
-use super::client::{self, reply, signed_out_cookies};
+use super::client::{self, reply};
 use super::{FapiError, Input, json};
 use crate::sessions::token;
 use crate::state::Identity;
@@ -88,16 +88,7 @@ pub(crate) async fn end(
     let mut rendered = json::session(&identity, &(session, user), &azp).await?;
     client::sign_out(&identity, &input).await?;
     rendered["status"] = json!("ended");
-    let state = ClientState::read(&identity, &input.headers);
-    reply(
-        &identity,
-        &input,
-        &state,
-        None,
-        Some(rendered),
-        signed_out_cookies(&identity),
-    )
-    .await
+    client::reply_signed_out(&identity, &input, Some(rendered)).await
 }
 
 /// `DELETE /v1/client/sessions`: signs the browser out.
@@ -106,14 +97,5 @@ pub(crate) async fn end_all(
     input: Input,
 ) -> Result<Response, FapiError> {
     client::sign_out(&identity, &input).await?;
-    let state = ClientState::read(&identity, &input.headers);
-    reply(
-        &identity,
-        &input,
-        &state,
-        None,
-        None,
-        signed_out_cookies(&identity),
-    )
-    .await
+    client::reply_signed_out(&identity, &input, None).await
 }

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::attempt::{ClientState, SignInState, browser_token};
-use super::client::{self, opened, reply, signed_in_cookies};
+use super::client;
 use super::{FapiError, Input, json};
 use crate::flows::reset;
 use crate::flows::sign_in::{self, SignInOutcome};
@@ -44,32 +44,7 @@ async fn answer(
 ) -> Result<Response, FapiError> {
     let response = json::sign_in(&sign_in);
     state.sign_in = Some(sign_in);
-    match signed {
-        Some(signed) => {
-            let current = opened(identity, signed).await?;
-            reply(
-                identity,
-                input,
-                &state,
-                Some(&current),
-                Some(response),
-                signed_in_cookies(identity, signed),
-            )
-            .await
-        }
-        None => {
-            let current = client::current(identity, input).await?;
-            reply(
-                identity,
-                input,
-                &state,
-                current.as_ref(),
-                Some(response),
-                Vec::new(),
-            )
-            .await
-        }
-    }
+    client::reply_after_step(identity, input, &state, response, signed).await
 }
 
 /// `POST /v1/client/sign_ins` `{identifier[, strategy, password]}`.
@@ -159,9 +134,7 @@ async fn with_password(
     input: &Input,
     sign_in: &mut SignInState,
 ) -> Result<Option<SignedIn>, FapiError> {
-    let password = input
-        .raw("password")
-        .ok_or_else(|| FapiError::param_missing("password"))?;
+    let password = input.required_raw("password")?;
     let previous = session_cookies::client_token(&input.headers);
     let outcome = sign_in::sign_in(
         identity,
@@ -194,6 +167,26 @@ async fn with_password(
     }
 }
 
+/// The mailed-code step, through `flows::sign_in_code`: `verification` is the pending code's
+/// (a `BrowserToken`); the right code opens the session. Sign-ups verify their address with it
+/// too.
+pub(super) async fn with_code(
+    identity: &Identity,
+    input: &Input,
+    verification: Option<&str>,
+) -> Result<SignedIn, FapiError> {
+    let code = input.required("code")?;
+    let token = browser_token(verification).ok_or_else(FapiError::verification_missing)?;
+    let previous = session_cookies::client_token(&input.headers);
+    let outcome =
+        sign_in_code::sign_in_with_code(identity, &token, code, previous.as_ref(), &input.ctx)
+            .await?;
+    let CodeOutcome::SignedIn(signed, _) = outcome else {
+        return Err(FapiError::strategy_invalid());
+    };
+    Ok(*signed)
+}
+
 /// `POST …/attempt_first_factor` `{strategy, password | code}`.
 pub(crate) async fn attempt_first_factor(
     State(identity): State<Identity>,
@@ -211,22 +204,11 @@ pub(crate) async fn attempt_first_factor(
             answer(&identity, &input, state, sign_in, signed.as_ref()).await
         }
         Some(EMAIL_CODE) => {
-            let code = input.required("code")?;
-            let token = browser_token(sign_in.verification.as_deref())
-                .filter(|_| sign_in.prepared.as_deref() == Some(EMAIL_CODE))
-                .ok_or_else(FapiError::verification_missing)?;
-            let previous = session_cookies::client_token(&input.headers);
-            let outcome = sign_in_code::sign_in_with_code(
-                &identity,
-                &token,
-                code,
-                previous.as_ref(),
-                &input.ctx,
-            )
-            .await?;
-            let CodeOutcome::SignedIn(signed, _) = outcome else {
-                return Err(FapiError::strategy_invalid());
-            };
+            let verification = sign_in
+                .verification
+                .as_deref()
+                .filter(|_| sign_in.prepared.as_deref() == Some(EMAIL_CODE));
+            let signed = with_code(&identity, &input, verification).await?;
             sign_in.status = "complete".to_owned();
             sign_in.created_session_id = Some(signed.session.id.clone());
             sign_in.verification = None;
@@ -271,10 +253,7 @@ pub(crate) async fn reset_password(
     ) else {
         return Err(FapiError::verification_missing());
     };
-    let password = input
-        .raw("password")
-        .ok_or_else(|| FapiError::param_missing("password"))?
-        .to_owned();
+    let password = input.required_raw("password")?.to_owned();
     if let Err(error) = reset::reset_password(
         &identity,
         &token,

@@ -12,14 +12,13 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::attempt::{ClientState, SignUpState, browser_token};
-use super::client::{self, opened, reply, signed_in_cookies};
-use super::{FapiError, Input, json};
-use crate::flows::sign_in_code::{self, CodeOutcome};
+use super::{FapiError, Input, client, json, sign_ins};
+use crate::flows::sign_in_code;
 use crate::flows::sign_up::{self, SignUp};
 use crate::passwords::Password;
+use crate::sessions::SignedIn;
 use crate::state::Identity;
 use crate::users::validate;
-use crate::web::session_cookies;
 
 /// Strategies a sign-up may name at creation; others (social, tickets, wallets) are refused.
 fn check_strategy(input: &Input) -> Result<(), FapiError> {
@@ -35,6 +34,19 @@ fn found(state: &ClientState, id: &str) -> Result<SignUpState, FapiError> {
         .clone()
         .filter(|s| s.id == id)
         .ok_or_else(FapiError::not_found)
+}
+
+/// What the sign-up answers after a step, the client included.
+async fn answer(
+    identity: &Identity,
+    input: &Input,
+    mut state: ClientState,
+    sign_up: SignUpState,
+    signed: Option<&SignedIn>,
+) -> Result<Response, FapiError> {
+    let response = json::sign_up(&sign_up);
+    state.sign_up = Some(sign_up);
+    client::reply_after_step(identity, input, &state, response, signed).await
 }
 
 /// Takes the sign-up's fields from the form; runs the flow once address and password are in.
@@ -93,19 +105,8 @@ pub(crate) async fn create(
         ..SignUpState::default()
     };
     apply(&identity, &input, &mut sign_up).await?;
-    let response = json::sign_up(&sign_up);
-    state.sign_up = Some(sign_up);
     state.sign_in = None;
-    let current = client::current(&identity, &input).await?;
-    reply(
-        &identity,
-        &input,
-        &state,
-        current.as_ref(),
-        Some(response),
-        Vec::new(),
-    )
-    .await
+    answer(&identity, &input, state, sign_up, None).await
 }
 
 /// `GET /v1/client/sign_ups/{id}`.
@@ -116,17 +117,7 @@ pub(crate) async fn get(
 ) -> Result<Response, FapiError> {
     let state = ClientState::read(&identity, &input.headers);
     let sign_up = found(&state, &id)?;
-    let current = client::current(&identity, &input).await?;
-    let response = json::sign_up(&sign_up);
-    reply(
-        &identity,
-        &input,
-        &state,
-        current.as_ref(),
-        Some(response),
-        Vec::new(),
-    )
-    .await
+    answer(&identity, &input, state, sign_up, None).await
 }
 
 /// `PATCH /v1/client/sign_ups/{id}`.
@@ -135,21 +126,10 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     input: Input,
 ) -> Result<Response, FapiError> {
-    let mut state = ClientState::read(&identity, &input.headers);
+    let state = ClientState::read(&identity, &input.headers);
     let mut sign_up = found(&state, &id)?;
     apply(&identity, &input, &mut sign_up).await?;
-    let response = json::sign_up(&sign_up);
-    state.sign_up = Some(sign_up);
-    let current = client::current(&identity, &input).await?;
-    reply(
-        &identity,
-        &input,
-        &state,
-        current.as_ref(),
-        Some(response),
-        Vec::new(),
-    )
-    .await
+    answer(&identity, &input, state, sign_up, None).await
 }
 
 /// `POST /v1/client/sign_ups/{id}/prepare_verification` `{strategy: email_code}`.
@@ -158,11 +138,9 @@ pub(crate) async fn prepare_verification(
     Path(id): Path<String>,
     input: Input,
 ) -> Result<Response, FapiError> {
-    let mut state = ClientState::read(&identity, &input.headers);
+    let state = ClientState::read(&identity, &input.headers);
     let mut sign_up = found(&state, &id)?;
-    if input.field("strategy") != Some("email_code") {
-        return Err(FapiError::strategy_invalid());
-    }
+    input.require_strategy("email_code")?;
     if !sign_up.submitted {
         return Err(FapiError::param_missing("password"));
     }
@@ -172,18 +150,7 @@ pub(crate) async fn prepare_verification(
         sign_in_code::resend_code(&identity, &token).await?;
     }
     sign_up.prepared = true;
-    let response = json::sign_up(&sign_up);
-    state.sign_up = Some(sign_up);
-    let current = client::current(&identity, &input).await?;
-    reply(
-        &identity,
-        &input,
-        &state,
-        current.as_ref(),
-        Some(response),
-        Vec::new(),
-    )
-    .await
+    answer(&identity, &input, state, sign_up, None).await
 }
 
 /// `POST /v1/client/sign_ups/{id}/attempt_verification` `{strategy: email_code, code}`: the
@@ -193,35 +160,13 @@ pub(crate) async fn attempt_verification(
     Path(id): Path<String>,
     input: Input,
 ) -> Result<Response, FapiError> {
-    let mut state = ClientState::read(&identity, &input.headers);
+    let state = ClientState::read(&identity, &input.headers);
     let mut sign_up = found(&state, &id)?;
-    if input.field("strategy") != Some("email_code") {
-        return Err(FapiError::strategy_invalid());
-    }
-    let code = input.required("code")?;
-    let token = browser_token(sign_up.verification.as_deref())
-        .ok_or_else(FapiError::verification_missing)?;
-    let previous = session_cookies::client_token(&input.headers);
-    let outcome =
-        sign_in_code::sign_in_with_code(&identity, &token, code, previous.as_ref(), &input.ctx)
-            .await?;
-    let CodeOutcome::SignedIn(signed, _) = outcome else {
-        return Err(FapiError::strategy_invalid());
-    };
-    let current = opened(&identity, &signed).await?;
+    input.require_strategy("email_code")?;
+    let signed = sign_ins::with_code(&identity, &input, sign_up.verification.as_deref()).await?;
     sign_up.status = "complete".to_owned();
     sign_up.created_session_id = Some(signed.session.id.clone());
     sign_up.created_user_id = Some(signed.user_id.clone());
     sign_up.verification = None;
-    let response = json::sign_up(&sign_up);
-    state.sign_up = Some(sign_up);
-    reply(
-        &identity,
-        &input,
-        &state,
-        Some(&current),
-        Some(response),
-        signed_in_cookies(&identity, &signed),
-    )
-    .await
+    answer(&identity, &input, state, sign_up, Some(&signed)).await
 }
