@@ -300,7 +300,7 @@ struct Routes {
     latchkey: Mutex<Option<SocketAddr>>,
     prefixes: Vec<String>,
     /// `METHOD path [(_method=…)] -> status` of each request latchkey answered, and any
-    /// request either side did not answer, in order.
+    /// request either side did not answer or answered only in part, in order.
     seen: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
@@ -454,6 +454,19 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
             response = response.header(name, value);
         }
     }
-    let body = reply.bytes().await.unwrap_or_default();
-    response.body(Body::from(body)).unwrap()
+    match reply.bytes().await {
+        Ok(body) => response.body(Body::from(body)).unwrap(),
+        Err(e) => {
+            // A body cut short is a lost script too: say so rather than pass on an empty one.
+            routes.seen.lock().unwrap().push(format!(
+                "{} {} -> answer from {target} cut short: {e}",
+                parts.method,
+                parts.uri.path()
+            ));
+            Response::builder()
+                .status(502)
+                .body(Body::from(format!("upstream: {e}")))
+                .unwrap()
+        }
+    }
 }
