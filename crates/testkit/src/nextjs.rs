@@ -427,18 +427,7 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
     }
     let reply = match outgoing.body(bytes).send().await {
         Ok(reply) => reply,
-        Err(e) => {
-            // Failures on the way to either side are logged too: a lost script is a lost page.
-            routes.seen.lock().unwrap().push(format!(
-                "{} {} -> no answer from {target}: {e}",
-                parts.method,
-                parts.uri.path()
-            ));
-            return Response::builder()
-                .status(502)
-                .body(Body::from(format!("upstream: {e}")))
-                .unwrap();
-        }
+        Err(e) => return lost(&routes, &parts, &format!("no answer from {target}"), &e),
     };
     if let Some(line) = seen {
         let status = reply.status().as_u16();
@@ -456,17 +445,30 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
     }
     match reply.bytes().await {
         Ok(body) => response.body(Body::from(body)).unwrap(),
-        Err(e) => {
-            // A body cut short is a lost script too: say so rather than pass on an empty one.
-            routes.seen.lock().unwrap().push(format!(
-                "{} {} -> answer from {target} cut short: {e}",
-                parts.method,
-                parts.uri.path()
-            ));
-            Response::builder()
-                .status(502)
-                .body(Body::from(format!("upstream: {e}")))
-                .unwrap()
-        }
+        Err(e) => lost(
+            &routes,
+            &parts,
+            &format!("answer from {target} cut short"),
+            &e,
+        ),
     }
+}
+
+/// A 502 for a request either side did not answer in full, logged too (a lost script is a lost
+/// page; an empty one passed on would hide it).
+fn lost(
+    routes: &Routes,
+    parts: &axum::http::request::Parts,
+    what: &str,
+    e: &reqwest::Error,
+) -> Response {
+    routes.seen.lock().unwrap().push(format!(
+        "{} {} -> {what}: {e}",
+        parts.method,
+        parts.uri.path()
+    ));
+    Response::builder()
+        .status(502)
+        .body(Body::from(format!("upstream: {e}")))
+        .unwrap()
 }
