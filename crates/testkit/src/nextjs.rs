@@ -210,14 +210,36 @@ pub struct NextServer {
 
 impl NextServer {
     /// Starts the built `example` on a free loopback port with the run-time `env`, its output
-    /// in `log`, and waits (30 s at most) until it answers.
+    /// in `log`, and waits (30 s at most) until it answers. The port is free when picked but
+    /// not held: if another listener takes it before `next` binds it, `next` exits with
+    /// `EADDRINUSE` and another port is tried. Only an answer once `next` has said it is ready,
+    /// from a `next` still running, counts as started.
     ///
     /// # Panics
     /// If it does not start.
     pub async fn start(example: Example, env: &BTreeMap<String, String>, log: PathBuf) -> Self {
+        for _ in 0..5 {
+            if let Some(server) =
+                Self::start_on(example, env, &log, crate::pgbouncer::free_port()).await
+            {
+                return server;
+            }
+        }
+        panic!(
+            "next start lost its port five times:\n{}",
+            tail(&std::fs::read_to_string(&log).unwrap_or_default(), 80)
+        );
+    }
+
+    /// One attempt of [`NextServer::start`]: `None` if `next` exited because the port was taken.
+    async fn start_on(
+        example: Example,
+        env: &BTreeMap<String, String>,
+        log: &Path,
+        port: u16,
+    ) -> Option<Self> {
         let dir = example.dir();
-        let port = crate::pgbouncer::free_port();
-        let out = std::fs::File::create(&log).unwrap();
+        let out = std::fs::File::create(log).unwrap();
         let child = tokio::process::Command::new("node")
             .args([
                 "node_modules/next/dist/bin/next",
@@ -238,22 +260,30 @@ impl NextServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start next in {}: {e}", dir.display()));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let server = Self {
+        let mut server = Self {
             child,
             url: format!("http://{addr}"),
             addr,
-            log,
+            log: log.to_owned(),
         };
         let http = crate::client::client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if http
+            if server.child.try_wait().unwrap().is_some() {
+                let log = server.log();
+                assert!(log.contains("EADDRINUSE"), "next start exited:\n{log}");
+                return None;
+            }
+            // `next` prints "Ready" once it listens; an answer before that is another
+            // listener's, on the port `next` is about to fail to bind.
+            let answered = http
                 .get(format!("{}/api/me", server.url))
                 .send()
                 .await
-                .is_ok()
-            {
-                return server;
+                .is_ok();
+            let from_next = answered && server.log().contains("Ready in");
+            if from_next && server.child.try_wait().unwrap().is_none() {
+                return Some(server);
             }
             assert!(
                 Instant::now() < deadline,
