@@ -230,8 +230,10 @@ fn run_worker(queue: &Mutex<Receiver<Job>>) {
 }
 
 /// Gives the calling hashing thread the lowest nice value. Linux's `SCHED_IDLE` policy was
-/// measured against it (`latchkey-bench signins`, 2-vCPU VM, kernel 6.18): the cheap requests'
-/// p99 during a sign-in flood was 1.8 to 2.2 ms under `SCHED_IDLE` against 1.3 ms at nice 19.
+/// measured against it (`latchkey-bench signins`, 2-vCPU VMs, kernel 6.18): the cheap requests'
+/// p99 during a sign-in flood was 1.8 to 2.2 ms under `SCHED_IDLE` against 1.3 ms at nice 19,
+/// and a traced request thread still waited a whole 4 ms tick behind a `SCHED_IDLE` hashing
+/// thread (README, Benchmarks).
 fn lower_priority() {
     // On Linux, PRIO_PROCESS with a thread id changes that one thread, not the whole process.
     #[cfg(any(target_os = "linux", target_os = "android"))]
