@@ -14,7 +14,9 @@ use latchkey_testkit::{TestApp, TestContext};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{FRONTEND_HOST, RunningExample, start_example, stored_row_within};
+use super::{
+    FRONTEND_HOST, RunningExample, signed_up_row_within, start_example, stored_row_within,
+};
 use crate::bapi::call;
 
 /// How long a step may take: generous, as two Chromiums, a Next.js server and latchkey share
@@ -314,10 +316,7 @@ pub async fn journey(
     wait(&browser, USER_BUTTON).await;
     let users = crate::bapi::get(app, &running.secret_key, "/v1/users", 200).await;
     let user_id = users[0]["id"].as_str().unwrap().to_owned();
-    stored_row_within(running, &user_id, "user.created", |row| {
-        row["events"][0] == "user.created" && row["email"] == email
-    })
-    .await;
+    signed_up_row_within(running, &user_id, email).await;
 
     // Manage account: the first name.
     click(&browser, USER_BUTTON).await;
